@@ -1,0 +1,50 @@
+# silo — build, install and test.
+#
+#   make              build bin/runsilo
+#   make install      install the binaries to $(PREFIX)/bin
+#   make test         unit tests, root integration tests, OCI conformance
+#   make lint         gofmt, go vet, staticcheck
+PREFIX    ?= /usr/local
+GO        ?= go
+VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+# Static, cgo (libseccomp, the nsenter constructor), no NSS: the runtime
+# runs inside containers' namespaces where the host's libraries are absent.
+TAGS      := osusergo netgo
+LDFLAGS   := -s -w -X main.version=$(VERSION) -extldflags '-static'
+BINARIES  := runsilo
+SHARED    ?= $(abspath ../shared)
+
+.PHONY: all build install test unit integration conformance lint clean
+
+all: build
+
+build: $(addprefix bin/,$(BINARIES))
+
+bin/%: FORCE
+	CGO_ENABLED=1 $(GO) build -trimpath -tags '$(TAGS)' -ldflags "$(LDFLAGS)" -o $@ ./cmd/$*
+
+FORCE:
+
+install: build
+	install -m 0755 $(addprefix bin/,$(BINARIES)) $(PREFIX)/bin/
+
+unit:
+	CGO_ENABLED=1 $(GO) test -count=1 ./...
+
+integration: build
+	CGO_ENABLED=1 $(GO) test -count=1 -tags integration -timeout 15m ./test/...
+
+conformance: build
+	$(SHARED)/conformance/setup.sh
+	test/conformance.sh $(CURDIR)/bin/runsilo
+
+test: unit integration conformance
+
+lint:
+	@test -z "$$(gofmt -l cmd internal test)" || { gofmt -l cmd internal test; exit 1; }
+	$(GO) vet ./...
+	$(GO) vet -tags integration ./test/...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@latest ./...
+
+clean:
+	rm -rf bin

@@ -1,0 +1,133 @@
+// Command runsilo is silo's OCI runtime: runc's command line over the
+// process-isolation backend, so containerd, podman and CRI-O can drive it.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/silo-containers/silo/internal/compute/process"
+	"github.com/silo-containers/silo/internal/errdefs"
+)
+
+// version is set at build time (-X main.version=...).
+var version = "0.1.0-dev"
+
+// globals are runc's global flags.
+type globals struct {
+	root          string
+	log           string
+	logFormat     string
+	debug         bool
+	systemdCgroup bool
+	rootless      string
+}
+
+func main() {
+	// The container's init is this same binary: hand over before any CLI
+	// work, so the start path pays for nothing it does not use.
+	if len(os.Args) > 1 && os.Args[1] == process.InitArg {
+		process.Init()
+	}
+	g := &globals{}
+	root := newRootCommand(g)
+	err := root.ExecuteContext(context.Background())
+	if err == nil {
+		return
+	}
+	var ex *exitError
+	if errors.As(err, &ex) {
+		os.Exit(ex.code)
+	}
+	g.logError(err)
+	os.Exit(1)
+}
+
+// exitError carries a process's exit status out of a command (run, exec).
+type exitError struct{ code int }
+
+func (e *exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
+
+// logError reports err on stderr and, with --log, in the log file in the
+// chosen format (containerd reads the JSON form to show runtime errors).
+func (g *globals) logError(err error) {
+	fmt.Fprintf(os.Stderr, "runsilo: %v\n", err)
+	if g.log == "" {
+		return
+	}
+	f, ferr := os.OpenFile(g.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if ferr != nil {
+		return
+	}
+	defer f.Close()
+	now := time.Now().UTC().Format(time.RFC3339Nano)
+	if g.logFormat == "json" {
+		line, _ := json.Marshal(map[string]string{"level": "error", "msg": err.Error(), "time": now})
+		fmt.Fprintf(f, "%s\n", line)
+		return
+	}
+	fmt.Fprintf(f, "time=%q level=error msg=%q\n", now, err.Error())
+}
+
+func (g *globals) backend() (*process.Backend, error) {
+	if g.systemdCgroup {
+		return nil, fmt.Errorf("--systemd-cgroup: the systemd cgroup driver is not supported; runsilo manages cgroupfs directly: %w", errdefs.ErrNotImplemented)
+	}
+	return process.New(g.root), nil
+}
+
+func newRootCommand(g *globals) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "runsilo",
+		Short:         "silo's OCI runtime (runc-compatible command line)",
+		Version:       version,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetVersionTemplate(fmt.Sprintf("runsilo version %s\nspec: %s\n", version, specVersion()))
+	f := root.PersistentFlags()
+	f.StringVar(&g.root, "root", "/run/runsilo", "root directory for storage of container state")
+	f.StringVar(&g.log, "log", "", "set the log file to write runsilo logs to")
+	f.StringVar(&g.logFormat, "log-format", "text", "set the log format ('text' or 'json')")
+	f.BoolVar(&g.debug, "debug", false, "enable debug logging")
+	f.BoolVar(&g.systemdCgroup, "systemd-cgroup", false, "use systemd for cgroups (not supported)")
+	f.StringVar(&g.rootless, "rootless", "auto", "ignore cgroup permission errors (accepted for compatibility)")
+	root.PersistentPreRunE = func(cmd *cobra.Command, args []string) error {
+		if g.logFormat != "text" && g.logFormat != "json" {
+			return fmt.Errorf("--log-format: unknown format %q (want text or json)", g.logFormat)
+		}
+		return nil
+	}
+	root.AddCommand(
+		newSpecCommand(), newCreateCommand(g), newStartCommand(g), newRunCommand(g),
+		newExecCommand(g), newKillCommand(g), newDeleteCommand(g), newStateCommand(g),
+		newListCommand(g), newPsCommand(g), newPauseCommand(g), newResumeCommand(g),
+		newEventsCommand(g), newUpdateCommand(g), newFeaturesCommand(),
+	)
+	return root
+}
+
+// readJSON decodes a JSON file ("-" for stdin) into v, naming the file on error.
+func readJSON(path string, v any) error {
+	var r io.Reader = os.Stdin
+	if path != "-" {
+		f, err := os.Open(path)
+		if err != nil {
+			return fmt.Errorf("open %s: %w", path, err)
+		}
+		defer f.Close()
+		r = f
+	}
+	dec := json.NewDecoder(r)
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("parse %s: %w", path, err)
+	}
+	return nil
+}

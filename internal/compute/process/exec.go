@@ -1,0 +1,108 @@
+package process
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/silo-containers/silo/internal/compute"
+	"github.com/silo-containers/silo/internal/errdefs"
+)
+
+// execOrder lists the namespaces exec joins, in order. The user namespace
+// comes first (the child's constructor joins it, then mnt); the others are
+// joined on the parent's thread and inherited by the child.
+var execOrder = []specs.LinuxNamespaceType{
+	specs.UserNamespace, specs.PIDNamespace, specs.NetworkNamespace, specs.IPCNamespace,
+	specs.UTSNamespace, specs.CgroupNamespace, specs.TimeNamespace, specs.MountNamespace,
+}
+
+// CreateProcess starts an extra process in the container (runc exec).
+func (c *Container) CreateProcess(ctx context.Context, p *compute.ProcessParams) (compute.Process, error) {
+	status := c.b.status(c.st)
+	if status != compute.Running && status != compute.Created {
+		return nil, fmt.Errorf("cannot exec in container %q in state %s: %w", c.st.ID, status, errdefs.ErrConflict)
+	}
+	if err := validateProcess(p.Process, true); err != nil {
+		return nil, err
+	}
+	plan := &nsPlan{}
+	for _, t := range execOrder {
+		path, ok := c.st.Namespaces[t]
+		if !ok {
+			continue
+		}
+		switch t {
+		case specs.UserNamespace:
+			plan.childJoins = append(plan.childJoins, "user:"+path)
+		case specs.MountNamespace:
+			plan.childJoins = append(plan.childJoins, "mnt:"+path)
+		default:
+			plan.threadJoins = append(plan.threadJoins, path)
+		}
+	}
+	console := p.Console
+	if console == nil && p.Process.Terminal {
+		if p.ConsoleSocket == "" {
+			return nil, fmt.Errorf("process.terminal is true but no console socket was given: %w", errdefs.ErrInvalidArgument)
+		}
+		f, err := dialConsole(p.ConsoleSocket)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		console = f
+	}
+	ch, nums, err := spawn(plan, nil, nil, stdioFiles(p.Stdin, p.Stdout, p.Stderr), p.PreserveFDs, []*os.File{console})
+	if err != nil {
+		return nil, err
+	}
+	defer ch.pipe.Close()
+	proc := &execProcess{cmd: ch.cmd}
+	fail := func(err error) (compute.Process, error) {
+		_ = ch.cmd.Process.Kill()
+		_ = ch.cmd.Wait()
+		return nil, fmt.Errorf("exec in container %q: %w", c.st.ID, err)
+	}
+	if err := c.b.cgroupManager(c.st).Apply(ch.cmd.Process.Pid); err != nil {
+		return fail(err)
+	}
+	cfg := &initConfig{
+		ID:          c.st.ID,
+		Bundle:      c.st.Bundle,
+		Rootfs:      c.st.Rootfs,
+		Spec:        c.st.Spec,
+		Process:     p.Process,
+		Exec:        true,
+		NewUTSNS:    true,
+		ConsoleFd:   nums[0],
+		FifoFd:      -1,
+		PreserveFds: p.PreserveFDs,
+	}
+	if err := ch.sync.send(&message{Type: msgConfig, Config: cfg}); err != nil {
+		return fail(err)
+	}
+	if _, err := ch.sync.expect(msgReady); err != nil {
+		return fail(err)
+	}
+	if err := ch.sync.send(&message{Type: msgStart}); err != nil {
+		return fail(err)
+	}
+	return proc, nil
+}
+
+// execProcess is a process started by CreateProcess; the caller is its parent.
+type execProcess struct{ cmd *exec.Cmd }
+
+func (p *execProcess) Pid() int { return p.cmd.Process.Pid }
+
+func (p *execProcess) Signal(sig unix.Signal) error { return p.cmd.Process.Signal(sig) }
+
+func (p *execProcess) Wait(ctx context.Context) (int, error) {
+	err := p.cmd.Wait()
+	return exitStatus(p.cmd.ProcessState, err)
+}

@@ -1,0 +1,242 @@
+package process
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/silo-containers/silo/internal/compute/process/seccomp"
+)
+
+// Init is the container side of the start path. cmd/runsilo calls it when
+// it runs as "init"; it never returns. Errors go back to the parent over
+// the init pipe, which prints them, so a failed setup reads as the failing
+// step with the syscall and path it failed on.
+func Init() {
+	// Every kernel step below (setns results, credentials, capabilities,
+	// seccomp) is per thread: stay on this one until execve.
+	runtime.LockOSThread()
+	fd, err := strconv.Atoi(os.Getenv(envInitPipe))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "runsilo init: must be started by runsilo")
+		os.Exit(1)
+	}
+	os.Unsetenv(envInitPipe)
+	pipe := os.NewFile(uintptr(fd), "init pipe")
+	sync := newSyncPipe(pipe)
+	m, err := sync.expect(msgConfig)
+	if err != nil {
+		os.Exit(1)
+	}
+	err = runInit(sync, m.Config, fd)
+	_ = sync.send(&message{Type: msgError, Error: err.Error()})
+	os.Exit(1)
+}
+
+// runInit sets the container up and executes its process; it only returns
+// on failure.
+func runInit(sync *syncPipe, cfg *initConfig, pipeFd int) error {
+	if err := closeExtraFds(3 + cfg.PreserveFds); err != nil {
+		return err
+	}
+	if _, err := unix.Setsid(); err != nil {
+		return fmt.Errorf("setsid: %w", err)
+	}
+	proc := cfg.Process
+	if !cfg.Exec {
+		if cfg.NewUserNS {
+			// Act as root of the new user namespace for the setup steps.
+			if err := setIDs(0, 0); err != nil {
+				return err
+			}
+		}
+		r := &rootfs{cfg: cfg}
+		if err := r.prepare(); err != nil {
+			return err
+		}
+		/* sync 2 */
+		if err := sync.send(&message{Type: msgHooks}); err != nil {
+			return err
+		}
+		if _, err := sync.expect(msgHooksDone); err != nil {
+			return err
+		}
+		if h := cfg.Spec.Hooks; h != nil {
+			if err := runHooks("createContainer", h.CreateContainer, cfg.State); err != nil {
+				return err
+			}
+		}
+		if err := r.enter(); err != nil {
+			return err
+		}
+		if err := r.finish(); err != nil {
+			return err
+		}
+		if err := setHostname(cfg); err != nil {
+			return err
+		}
+		if err := writeSysctls(cfg.Spec.Linux.Sysctl); err != nil {
+			return err
+		}
+	}
+	if proc.Terminal {
+		if err := setupConsole(cfg.ConsoleFd, proc.ConsoleSize); err != nil {
+			return err
+		}
+	}
+	if proc.OOMScoreAdj != nil {
+		if err := os.WriteFile("/proc/self/oom_score_adj", []byte(strconv.Itoa(*proc.OOMScoreAdj)), 0); err != nil {
+			return fmt.Errorf("process.oomScoreAdj: write /proc/self/oom_score_adj: %w", err)
+		}
+	}
+	if !cfg.NoNewKeyring && !cfg.Exec {
+		if _, err := unix.KeyctlJoinSessionKeyring("_ses." + cfg.ID); err != nil && err != unix.ENOSYS {
+			return fmt.Errorf("join session keyring: %w", err)
+		}
+	}
+	argv0, err := lookPath(proc)
+	if err != nil {
+		return err
+	}
+	var filter *seccomp.Filter
+	if sc := cfg.Spec.Linux.Seccomp; sc != nil {
+		if filter, err = seccomp.Compile(sc); err != nil {
+			return err
+		}
+	}
+	creds, err := newCredentials(proc)
+	if err != nil {
+		return err
+	}
+	/* sync 3: ready; wait for start */
+	if err := sync.send(&message{Type: msgReady}); err != nil {
+		return err
+	}
+	if cfg.FifoFd >= 0 {
+		var b [1]byte
+		if n, err := unix.Read(cfg.FifoFd, b[:]); n != 1 {
+			return fmt.Errorf("wait for start on exec fifo: %v", err)
+		}
+		unix.Close(cfg.FifoFd)
+	} else if _, err := sync.expect(msgStart); err != nil {
+		return err
+	}
+	if !cfg.Exec && cfg.Spec.Hooks != nil {
+		if err := runHooks("startContainer", cfg.Spec.Hooks.StartContainer, cfg.State); err != nil {
+			return err
+		}
+	}
+	return finalize(proc, creds, filter, argv0, cfg.Spec.Linux.Personality, pipeFd)
+}
+
+// closeExtraFds marks every fd from first upwards close-on-exec, so that
+// nothing the runtime or its caller left open reaches the container
+// (CVE-2024-21626 leaked a host directory fd this way).
+func closeExtraFds(first int) error {
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return fmt.Errorf("list /proc/self/fd: %w", err)
+	}
+	for _, e := range entries {
+		fd, err := strconv.Atoi(e.Name())
+		if err != nil || fd < first {
+			continue
+		}
+		unix.CloseOnExec(fd)
+	}
+	return nil
+}
+
+// setHostname applies hostname and domainname; both need a UTS namespace of
+// the container's own (checked when the spec was validated).
+func setHostname(cfg *initConfig) error {
+	if h := cfg.Spec.Hostname; h != "" {
+		if err := unix.Sethostname([]byte(h)); err != nil {
+			return fmt.Errorf("hostname: sethostname %q: %w", h, err)
+		}
+	}
+	if d := cfg.Spec.Domainname; d != "" {
+		if err := unix.Setdomainname([]byte(d)); err != nil {
+			return fmt.Errorf("domainname: setdomainname %q: %w", d, err)
+		}
+	}
+	return nil
+}
+
+// writeSysctls writes linux.sysctl through the container's /proc.
+func writeSysctls(sysctl map[string]string) error {
+	for k, v := range sysctl {
+		if strings.Contains(k, "..") || strings.Contains(k, "/") {
+			return fmt.Errorf("linux.sysctl: bad key %q", k)
+		}
+		path := "/proc/sys/" + strings.ReplaceAll(k, ".", "/")
+		if err := os.WriteFile(path, []byte(v), 0); err != nil {
+			return fmt.Errorf("linux.sysctl %s=%q: write %s: %w", k, v, path, err)
+		}
+	}
+	return nil
+}
+
+// lookPath resolves args[0] inside the container the way execvp does, with
+// the process's own PATH, so that a missing binary fails create rather than
+// start.
+func lookPath(proc *specs.Process) (string, error) {
+	name := proc.Args[0]
+	if strings.Contains(name, "/") {
+		if err := checkExecutable(name); err != nil {
+			return "", fmt.Errorf("exec %q: %w", name, err)
+		}
+		return name, nil
+	}
+	path := "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+	for _, e := range proc.Env {
+		if v, ok := strings.CutPrefix(e, "PATH="); ok {
+			path = v
+		}
+	}
+	for _, dir := range strings.Split(path, ":") {
+		if dir == "" {
+			dir = "."
+		}
+		full := dir + "/" + name
+		if checkExecutable(full) == nil {
+			return full, nil
+		}
+	}
+	return "", fmt.Errorf("exec: %q: executable file not found in $PATH", name)
+}
+
+func checkExecutable(path string) error {
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		return err
+	}
+	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+		return unix.EISDIR
+	}
+	if st.Mode&0o111 == 0 {
+		return unix.EACCES
+	}
+	return nil
+}
+
+// checkCwd makes sure the working directory is inside the container's root:
+// getcwd fails (or returns a path not starting with "/") when the cwd is
+// reachable only from outside, e.g. through a leaked fd.
+func checkCwd() error {
+	buf := make([]byte, unix.PathMax)
+	n, err := unix.Getcwd(buf)
+	if err != nil {
+		return fmt.Errorf("process.cwd: getcwd: %w", err)
+	}
+	if n == 0 || !bytes.HasPrefix(buf, []byte("/")) {
+		return fmt.Errorf("process.cwd: current directory is outside the container root")
+	}
+	return nil
+}

@@ -1,0 +1,271 @@
+package process
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/silo-containers/silo/internal/compute"
+	"github.com/silo-containers/silo/internal/compute/process/cgroups"
+	"github.com/silo-containers/silo/internal/errdefs"
+)
+
+// InitArg is argv[1] of the container's init: cmd/runsilo hands control to
+// Init when it sees it.
+const InitArg = "init"
+
+// envInitPipe names the child's fd number of the init pipe.
+const envInitPipe = "_SILO_INITPIPE"
+
+// child is a process being set up: the parent's end of the init pipe and
+// the command.
+type child struct {
+	cmd  *exec.Cmd
+	pipe *os.File
+	sync *syncPipe
+}
+
+// spawn starts this binary as "init" with the given namespaces and files.
+// extra are fds for the child after the preserved ones; the returned map
+// gives each one's fd number in the child.
+func spawn(plan *nsPlan, uidMaps, gidMaps []specs.LinuxIDMapping, stdio [3]*os.File, preserve int, extra []*os.File) (*child, []int, error) {
+	self, err := openSealedSelf()
+	if err != nil {
+		return nil, nil, err
+	}
+	defer self.Close()
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, fmt.Errorf("socketpair for init pipe: %w", err)
+	}
+	parentEnd := os.NewFile(uintptr(fds[0]), "init pipe (parent)")
+	childEnd := os.NewFile(uintptr(fds[1]), "init pipe (child)")
+	defer childEnd.Close()
+
+	files := make([]*os.File, 0, preserve+len(extra)+2)
+	for i := 0; i < preserve; i++ {
+		files = append(files, os.NewFile(uintptr(3+i), "preserved fd "+strconv.Itoa(3+i)))
+	}
+	pipeFd := 3 + len(files)
+	files = append(files, childEnd)
+	nums := make([]int, len(extra))
+	for i, f := range extra {
+		nums[i] = -1
+		if f != nil {
+			nums[i] = 3 + len(files)
+			files = append(files, f)
+		}
+	}
+	selfFd := 3 + len(files)
+	files = append(files, self)
+
+	cmd := &exec.Cmd{
+		Path:       "/proc/self/fd/" + strconv.Itoa(selfFd),
+		Args:       []string{"runsilo", InitArg},
+		Env:        append([]string{envInitPipe + "=" + strconv.Itoa(pipeFd)}, plan.env()...),
+		Stdin:      stdio[0],
+		Stdout:     stdio[1],
+		Stderr:     stdio[2],
+		ExtraFiles: files,
+		SysProcAttr: &syscall.SysProcAttr{
+			Cloneflags: plan.cloneFlags,
+		},
+	}
+	if plan.cloneFlags&unix.CLONE_NEWUSER != 0 {
+		cmd.SysProcAttr.UidMappings = toSysMaps(uidMaps)
+		cmd.SysProcAttr.GidMappings = toSysMaps(gidMaps)
+		cmd.SysProcAttr.GidMappingsEnableSetgroups = true
+	}
+	if err := onJoinedThread(plan.threadJoins, cmd.Start); err != nil {
+		parentEnd.Close()
+		return nil, nil, fmt.Errorf("start container init: %w", err)
+	}
+	return &child{cmd: cmd, pipe: parentEnd, sync: newSyncPipe(parentEnd)}, nums, nil
+}
+
+func toSysMaps(m []specs.LinuxIDMapping) []syscall.SysProcIDMap {
+	out := make([]syscall.SysProcIDMap, len(m))
+	for i, e := range m {
+		out[i] = syscall.SysProcIDMap{ContainerID: int(e.ContainerID), HostID: int(e.HostID), Size: int(e.Size)}
+	}
+	return out
+}
+
+// stdioFiles picks the files given to the child as fds 0-2.
+func stdioFiles(in, out, errw any) [3]*os.File {
+	pick := func(v any, def *os.File) *os.File {
+		if f, ok := v.(*os.File); ok && f != nil {
+			return f
+		}
+		return def
+	}
+	return [3]*os.File{pick(in, os.Stdin), pick(out, os.Stdout), pick(errw, os.Stderr)}
+}
+
+// dialConsole connects to the console socket that receives the pty master.
+func dialConsole(path string) (*os.File, error) {
+	if path == "" {
+		return nil, nil
+	}
+	conn, err := net.Dial("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("connect to console socket %s: %w", path, err)
+	}
+	defer conn.Close()
+	f, err := conn.(*net.UnixConn).File()
+	if err != nil {
+		return nil, fmt.Errorf("console socket %s: %w", path, err)
+	}
+	return f, nil
+}
+
+// spawnInit starts the init of a new container and drives it to Created
+// (or Running when the document says StartOnCreate).
+func (c *Container) spawnInit(ctx context.Context, doc *compute.Document, plan *nsPlan) error {
+	spec := doc.Spec
+	proc := spec.Process
+	if proc.Terminal && doc.ConsoleSocket == "" && doc.Console == nil {
+		return fmt.Errorf("process.terminal is true but no console socket was given: %w", errdefs.ErrInvalidArgument)
+	}
+	console := doc.Console
+	if console == nil {
+		var err error
+		if proc.Terminal {
+			if console, err = dialConsole(doc.ConsoleSocket); err != nil {
+				return err
+			}
+			defer console.Close()
+		}
+	}
+	var fifo *os.File
+	if !doc.StartOnCreate {
+		path := filepath.Join(c.b.dir(c.st.ID), fifoFile)
+		if err := unix.Mkfifo(path, 0o600); err != nil {
+			return fmt.Errorf("mkfifo %s: %w", path, err)
+		}
+		// Read+write: opening never blocks and init's reads wait for data.
+		f, err := os.OpenFile(path, os.O_RDWR, 0)
+		if err != nil {
+			return fmt.Errorf("open %s: %w", path, err)
+		}
+		defer f.Close()
+		fifo = f
+	}
+
+	cg, err := cgroups.New(spec.Linux.CgroupsPath, c.st.ID)
+	if err != nil {
+		return fmt.Errorf("cgroups of %q: %w", c.st.ID, err)
+	}
+	var uidMaps, gidMaps []specs.LinuxIDMapping
+	if plan.cloneFlags&unix.CLONE_NEWUSER != 0 {
+		uidMaps, gidMaps = spec.Linux.UIDMappings, spec.Linux.GIDMappings
+	}
+	ch, nums, err := spawn(plan, uidMaps, gidMaps, stdioFiles(doc.Stdin, doc.Stdout, doc.Stderr), doc.PreserveFDs, []*os.File{console, fifo})
+	if err != nil {
+		return err
+	}
+	defer ch.pipe.Close()
+	c.cmd = ch.cmd
+	pid := ch.cmd.Process.Pid
+	c.st.Pid = pid
+
+	/* sync 1: init is blocked reading its config; put it in its cgroup first
+	   so that everything it does is accounted and limited. */
+	c.cg = cg
+	if err := cg.Apply(pid); err != nil {
+		return fmt.Errorf("cgroups of %q: %w", c.st.ID, err)
+	}
+	if err := cg.Set(cgroupResources(spec)); err != nil {
+		return fmt.Errorf("cgroups of %q: %w", c.st.ID, err)
+	}
+	c.st.CgroupPaths = cg.Paths()
+	c.st.CgroupCreated = cg.Created()
+	if c.st.PidStart, err = pidStartTime(pid); err != nil {
+		return fmt.Errorf("container %q init (pid %d) died during setup", c.st.ID, pid)
+	}
+	cfg := &initConfig{
+		ID:           c.st.ID,
+		Bundle:       doc.Bundle,
+		Rootfs:       c.st.Rootfs,
+		Spec:         spec,
+		Process:      proc,
+		NoPivot:      doc.NoPivot,
+		NoNewKeyring: doc.NoNewKeyring,
+		NewUserNS:    (plan.cloneFlags|plan.unshare)&unix.CLONE_NEWUSER != 0,
+		NewMountNS:   hasNamespace(spec.Linux.Namespaces, specs.MountNamespace),
+		NewUTSNS:     (plan.cloneFlags|plan.unshare)&unix.CLONE_NEWUTS != 0,
+		NewCgroupNS:  (plan.cloneFlags|plan.unshare)&unix.CLONE_NEWCGROUP != 0,
+		ConsoleFd:    nums[0],
+		FifoFd:       nums[1],
+		PreserveFds:  doc.PreserveFDs,
+		CgroupMounts: cg.MountSources(),
+		State:        c.b.ociState(c.st, compute.Creating),
+	}
+	if err := ch.sync.send(&message{Type: msgConfig, Config: cfg}); err != nil {
+		return c.initFailed(ch, err)
+	}
+	/* sync 2: the mounts are made; hooks that run in the runtime's
+	   namespaces go now, before pivot_root. */
+	if _, err := ch.sync.expect(msgHooks); err != nil {
+		return c.initFailed(ch, err)
+	}
+	if spec.Hooks != nil {
+		state := c.b.ociState(c.st, compute.Creating)
+		if err := runHooks("prestart", spec.Hooks.Prestart, state); err != nil {
+			return err
+		}
+		if err := runHooks("createRuntime", spec.Hooks.CreateRuntime, state); err != nil {
+			return err
+		}
+	}
+	if err := ch.sync.send(&message{Type: msgHooksDone}); err != nil {
+		return c.initFailed(ch, err)
+	}
+	/* sync 3: init is ready and waits for start. */
+	if _, err := ch.sync.expect(msgReady); err != nil {
+		return c.initFailed(ch, err)
+	}
+	c.st.Namespaces = namespacePaths(spec.Linux.Namespaces, pid)
+	if err := c.b.saveState(c.st); err != nil {
+		return err
+	}
+	if doc.StartOnCreate {
+		if err := ch.sync.send(&message{Type: msgStart}); err != nil {
+			return c.initFailed(ch, err)
+		}
+		c.runPoststart()
+	}
+	return nil
+}
+
+// initFailed turns a broken init pipe into the most useful error: the one
+// init reported, or how it died.
+func (c *Container) initFailed(ch *child, err error) error {
+	if _, ok := err.(*initError); ok {
+		return err
+	}
+	_ = ch.cmd.Process.Kill()
+	werr := ch.cmd.Wait()
+	c.cmd = nil
+	if werr != nil {
+		return fmt.Errorf("container %q init failed: %v (%w)", c.st.ID, werr, err)
+	}
+	return fmt.Errorf("container %q init failed: %w", c.st.ID, err)
+}
+
+// namespacePaths records where exec finds each namespace of the container.
+func namespacePaths(ns []specs.LinuxNamespace, pid int) map[specs.LinuxNamespaceType]string {
+	m := map[specs.LinuxNamespaceType]string{}
+	for _, n := range ns {
+		m[n.Type] = "/proc/" + strconv.Itoa(pid) + "/ns/" + nsFlags[n.Type].proc
+	}
+	return m
+}

@@ -1,0 +1,313 @@
+//go:build integration
+
+package integration
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// sha256File returns the hex sha256 of a file.
+func sha256File(t *testing.T, path string) string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// randomToken returns a random hex string for markers.
+func randomToken() string {
+	b := make([]byte, 12)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// attackScript is the container init of the CVE-2019-5736 test. It waits for
+// a process in the container whose executable is not busybox (the runtime
+// re-executed through /proc/self/exe), opens that executable read-only, lets
+// the runtime go on by reading /fifo (the runtime is blocked opening it as its
+// --log), and then tries for two seconds to write to the executable through
+// /proc/self/fd/5: the way the original exploit overwrote the host's runc.
+const attackScript = `
+echo ready > /ready
+i=0
+while [ $i -lt 3000 ]; do
+  i=$((i+1))
+  for d in /proc/[0-9]*; do
+    p=${d#/proc/}
+    [ "$p" = 1 ] && continue
+    exe=$(readlink "$d/exe" 2>/dev/null) || continue
+    case "$exe" in ""|/bin/busybox) continue;; esac
+    echo "target pid=$p exe=$exe" >> /result
+    (
+      exec 5< "$d/exe" || { echo "open-failed" >> /result; exit 1; }
+      echo "opened" >> /result
+      cat /fifo > /dev/null &
+      n=0
+      while [ $n -lt 200 ]; do
+        if printf 'PWNED' >> /proc/self/fd/5 2>/dev/null; then echo "WROTE-TO-RUNTIME" >> /result; break; fi
+        n=$((n+1))
+        usleep 10000
+      done
+    )
+    echo "finished" >> /result
+    exec sleep 1000
+  done
+  usleep 5000
+done
+echo "no-target" >> /result
+echo "finished" >> /result
+exec sleep 1000
+`
+
+// TestCVE_2019_5736 checks that a process in the container cannot overwrite
+// the runtime binary on the host through /proc/<pid>/exe when the runtime is
+// made to execute itself inside the container, either directly (exec of
+// /proc/self/exe) or through a "#!/proc/self/exe" script replacing /bin/sh.
+// The runtime under test is a copy, so a vulnerable runtime damages only the
+// copy; the test fails if the copy's sha256 changes.
+func TestCVE_2019_5736(t *testing.T) {
+	orig := requireRuntime(t)
+	for _, tc := range []struct {
+		name string
+		exec []string // process given to "exec"
+	}{
+		{"exec-proc-self-exe", []string{"/proc/self/exe", "--log", "/fifo", "list"}},
+		{"shebang-bin-sh", []string{"/bin/sh"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			copyPath := filepath.Join(t.TempDir(), filepath.Base(orig))
+			if err := copyFile(orig, copyPath, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			before := sha256File(t, copyPath)
+			rt := newRuntimeAt(t, copyPath)
+
+			c := rt.NewContainer([]string{"/bin/busybox", "sh", "/attack.sh"})
+			if err := os.WriteFile(filepath.Join(c.Rootfs, "attack.sh"), []byte(attackScript), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := syscall.Mkfifo(filepath.Join(c.Rootfs, "fifo"), 0o666); err != nil {
+				t.Fatal(err)
+			}
+			// /bin/sh becomes a script whose interpreter is the runtime
+			// itself; its one argument makes the runtime block on the fifo.
+			sh := filepath.Join(c.Rootfs, "bin/sh")
+			_ = os.Remove(sh)
+			if err := os.WriteFile(sh, []byte("#!/proc/self/exe --log=/fifo\n"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			c.RunDetached()
+			if !eventually(10*time.Second, func() bool { _, err := os.Stat(filepath.Join(c.Rootfs, "ready")); return err == nil }) {
+				t.Fatalf("attack script did not start; stderr: %s", readFile(c.StderrPath))
+			}
+
+			done := make(chan Result, 1)
+			go func() { done <- c.Exec(nil, tc.exec...) }()
+			resultPath := filepath.Join(c.Rootfs, "result")
+			eventually(20*time.Second, func() bool { return strings.Contains(readFile(resultPath), "finished") })
+			var res Result
+			select {
+			case res = <-done:
+			case <-time.After(5 * time.Second):
+				// The runtime may still block on the fifo (no target seen):
+				// killing the container ends it.
+				rt.Run("kill", c.ID, "KILL")
+				res = <-done
+			}
+			result := readFile(resultPath)
+			t.Logf("exec %q: exit %d; attack log:\n%s", tc.exec, res.ExitCode, result)
+			if !strings.Contains(result, "opened") {
+				t.Logf("note: the attack never got hold of a runtime executable in the container (the runtime may not run itself there); only the binary check below applies")
+			}
+			if after := sha256File(t, copyPath); after != before {
+				t.Errorf("CVE-2019-5736: the runtime binary on the host was modified from inside the container (sha256 %s -> %s)", before, after)
+			}
+			if strings.Contains(result, "WROTE-TO-RUNTIME") {
+				t.Errorf("CVE-2019-5736: the container wrote to the runtime's executable via /proc/self/fd")
+			}
+		})
+	}
+}
+
+// readFile returns a file's content, or "" if it cannot be read.
+func readFile(path string) string {
+	b, _ := os.ReadFile(path)
+	return string(b)
+}
+
+// TestCVE_2024_21626 checks that a working directory naming a file descriptor
+// of the runtime (/proc/self/fd/N) cannot leave the container: the process
+// must either be refused or see only the container's files. A host marker
+// file is looked up through "../../.." from the cwd; it must stay invisible.
+func TestCVE_2024_21626(t *testing.T) {
+	rt := newRuntime(t)
+	token := randomToken()
+	marker := filepath.Join(t.TempDir(), "marker-"+token)
+	if err := os.WriteFile(marker, []byte("HOST-MARKER-"+token+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	up := strings.Repeat("../", 40)
+	probe := fmt.Sprintf("readlink /proc/self/cwd; cat %s%s 2>&1; ls %s 2>&1", up, strings.TrimPrefix(marker, "/"), up+strings.TrimPrefix(filepath.Dir(marker), "/"))
+	leaked := func(t *testing.T, how string, res Result) {
+		t.Helper()
+		if strings.Contains(res.Stdout, "HOST-MARKER-") || strings.Contains(res.Stdout, "marker-"+token) {
+			t.Errorf("CVE-2024-21626: %s reached the host through a leaked fd: %s", how, res)
+		}
+	}
+
+	t.Run("run", func(t *testing.T) {
+		for fd := 3; fd <= 12; fd++ {
+			c := newRuntimeAt(t, rt.Path).NewContainer([]string{"sh", "-c", probe}, func(s *specs.Spec) {
+				s.Process.Cwd = fmt.Sprintf("/proc/self/fd/%d", fd)
+			})
+			res := c.Run()
+			leaked(t, fmt.Sprintf("process.cwd /proc/self/fd/%d", fd), res)
+		}
+	})
+
+	t.Run("exec", func(t *testing.T) {
+		c := newRuntimeAt(t, rt.Path).NewContainer([]string{"sleep", "1000"})
+		c.RunDetached()
+		for fd := 3; fd <= 12; fd++ {
+			res := c.Exec([]string{"--cwd", fmt.Sprintf("/proc/self/fd/%d", fd)}, "sh", "-c", probe)
+			leaked(t, fmt.Sprintf("exec --cwd /proc/self/fd/%d", fd), res)
+		}
+	})
+}
+
+// TestNoLeakedFds checks that the container's processes (init and exec'd) have
+// no file descriptors beyond stdio: a leaked descriptor of the runtime is the
+// root of CVE-2024-21626.
+func TestNoLeakedFds(t *testing.T) {
+	rt := newRuntime(t)
+	c := rt.NewContainer([]string{"sleep", "1000"})
+	c.RunDetached()
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{"init", []string{"ls", "-l", "/proc/1/fd"}},
+		{"exec", []string{"sh", "-c", "exec ls -l /proc/self/fd"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res := c.Exec(nil, tc.args...)
+			if res.Err != nil {
+				t.Fatalf("%s", res)
+			}
+			for _, line := range strings.Split(strings.TrimSpace(res.Stdout), "\n") {
+				f := strings.Fields(line)
+				if len(f) < 9 || f[0] == "total" {
+					continue
+				}
+				fd := f[8]
+				if fd == "0" || fd == "1" || fd == "2" {
+					continue
+				}
+				// ls itself holds the directory it lists open.
+				if tc.name == "exec" && len(f) == 9 {
+					continue
+				}
+				if tc.name == "exec" && len(f) >= 11 && strings.HasPrefix(f[10], "/proc/") {
+					continue
+				}
+				t.Errorf("container process has an extra fd: %s", line)
+			}
+		})
+	}
+}
+
+// TestCVE_2021_30465 checks that mount destinations are resolved inside the
+// rootfs: a destination under a symlink that points at a host directory
+// (absolutely, or by climbing with "..") must not create or mount anything in
+// that host directory; the mount must appear inside the container instead.
+func TestCVE_2021_30465(t *testing.T) {
+	rt := newRuntime(t)
+	hostDir := t.TempDir() // the directory the symlinks aim at
+	token := randomToken()
+	if err := os.WriteFile(filepath.Join(hostDir, "marker"), []byte(token), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	src := t.TempDir() // bind source
+	if err := os.WriteFile(filepath.Join(src, "from-source"), []byte("bound-"+token+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rel := strings.Repeat("../", 30) + strings.TrimPrefix(hostDir, "/")
+
+	for _, tc := range []struct {
+		name   string
+		target string // symlink target of /link in the rootfs
+		dest   string // mount destination
+		typ    string
+	}{
+		{"absolute-symlink-parent-bind", hostDir, "/link/sub", "bind"},
+		{"relative-symlink-parent-bind", rel, "/link/sub", "bind"},
+		{"absolute-symlink-final-bind", hostDir, "/link", "bind"},
+		{"relative-symlink-final-tmpfs", rel, "/link", "tmpfs"},
+		{"root-symlink-parent-tmpfs", "/", "/link" + hostDir + "/sub", "tmpfs"},
+		{"dotdot-destination-bind", "", "/../../../../../../.." + hostDir + "/sub", "bind"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := specs.Mount{Destination: tc.dest, Type: "tmpfs", Source: "tmpfs", Options: []string{"size=77k"}}
+			if tc.typ == "bind" {
+				m = specs.Mount{Destination: tc.dest, Type: "bind", Source: src, Options: []string{"rbind", "ro"}}
+			}
+			c := newRuntimeAt(t, rt.Path).NewContainer(
+				[]string{"sh", "-c", "cat /proc/self/mountinfo; echo ---; ls -a " + tc.dest + " 2>&1; cat " + tc.dest + "/from-source 2>&1; true"},
+				func(s *specs.Spec) { s.Mounts = append(s.Mounts, m) })
+			if tc.target != "" {
+				if err := os.Symlink(tc.target, filepath.Join(c.Rootfs, "link")); err != nil {
+					t.Fatal(err)
+				}
+			}
+			res := c.Run()
+
+			ents, err := os.ReadDir(hostDir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(ents) != 1 || ents[0].Name() != "marker" || readFile(filepath.Join(hostDir, "marker")) != token {
+				var names []string
+				for _, e := range ents {
+					names = append(names, e.Name())
+				}
+				t.Errorf("CVE-2021-30465: the host directory the symlink points at was changed: %q", names)
+			}
+			for _, mi := range readMountInfo(t) {
+				if mi.MountPoint == hostDir || strings.HasPrefix(mi.MountPoint, hostDir+"/") {
+					t.Errorf("CVE-2021-30465: mount on the host at %s", mi.MountPoint)
+				}
+			}
+			if res.Err != nil {
+				t.Logf("runtime refused the mount (acceptable): %s", res)
+				return
+			}
+			// The mount took effect inside the container: for a bind, its
+			// content is visible at the destination seen from inside.
+			if tc.typ == "bind" && !strings.Contains(res.Stdout, "bound-"+token) {
+				t.Errorf("bind mount not visible at %s inside the container:\n%s", tc.dest, res.Stdout)
+			}
+			if tc.typ == "tmpfs" && !strings.Contains(res.Stdout, "size=77k") {
+				t.Errorf("tmpfs mount missing inside the container:\n%s", res.Stdout)
+			}
+		})
+	}
+}
