@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -28,6 +29,15 @@ type globals struct {
 	debug         bool
 	systemdCgroup bool
 	rootless      string
+}
+
+func init() {
+	// The container's init must run on the main thread: /proc/<pid>/ns/*,
+	// which exec and hooks use, shows the main thread's namespaces, and
+	// init unshares per thread. An init function still runs on it.
+	if len(os.Args) > 1 && os.Args[1] == process.InitArg {
+		runtime.LockOSThread()
+	}
 }
 
 func main() {
@@ -100,6 +110,9 @@ func newRootCommand(g *globals) *cobra.Command {
 	f.BoolVar(&g.systemdCgroup, "systemd-cgroup", false, "use systemd for cgroups (not supported)")
 	f.StringVar(&g.rootless, "rootless", "auto", "ignore cgroup permission errors (accepted for compatibility)")
 	root.PersistentPreRunE = func(cmd *cobra.Command, args []string) error {
+		if g.debug {
+			process.Debug = true
+		}
 		if g.logFormat != "text" && g.logFormat != "json" {
 			return fmt.Errorf("--log-format: unknown format %q (want text or json)", g.logFormat)
 		}

@@ -666,6 +666,10 @@ type leakSpec struct {
 	MountPrefix string   // no mount at or under this host path
 	CgroupPaths []string // these cgroups exist in no hierarchy
 	Procs       []procID // these processes are gone
+	// CgroupParents may exist (runtimes create but never remove the parents
+	// of a cgroupsPath) but must have no child cgroup left; the check
+	// removes them.
+	CgroupParents []string
 }
 
 // checkLeaks reports (as test errors) mounts, cgroups and processes that the
@@ -703,6 +707,23 @@ func checkLeaks(t testing.TB, ls leakSpec) {
 			t.Errorf("leak: cgroup %s left in %q", cg, dirs)
 			removeCgroupEverywhere(cg)
 		}
+	}
+	for _, parent := range ls.CgroupParents {
+		for _, mp := range cgroupHierarchies(t) {
+			ents, _ := os.ReadDir(filepath.Join(mp, parent))
+			for _, e := range ents {
+				if e.IsDir() {
+					t.Errorf("leak: cgroup %s left in %s", filepath.Join(parent, e.Name()), mp)
+				}
+			}
+		}
+		if procs := procsInCgroup(parent); len(procs) > 0 {
+			t.Errorf("leak: processes still in cgroup %s: %v", parent, procs)
+			for _, p := range procs {
+				_ = syscall.Kill(p, syscall.SIGKILL)
+			}
+		}
+		removeCgroupEverywhere(parent)
 	}
 	for _, p := range ls.Procs {
 		if procStart(p.pid) == p.start {

@@ -123,16 +123,18 @@ func TestCVE_2019_5736(t *testing.T) {
 			done := make(chan Result, 1)
 			go func() { done <- c.Exec(nil, tc.exec...) }()
 			resultPath := filepath.Join(c.Rootfs, "result")
-			eventually(20*time.Second, func() bool { return strings.Contains(readFile(resultPath), "finished") })
 			var res Result
 			select {
 			case res = <-done:
-			case <-time.After(5 * time.Second):
-				// The runtime may still block on the fifo (no target seen):
-				// killing the container ends it.
+			case <-time.After(20 * time.Second):
+				// The runtime still blocks on the fifo because the attack
+				// never saw it: killing the container ends it.
 				rt.Run("kill", c.ID, "KILL")
 				res = <-done
 			}
+			// The attack's write attempts last two seconds after the
+			// runtime it caught has exited.
+			eventually(3*time.Second, func() bool { return strings.Contains(readFile(resultPath), "finished") })
 			result := readFile(resultPath)
 			t.Logf("exec %q: exit %d; attack log:\n%s", tc.exec, res.ExitCode, result)
 			if !strings.Contains(result, "opened") {
@@ -266,7 +268,7 @@ func TestCVE_2021_30465(t *testing.T) {
 		{"dotdot-destination-bind", "", "/../../../../../../.." + hostDir + "/sub", "bind"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			m := specs.Mount{Destination: tc.dest, Type: "tmpfs", Source: "tmpfs", Options: []string{"size=77k"}}
+			m := specs.Mount{Destination: tc.dest, Type: "tmpfs", Source: "tmpfs", Options: []string{"size=80k"}}
 			if tc.typ == "bind" {
 				m = specs.Mount{Destination: tc.dest, Type: "bind", Source: src, Options: []string{"rbind", "ro"}}
 			}
@@ -305,7 +307,7 @@ func TestCVE_2021_30465(t *testing.T) {
 			if tc.typ == "bind" && !strings.Contains(res.Stdout, "bound-"+token) {
 				t.Errorf("bind mount not visible at %s inside the container:\n%s", tc.dest, res.Stdout)
 			}
-			if tc.typ == "tmpfs" && !strings.Contains(res.Stdout, "size=77k") {
+			if tc.typ == "tmpfs" && !strings.Contains(res.Stdout, "size=80k") {
 				t.Errorf("tmpfs mount missing inside the container:\n%s", res.Stdout)
 			}
 		})

@@ -5,11 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
-	"syscall"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -121,8 +119,8 @@ func (b *Backend) Create(ctx context.Context, doc *compute.Document) (compute.Sy
 type Container struct {
 	b  *Backend
 	st *containerState
-	// cmd is the init process when this Container created it (run).
-	cmd *exec.Cmd
+	// child is the init process when this Container created it (run).
+	child *child
 	// cg is set while the container is being created.
 	cg cgroups.Manager
 }
@@ -134,9 +132,8 @@ func (c *Container) ID() string { return c.st.ID }
 
 // abort undoes a failed create: init is killed, cgroups and state removed.
 func (c *Container) abort() {
-	if c.cmd != nil && c.cmd.Process != nil {
-		_ = c.cmd.Process.Kill()
-		_ = c.cmd.Wait()
+	if c.child != nil {
+		c.child.kill()
 	}
 	if c.cg != nil {
 		_ = c.cg.Destroy()
@@ -263,26 +260,10 @@ func (c *Container) Update(ctx context.Context, r *specs.LinuxResources) error {
 
 // Wait waits for init to exit when this Container is its parent.
 func (c *Container) Wait(ctx context.Context) (int, error) {
-	if c.cmd == nil {
+	if c.child == nil {
 		return -1, fmt.Errorf("wait for container %q: not a child of this process: %w", c.st.ID, errdefs.ErrNotImplemented)
 	}
-	err := c.cmd.Wait()
-	return exitStatus(c.cmd.ProcessState, err)
-}
-
-// exitStatus turns a wait result into a shell-style status.
-func exitStatus(ps *os.ProcessState, err error) (int, error) {
-	if ps == nil {
-		return -1, err
-	}
-	ws, ok := ps.Sys().(syscall.WaitStatus)
-	if !ok {
-		return ps.ExitCode(), err
-	}
-	if ws.Signaled() {
-		return 128 + int(ws.Signal()), nil
-	}
-	return ws.ExitStatus(), nil
+	return waitPid(c.child.pid)
 }
 
 // Delete removes the container. Without force only a stopped container
@@ -300,9 +281,11 @@ func (c *Container) Delete(ctx context.Context, force bool) error {
 	if pids, _ := cg.Pids(); len(pids) > 0 {
 		c.killAndWait()
 	}
+	trace("delete: cgroups")
 	if err := cg.Destroy(); err != nil {
 		return fmt.Errorf("delete container %q: %w", c.st.ID, err)
 	}
+	trace("delete: cgroups removed")
 	c.runPoststop()
 	if err := os.RemoveAll(c.b.dir(c.st.ID)); err != nil {
 		return fmt.Errorf("delete container %q: remove state: %w", c.st.ID, err)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -62,13 +61,12 @@ func (c *Container) CreateProcess(ctx context.Context, p *compute.ProcessParams)
 		return nil, err
 	}
 	defer ch.pipe.Close()
-	proc := &execProcess{cmd: ch.cmd}
+	proc := &execProcess{pid: ch.pid}
 	fail := func(err error) (compute.Process, error) {
-		_ = ch.cmd.Process.Kill()
-		_ = ch.cmd.Wait()
+		ch.kill()
 		return nil, fmt.Errorf("exec in container %q: %w", c.st.ID, err)
 	}
-	if err := c.b.cgroupManager(c.st).Apply(ch.cmd.Process.Pid); err != nil {
+	if err := c.b.cgroupManager(c.st).Apply(ch.pid); err != nil {
 		return fail(err)
 	}
 	cfg := &initConfig{
@@ -96,13 +94,10 @@ func (c *Container) CreateProcess(ctx context.Context, p *compute.ProcessParams)
 }
 
 // execProcess is a process started by CreateProcess; the caller is its parent.
-type execProcess struct{ cmd *exec.Cmd }
+type execProcess struct{ pid int }
 
-func (p *execProcess) Pid() int { return p.cmd.Process.Pid }
+func (p *execProcess) Pid() int { return p.pid }
 
-func (p *execProcess) Signal(sig unix.Signal) error { return p.cmd.Process.Signal(sig) }
+func (p *execProcess) Signal(sig unix.Signal) error { return unix.Kill(p.pid, sig) }
 
-func (p *execProcess) Wait(ctx context.Context) (int, error) {
-	err := p.cmd.Wait()
-	return exitStatus(p.cmd.ProcessState, err)
-}
+func (p *execProcess) Wait(ctx context.Context) (int, error) { return waitPid(p.pid) }

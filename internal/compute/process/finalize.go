@@ -106,7 +106,7 @@ func setIDs(uid, gid int) error {
 // no_new_privs, seccomp, execve, in that order. Seccomp comes last so that
 // the filter does not have to allow the setup syscalls; rlimits come just
 // before it because RLIMIT_AS can make a Go program's next allocation fail.
-func finalize(p *specs.Process, c *credentials, filter *seccomp.Filter, argv0 string, pers *specs.LinuxPersonality, pipeFd int) error {
+func finalize(p *specs.Process, c *credentials, filter *seccomp.Filter, argv0 string, pers *specs.LinuxPersonality) error {
 	if err := os.Chdir(c.cwd); err != nil {
 		return fmt.Errorf("process.cwd: chdir %q: %w", c.cwd, err)
 	}
@@ -118,9 +118,20 @@ func finalize(p *specs.Process, c *credentials, filter *seccomp.Filter, argv0 st
 			return err
 		}
 	}
+	// Without no_new_privs, loading a filter needs CAP_SYS_ADMIN, which the
+	// process may be about to lose: load it now, while we are still root
+	// with every capability. The remaining steps (setgroups, setresuid,
+	// capset, prlimit, execve) then run under the filter, as with runc.
+	if filter != nil && !c.noNewPrivs {
+		if _, err := filter.Load(); err != nil {
+			return fmt.Errorf("linux.seccomp: load filter: %w", err)
+		}
+		filter = nil
+	}
 	if c.hasCaps {
 		// Drop the bounding set while CAP_SETPCAP is still effective.
-		for i := uint(0); i <= lastCap(); i++ {
+		last := lastCap()
+		for i := uint(0); i <= last; i++ {
 			if c.bounding&(1<<i) == 0 {
 				if err := unix.Prctl(unix.PR_CAPBSET_DROP, uintptr(i), 0, 0, 0); err != nil && err != unix.EINVAL {
 					return fmt.Errorf("process.capabilities.bounding: drop capability %d: %w", i, err)
@@ -177,7 +188,6 @@ func finalize(p *specs.Process, c *credentials, filter *seccomp.Filter, argv0 st
 	if err != nil {
 		return fmt.Errorf("process.env: %w", err)
 	}
-	unix.Close(pipeFd)
 	for _, r := range c.rlimits {
 		lim := r.lim
 		if err := unix.Prlimit(0, r.res, &lim, nil); err != nil {
@@ -194,6 +204,7 @@ func finalize(p *specs.Process, c *credentials, filter *seccomp.Filter, argv0 st
 			return fmt.Errorf("linux.seccomp: load filter: %w", err)
 		}
 	}
+	trace("execve")
 	_, _, e := unix.RawSyscall(unix.SYS_EXECVE, uintptr(unsafe.Pointer(argv0p)),
 		uintptr(unsafe.Pointer(&argvp[0])), uintptr(unsafe.Pointer(&envp[0])))
 	return fmt.Errorf("exec %q: %w", argv0, e)

@@ -30,18 +30,26 @@ func Init() {
 	os.Unsetenv(envInitPipe)
 	pipe := os.NewFile(uintptr(fd), "init pipe")
 	sync := newSyncPipe(pipe)
+	trace("init started")
 	m, err := sync.expect(msgConfig)
 	if err != nil {
 		os.Exit(1)
 	}
-	err = runInit(sync, m.Config, fd)
-	_ = sync.send(&message{Type: msgError, Error: err.Error()})
+	trace("config received")
+	err = runInit(sync, m.Config)
+	if m.Config.started {
+		// Nobody waits on the init pipe after start: the error goes where
+		// the container's own output goes.
+		fmt.Fprintf(os.Stderr, "runsilo init: %v\n", err)
+	} else {
+		_ = sync.send(&message{Type: msgError, Error: err.Error()})
+	}
 	os.Exit(1)
 }
 
 // runInit sets the container up and executes its process; it only returns
 // on failure.
-func runInit(sync *syncPipe, cfg *initConfig, pipeFd int) error {
+func runInit(sync *syncPipe, cfg *initConfig) error {
 	if err := closeExtraFds(3 + cfg.PreserveFds); err != nil {
 		return err
 	}
@@ -56,10 +64,14 @@ func runInit(sync *syncPipe, cfg *initConfig, pipeFd int) error {
 				return err
 			}
 		}
-		r := &rootfs{cfg: cfg}
+		r := &rootfs{cfg: cfg, joinCgroup: func() error { return joinedCgroup(sync, cfg) }}
 		if err := r.prepare(); err != nil {
 			return err
 		}
+		if err := r.joinCgroup(); err != nil {
+			return err
+		}
+		trace("mounts done")
 		/* sync 2 */
 		if err := sync.send(&message{Type: msgHooks}); err != nil {
 			return err
@@ -78,6 +90,7 @@ func runInit(sync *syncPipe, cfg *initConfig, pipeFd int) error {
 		if err := r.finish(); err != nil {
 			return err
 		}
+		trace("rootfs done")
 		if err := setHostname(cfg); err != nil {
 			return err
 		}
@@ -127,12 +140,34 @@ func runInit(sync *syncPipe, cfg *initConfig, pipeFd int) error {
 	} else if _, err := sync.expect(msgStart); err != nil {
 		return err
 	}
+	trace("start")
 	if !cfg.Exec && cfg.Spec.Hooks != nil {
 		if err := runHooks("startContainer", cfg.Spec.Hooks.StartContainer, cfg.State); err != nil {
 			return err
 		}
 	}
-	return finalize(proc, creds, filter, argv0, cfg.Spec.Linux.Personality, pipeFd)
+	cfg.started = true
+	return finalize(proc, creds, filter, argv0, cfg.Spec.Linux.Personality)
+}
+
+// joinedCgroup waits until the parent has put us in our cgroups (sync 1),
+// then makes the cgroup namespace, whose root is the cgroup we are in at
+// that moment. Only the first call does anything.
+func joinedCgroup(sync *syncPipe, cfg *initConfig) error {
+	if cfg.cgroupJoined {
+		return nil
+	}
+	if _, err := sync.expect(msgCgroup); err != nil {
+		return err
+	}
+	cfg.cgroupJoined = true
+	if cfg.NewCgroupNS {
+		// Per thread, like everything here: this thread execs the process.
+		if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
+			return fmt.Errorf("linux.namespaces: unshare cgroup namespace: %w", err)
+		}
+	}
+	return nil
 }
 
 // closeExtraFds marks every fd from first upwards close-on-exec, so that

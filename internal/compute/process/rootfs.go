@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 
-	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
@@ -20,9 +19,11 @@ import (
 // /proc/self/fd, so nothing can swap a path component between the check
 // and the mount (CVE-2021-30465).
 type rootfs struct {
-	cfg     *initConfig
-	root    string
-	rootDir *os.File
+	cfg *initConfig
+	// joinCgroup blocks until init is in its cgroups; cgroup mounts need it.
+	joinCgroup func() error
+	root       string
+	rootDir    int
 }
 
 // prepare runs before pivot_root: propagation, the rootfs bind, the spec's
@@ -44,7 +45,7 @@ func (r *rootfs) prepare() error {
 	if err := unix.Mount("", r.root, "", unix.MS_PRIVATE, ""); err != nil {
 		return fmt.Errorf("root.path: make %s private: %w", r.root, err)
 	}
-	dir, err := os.OpenFile(r.root, unix.O_PATH|unix.O_DIRECTORY, 0)
+	dir, err := unix.Open(r.root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("root.path: open %s: %w", r.root, err)
 	}
@@ -80,40 +81,42 @@ func isBind(m *specs.Mount) bool {
 }
 
 // openInRoot opens p inside the rootfs (O_PATH), never leaving it.
-func (r *rootfs) openInRoot(p string) (*os.File, error) {
-	return pathrs.OpenatInRoot(r.rootDir, p)
+func (r *rootfs) openInRoot(p string) (int, error) {
+	fd, err := openInRoot(r.rootDir, p, 0)
+	if err != nil {
+		return -1, fmt.Errorf("open %s in rootfs: %w", p, err)
+	}
+	return fd, nil
 }
 
 // target makes the mount point for dest (a directory, or a file when the
 // source is not a directory) and returns an O_PATH handle on it.
-func (r *rootfs) target(dest string, file bool) (*os.File, error) {
+func (r *rootfs) target(dest string, file bool) (int, error) {
 	dest = path.Clean("/" + dest)
 	if !file {
-		h, err := pathrs.MkdirAllHandle(r.rootDir, dest, 0o755)
+		h, err := mkdirAllInRoot(r.rootDir, dest, 0o755)
 		if err != nil {
-			return nil, fmt.Errorf("create mount point %s: %w", dest, err)
+			return -1, fmt.Errorf("create mount point %s: %w", dest, err)
 		}
 		return h, nil
 	}
-	if h, err := r.openInRoot(dest); err == nil {
+	if h, err := openInRoot(r.rootDir, dest, 0); err == nil {
 		return h, nil
 	}
-	parent, err := pathrs.MkdirAllHandle(r.rootDir, path.Dir(dest), 0o755)
+	parent, err := mkdirAllInRoot(r.rootDir, path.Dir(dest), 0o755)
 	if err != nil {
-		return nil, fmt.Errorf("create parent of %s: %w", dest, err)
+		return -1, fmt.Errorf("create parent of %s: %w", dest, err)
 	}
-	defer parent.Close()
-	fd, err := unix.Openat(int(parent.Fd()), path.Base(dest), unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0o644)
+	defer unix.Close(parent)
+	fd, err := unix.Openat(parent, path.Base(dest), unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0o644)
 	if err != nil && !errors.Is(err, unix.EEXIST) {
-		return nil, fmt.Errorf("create mount point %s: %w", dest, err)
+		return -1, fmt.Errorf("create mount point %s: %w", dest, err)
 	}
 	if err == nil {
 		unix.Close(fd)
 	}
 	return r.openInRoot(dest)
 }
-
-func procFd(f *os.File) string { return "/proc/self/fd/" + strconv.Itoa(int(f.Fd())) }
 
 // mount makes one spec mount.
 func (r *rootfs) mount(m *specs.Mount) error {
@@ -144,7 +147,7 @@ func (r *rootfs) mount(m *specs.Mount) error {
 	if err != nil {
 		return err
 	}
-	defer h.Close()
+	defer unix.Close(h)
 	if opts.bind {
 		return r.bindMount(src, m.Destination, h, opts)
 	}
@@ -168,7 +171,7 @@ func (r *rootfs) mount(m *specs.Mount) error {
 
 // bindMount binds src onto the handle h (at dest) and then applies the
 // flags a bind mount ignores on its first call (ro, nosuid…).
-func (r *rootfs) bindMount(src, dest string, h *os.File, opts mountOpts) error {
+func (r *rootfs) bindMount(src, dest string, h int, opts mountOpts) error {
 	flags := uintptr(unix.MS_BIND)
 	if opts.recursive {
 		flags |= unix.MS_REC
@@ -184,7 +187,7 @@ func (r *rootfs) bindMount(src, dest string, h *os.File, opts mountOpts) error {
 		if err != nil {
 			return fmt.Errorf("reopen %s: %w", dest, err)
 		}
-		defer nh.Close()
+		defer unix.Close(nh)
 		if err := remountBind(procFd(nh), rest); err != nil {
 			return fmt.Errorf("remount %s: %w", dest, err)
 		}
@@ -194,9 +197,9 @@ func (r *rootfs) bindMount(src, dest string, h *os.File, opts mountOpts) error {
 		if err != nil {
 			return fmt.Errorf("reopen %s: %w", dest, err)
 		}
-		defer nh.Close()
+		defer unix.Close(nh)
 		attr := &unix.MountAttr{Attr_set: opts.recAttrSet, Attr_clr: opts.recAttrClr}
-		if err := unix.MountSetattr(int(nh.Fd()), "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, attr); err != nil {
+		if err := unix.MountSetattr(nh, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, attr); err != nil {
 			return fmt.Errorf("mount_setattr %s: %w", dest, err)
 		}
 	}
@@ -222,7 +225,7 @@ func (r *rootfs) applyPropagation(dest string, opts mountOpts) error {
 	if err != nil {
 		return fmt.Errorf("reopen %s: %w", dest, err)
 	}
-	defer h.Close()
+	defer unix.Close(h)
 	for _, p := range opts.propagation {
 		if err := unix.Mount("", procFd(h), "", p, ""); err != nil {
 			return fmt.Errorf("set propagation of %s: %w", dest, err)
@@ -236,11 +239,14 @@ func (r *rootfs) applyPropagation(dest string, opts mountOpts) error {
 // container's directories under a tmpfs, as runc does, so the container
 // sees only its own groups either way.
 func (r *rootfs) mountCgroup(m *specs.Mount, opts mountOpts) error {
+	if err := r.joinCgroup(); err != nil {
+		return err
+	}
 	h, err := r.target(m.Destination, false)
 	if err != nil {
 		return err
 	}
-	defer h.Close()
+	defer unix.Close(h)
 	ro := opts.flags & unix.MS_RDONLY
 	base := opts.flags &^ unix.MS_RDONLY
 	srcs := r.cfg.CgroupMounts
@@ -275,7 +281,7 @@ func (r *rootfs) mountCgroup(m *specs.Mount, opts mountOpts) error {
 		} else {
 			err = r.bindMount(s.HostPath, sub, sh, mountOpts{flags: base | ro | unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC})
 		}
-		sh.Close()
+		unix.Close(sh)
 		if err != nil {
 			return err
 		}
@@ -290,7 +296,7 @@ func (r *rootfs) mountCgroup(m *specs.Mount, opts mountOpts) error {
 		if err != nil {
 			return err
 		}
-		defer nh.Close()
+		defer unix.Close(nh)
 		if err := remountBind(procFd(nh), unix.MS_RDONLY); err != nil {
 			return fmt.Errorf("remount %s read-only: %w", dest, err)
 		}
@@ -316,12 +322,12 @@ func v1MountData(subdir string) string {
 // symlink creates link -> target inside the rootfs (an existing entry is
 // left alone).
 func (r *rootfs) symlink(target, link string) error {
-	parent, err := pathrs.MkdirAllHandle(r.rootDir, path.Dir(link), 0o755)
+	parent, err := mkdirAllInRoot(r.rootDir, path.Dir(link), 0o755)
 	if err != nil {
 		return fmt.Errorf("symlink %s: %w", link, err)
 	}
-	defer parent.Close()
-	if err := unix.Symlinkat(target, int(parent.Fd()), path.Base(link)); err != nil && !errors.Is(err, unix.EEXIST) {
+	defer unix.Close(parent)
+	if err := unix.Symlinkat(target, parent, path.Base(link)); err != nil && !errors.Is(err, unix.EEXIST) {
 		return fmt.Errorf("symlink %s -> %s: %w", link, target, err)
 	}
 	return nil
@@ -368,7 +374,7 @@ func (r *rootfs) makeDevices() error {
 	}
 	for _, l := range links {
 		if h, err := r.openInRoot(l[1]); err == nil {
-			h.Close() // an existing entry (e.g. a bind-mounted ptmx) wins
+			unix.Close(h) // an existing entry (e.g. a bind-mounted ptmx) wins
 			continue
 		}
 		if err := r.symlink(l[0], l[1]); err != nil {
@@ -392,20 +398,20 @@ func (r *rootfs) makeDevice(d specs.LinuxDevice) error {
 	if d.FileMode != nil {
 		perm = uint32(d.FileMode.Perm())
 	}
-	parent, err := pathrs.MkdirAllHandle(r.rootDir, path.Dir(p), 0o755)
+	parent, err := mkdirAllInRoot(r.rootDir, path.Dir(p), 0o755)
 	if err != nil {
 		return err
 	}
-	defer parent.Close()
+	defer unix.Close(parent)
 	name := path.Base(p)
-	_ = unix.Unlinkat(int(parent.Fd()), name, 0)
-	err = unix.Mknodat(int(parent.Fd()), name, typ|perm, int(unix.Mkdev(uint32(d.Major), uint32(d.Minor))))
+	_ = unix.Unlinkat(parent, name, 0)
+	err = unix.Mknodat(parent, name, typ|perm, int(unix.Mkdev(uint32(d.Major), uint32(d.Minor))))
 	if errors.Is(err, unix.EPERM) && r.cfg.NewUserNS {
 		h, err := r.target(p, true)
 		if err != nil {
 			return err
 		}
-		defer h.Close()
+		defer unix.Close(h)
 		if err := unix.Mount(p, procFd(h), "", unix.MS_BIND, ""); err != nil {
 			return fmt.Errorf("bind host device %s: %w", p, err)
 		}
@@ -415,7 +421,7 @@ func (r *rootfs) makeDevice(d specs.LinuxDevice) error {
 		return fmt.Errorf("mknod: %w", err)
 	}
 	// mknod applies the umask; set the mode the spec asked for.
-	if err := unix.Fchmodat(int(parent.Fd()), name, perm, 0); err != nil {
+	if err := unix.Fchmodat(parent, name, perm, 0); err != nil {
 		return fmt.Errorf("chmod: %w", err)
 	}
 	uid, gid := -1, -1
@@ -426,7 +432,7 @@ func (r *rootfs) makeDevice(d specs.LinuxDevice) error {
 		gid = int(*d.GID)
 	}
 	if uid >= 0 || gid >= 0 {
-		if err := unix.Fchownat(int(parent.Fd()), name, uid, gid, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		if err := unix.Fchownat(parent, name, uid, gid, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 			return fmt.Errorf("chown: %w", err)
 		}
 	}
@@ -439,7 +445,7 @@ func (r *rootfs) enter() error {
 	if !r.cfg.NewMountNS {
 		return nil
 	}
-	defer r.rootDir.Close()
+	defer unix.Close(r.rootDir)
 	if r.cfg.NoPivot {
 		if err := unix.Chdir(r.root); err != nil {
 			return fmt.Errorf("chdir %s: %w", r.root, err)

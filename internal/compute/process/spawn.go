@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"syscall"
@@ -25,17 +24,45 @@ const InitArg = "init"
 // envInitPipe names the child's fd number of the init pipe.
 const envInitPipe = "_SILO_INITPIPE"
 
-// child is a process being set up: the parent's end of the init pipe and
-// the command.
+// child is a process being set up: its pid and the parent's end of the
+// init pipe.
 type child struct {
-	cmd  *exec.Cmd
+	pid  int
 	pipe *os.File
 	sync *syncPipe
 }
 
+// kill SIGKILLs and reaps the child.
+func (c *child) kill() {
+	_ = unix.Kill(c.pid, unix.SIGKILL)
+	_, _ = waitPid(c.pid)
+}
+
+// waitPid reaps pid and returns its shell-style exit status (128+signal).
+func waitPid(pid int) (int, error) {
+	var ws unix.WaitStatus
+	for {
+		_, err := unix.Wait4(pid, &ws, 0, nil)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return -1, fmt.Errorf("wait for pid %d: %w", pid, err)
+		}
+		if ws.Signaled() {
+			return 128 + int(ws.Signal()), nil
+		}
+		return ws.ExitStatus(), nil
+	}
+}
+
 // spawn starts this binary as "init" with the given namespaces and files.
-// extra are fds for the child after the preserved ones; the returned map
-// gives each one's fd number in the child.
+// extra are fds for the child after the preserved ones; the returned slice
+// gives each one's fd number in the child (-1 for a nil entry).
+//
+// syscall.ForkExec is used rather than os/exec: os/exec probes pidfd
+// support with an extra clone in every new process, a cost on the start
+// path that buys us nothing.
 func spawn(plan *nsPlan, uidMaps, gidMaps []specs.LinuxIDMapping, stdio [3]*os.File, preserve int, extra []*os.File) (*child, []int, error) {
 	self, err := openSealedSelf()
 	if err != nil {
@@ -47,48 +74,53 @@ func spawn(plan *nsPlan, uidMaps, gidMaps []specs.LinuxIDMapping, stdio [3]*os.F
 		return nil, nil, fmt.Errorf("socketpair for init pipe: %w", err)
 	}
 	parentEnd := os.NewFile(uintptr(fds[0]), "init pipe (parent)")
-	childEnd := os.NewFile(uintptr(fds[1]), "init pipe (child)")
-	defer childEnd.Close()
+	defer unix.Close(fds[1])
 
-	files := make([]*os.File, 0, preserve+len(extra)+2)
-	for i := 0; i < preserve; i++ {
-		files = append(files, os.NewFile(uintptr(3+i), "preserved fd "+strconv.Itoa(3+i)))
+	files := make([]uintptr, 0, 3+preserve+len(extra)+2)
+	for _, f := range stdio {
+		files = append(files, f.Fd())
 	}
-	pipeFd := 3 + len(files)
-	files = append(files, childEnd)
+	for i := 0; i < preserve; i++ {
+		files = append(files, uintptr(3+i))
+	}
+	pipeFd := len(files)
+	files = append(files, uintptr(fds[1]))
 	nums := make([]int, len(extra))
 	for i, f := range extra {
 		nums[i] = -1
 		if f != nil {
-			nums[i] = 3 + len(files)
-			files = append(files, f)
+			nums[i] = len(files)
+			files = append(files, f.Fd())
 		}
 	}
-	selfFd := 3 + len(files)
-	files = append(files, self)
+	selfFd := len(files)
+	files = append(files, self.Fd())
 
-	cmd := &exec.Cmd{
-		Path:       "/proc/self/fd/" + strconv.Itoa(selfFd),
-		Args:       []string{"runsilo", InitArg},
-		Env:        append([]string{envInitPipe + "=" + strconv.Itoa(pipeFd)}, plan.env()...),
-		Stdin:      stdio[0],
-		Stdout:     stdio[1],
-		Stderr:     stdio[2],
-		ExtraFiles: files,
-		SysProcAttr: &syscall.SysProcAttr{
-			Cloneflags: plan.cloneFlags,
-		},
+	attr := &syscall.ProcAttr{
+		Env:   append([]string{envInitPipe + "=" + strconv.Itoa(pipeFd)}, plan.env()...),
+		Files: files,
+		Sys:   &syscall.SysProcAttr{Cloneflags: plan.cloneFlags},
 	}
 	if plan.cloneFlags&unix.CLONE_NEWUSER != 0 {
-		cmd.SysProcAttr.UidMappings = toSysMaps(uidMaps)
-		cmd.SysProcAttr.GidMappings = toSysMaps(gidMaps)
-		cmd.SysProcAttr.GidMappingsEnableSetgroups = true
+		attr.Sys.UidMappings = toSysMaps(uidMaps)
+		attr.Sys.GidMappings = toSysMaps(gidMaps)
+		attr.Sys.GidMappingsEnableSetgroups = true
 	}
-	if err := onJoinedThread(plan.threadJoins, cmd.Start); err != nil {
+	if Debug {
+		attr.Env = append(attr.Env, "_SILO_DEBUG=1")
+	}
+	trace("fork init")
+	var pid int
+	err = onJoinedThread(plan.threadJoins, func() error {
+		var err error
+		pid, err = syscall.ForkExec("/proc/self/fd/"+strconv.Itoa(selfFd), []string{"runsilo", InitArg}, attr)
+		return err
+	})
+	if err != nil {
 		parentEnd.Close()
 		return nil, nil, fmt.Errorf("start container init: %w", err)
 	}
-	return &child{cmd: cmd, pipe: parentEnd, sync: newSyncPipe(parentEnd)}, nums, nil
+	return &child{pid: pid, pipe: parentEnd, sync: newSyncPipe(parentEnd)}, nums, nil
 }
 
 func toSysMaps(m []specs.LinuxIDMapping) []syscall.SysProcIDMap {
@@ -160,36 +192,47 @@ func (c *Container) spawnInit(ctx context.Context, doc *compute.Document, plan *
 		fifo = f
 	}
 
-	cg, err := cgroups.New(spec.Linux.CgroupsPath, c.st.ID)
+	cgroupsPath := spec.Linux.CgroupsPath
+	if cgroupsPath == "" {
+		cgroupsPath = "/" + c.st.ID // runc's default
+	}
+	cg, err := cgroups.New(cgroupsPath, c.st.ID)
 	if err != nil {
 		return fmt.Errorf("cgroups of %q: %w", c.st.ID, err)
 	}
+	c.cg = cg
+	// The cgroups are made and limited while clone and the child's runtime
+	// start; only adding the pid has to wait for the child.
+	cgDone := make(chan error, 1)
+	go func() {
+		err := cg.Apply(0)
+		if err == nil {
+			err = cg.Set(cgroupResources(spec))
+		}
+		cgDone <- err
+	}()
 	var uidMaps, gidMaps []specs.LinuxIDMapping
 	if plan.cloneFlags&unix.CLONE_NEWUSER != 0 {
 		uidMaps, gidMaps = spec.Linux.UIDMappings, spec.Linux.GIDMappings
 	}
+	// The cgroup namespace is made by init once it sits in its cgroup, so
+	// that the namespace's root is the container's cgroup.
+	newCgroupNS := (plan.cloneFlags|plan.unshare)&unix.CLONE_NEWCGROUP != 0
+	plan.cloneFlags &^= unix.CLONE_NEWCGROUP
+	plan.unshare &^= unix.CLONE_NEWCGROUP
 	ch, nums, err := spawn(plan, uidMaps, gidMaps, stdioFiles(doc.Stdin, doc.Stdout, doc.Stderr), doc.PreserveFDs, []*os.File{console, fifo})
+	trace("init forked")
+	cgErr := <-cgDone
+	trace("cgroups made")
 	if err != nil {
 		return err
 	}
 	defer ch.pipe.Close()
-	c.cmd = ch.cmd
-	pid := ch.cmd.Process.Pid
+	c.child = ch
+	pid := ch.pid
 	c.st.Pid = pid
-
-	/* sync 1: init is blocked reading its config; put it in its cgroup first
-	   so that everything it does is accounted and limited. */
-	c.cg = cg
-	if err := cg.Apply(pid); err != nil {
-		return fmt.Errorf("cgroups of %q: %w", c.st.ID, err)
-	}
-	if err := cg.Set(cgroupResources(spec)); err != nil {
-		return fmt.Errorf("cgroups of %q: %w", c.st.ID, err)
-	}
-	c.st.CgroupPaths = cg.Paths()
-	c.st.CgroupCreated = cg.Created()
-	if c.st.PidStart, err = pidStartTime(pid); err != nil {
-		return fmt.Errorf("container %q init (pid %d) died during setup", c.st.ID, pid)
+	if cgErr != nil {
+		return fmt.Errorf("cgroups of %q: %w", c.st.ID, cgErr)
 	}
 	cfg := &initConfig{
 		ID:           c.st.ID,
@@ -202,7 +245,7 @@ func (c *Container) spawnInit(ctx context.Context, doc *compute.Document, plan *
 		NewUserNS:    (plan.cloneFlags|plan.unshare)&unix.CLONE_NEWUSER != 0,
 		NewMountNS:   hasNamespace(spec.Linux.Namespaces, specs.MountNamespace),
 		NewUTSNS:     (plan.cloneFlags|plan.unshare)&unix.CLONE_NEWUTS != 0,
-		NewCgroupNS:  (plan.cloneFlags|plan.unshare)&unix.CLONE_NEWCGROUP != 0,
+		NewCgroupNS:  newCgroupNS,
 		ConsoleFd:    nums[0],
 		FifoFd:       nums[1],
 		PreserveFds:  doc.PreserveFDs,
@@ -212,6 +255,23 @@ func (c *Container) spawnInit(ctx context.Context, doc *compute.Document, plan *
 	if err := ch.sync.send(&message{Type: msgConfig, Config: cfg}); err != nil {
 		return c.initFailed(ch, err)
 	}
+	trace("config sent")
+	/* sync 1: init starts on its mounts at once; it waits for this message
+	   only before it needs to be in its cgroups (the cgroup namespace, a
+	   cgroup mount, or the hooks stage at the latest). Attaching to a v1
+	   hierarchy waits for an RCU grace period, so it overlaps init's work. */
+	if err := cg.Apply(pid); err != nil {
+		return c.initFailed(ch, fmt.Errorf("cgroups of %q: %w", c.st.ID, err))
+	}
+	c.st.CgroupPaths = cg.Paths()
+	c.st.CgroupCreated = cg.Created()
+	if c.st.PidStart, err = pidStartTime(pid); err != nil {
+		return fmt.Errorf("container %q init (pid %d) died during setup", c.st.ID, pid)
+	}
+	if err := ch.sync.send(&message{Type: msgCgroup}); err != nil {
+		return c.initFailed(ch, err)
+	}
+	trace("cgroups joined")
 	/* sync 2: the mounts are made; hooks that run in the runtime's
 	   namespaces go now, before pivot_root. */
 	if _, err := ch.sync.expect(msgHooks); err != nil {
@@ -233,10 +293,12 @@ func (c *Container) spawnInit(ctx context.Context, doc *compute.Document, plan *
 	if _, err := ch.sync.expect(msgReady); err != nil {
 		return c.initFailed(ch, err)
 	}
+	trace("init ready")
 	c.st.Namespaces = namespacePaths(spec.Linux.Namespaces, pid)
 	if err := c.b.saveState(c.st); err != nil {
 		return err
 	}
+	trace("state saved")
 	if doc.StartOnCreate {
 		if err := ch.sync.send(&message{Type: msgStart}); err != nil {
 			return c.initFailed(ch, err)
@@ -252,12 +314,8 @@ func (c *Container) initFailed(ch *child, err error) error {
 	if _, ok := err.(*initError); ok {
 		return err
 	}
-	_ = ch.cmd.Process.Kill()
-	werr := ch.cmd.Wait()
-	c.cmd = nil
-	if werr != nil {
-		return fmt.Errorf("container %q init failed: %v (%w)", c.st.ID, werr, err)
-	}
+	ch.kill()
+	c.child = nil
 	return fmt.Errorf("container %q init failed: %w", c.st.ID, err)
 }
 

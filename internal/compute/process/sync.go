@@ -28,8 +28,8 @@ type initConfig struct {
 	NewUserNS bool `json:"new_userns,omitempty"`
 	// NewMountNS is false when the container shares the runtime's mount
 	// namespace; the rootfs steps are then skipped.
-	NewMountNS bool `json:"new_mountns,omitempty"`
-	NewUTSNS   bool `json:"new_utsns,omitempty"`
+	NewMountNS  bool `json:"new_mountns,omitempty"`
+	NewUTSNS    bool `json:"new_utsns,omitempty"`
 	NewCgroupNS bool `json:"new_cgroupns,omitempty"`
 	// Fds in the child (-1 when absent).
 	ConsoleFd int `json:"console_fd"`
@@ -40,16 +40,21 @@ type initConfig struct {
 	CgroupMounts []cgroups.MountSource `json:"cgroup_mounts,omitempty"`
 	// State is the OCI state for hooks that init runs itself.
 	State *specs.State `json:"state,omitempty"`
+
+	// init's own bookkeeping, not sent
+	cgroupJoined bool
+	started      bool
 }
 
 // Message types on the init pipe, in the order they are exchanged.
 const (
-	msgConfig     = "config"      // parent -> child: initConfig
-	msgHooks      = "hooks"       // child -> parent: run prestart/createRuntime now /* sync 2 */
-	msgHooksDone  = "hooks-done"  // parent -> child
-	msgReady      = "ready"       // child -> parent: waiting to start /* sync 3 */
-	msgStart      = "start"       // parent -> child (run without a fifo)
-	msgError      = "error"       // child -> parent: setup failed
+	msgConfig    = "config"     // parent -> child: initConfig
+	msgCgroup    = "cgroup"     // parent -> child: init is in its cgroups /* sync 1 */
+	msgHooks     = "hooks"      // child -> parent: run prestart/createRuntime now /* sync 2 */
+	msgHooksDone = "hooks-done" // parent -> child
+	msgReady     = "ready"      // child -> parent: waiting to start /* sync 3 */
+	msgStart     = "start"      // parent -> child (run without a fifo)
+	msgError     = "error"      // child -> parent: setup failed
 )
 
 // message is one line on the init pipe.

@@ -12,11 +12,12 @@ import (
 	"strings"
 )
 
-// writeFile writes val to the control file dir/name. cgroupfs files must
-// not be created or truncated, so this is a plain O_WRONLY open.
+// writeFile writes val to the control file dir/name. There is no O_CREAT:
+// a missing control file must fail (ENOENT) rather than attempt a create.
+// O_TRUNC is a no-op on cgroupfs but keeps plain files (tests) exact.
 func writeFile(dir, name, val string) error {
 	path := filepath.Join(dir, name)
-	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0)
 	if err == nil {
 		_, err = f.WriteString(val)
 		if cerr := f.Close(); err == nil {

@@ -265,7 +265,7 @@ func (m *manager) create(g *group) error {
 				break
 			}
 			err = nil
-			if made && i < len(elems)-1 {
+			if made && i < len(elems)-1 && !slices.Contains(m.created, cur) {
 				m.created = append(m.created, cur)
 			}
 			if cpuset {
@@ -364,31 +364,37 @@ func (m *manager) Destroy() error {
 	return errors.Join(errs...)
 }
 
-// removeTree removes cgroup dir and its child cgroups, deepest first,
-// retrying EBUSY (the kernel still tearing down exited tasks) until
-// deadline.
+// removeTree removes cgroup dir and any child cgroups, retrying EBUSY
+// (the kernel still tearing down exited tasks) until deadline. The
+// directory is only listed when rmdir says it is busy, which is also what
+// a child cgroup makes it, to keep the common case to one syscall.
 func removeTree(dir string, deadline time.Time) error {
-	entries, err := os.ReadDir(dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("remove %s: %w", dir, unwrapPath(err))
-	}
-	for _, e := range entries {
-		if e.IsDir() {
-			if err := removeTree(filepath.Join(dir, e.Name()), deadline); err != nil {
-				return err
-			}
-		}
-	}
 	delay := time.Millisecond
 	for {
 		err := unix.Rmdir(dir)
 		if err == nil || err == unix.ENOENT {
 			return nil
 		}
-		if err != unix.EBUSY || time.Now().After(deadline) {
+		if err != unix.EBUSY {
+			return fmt.Errorf("remove %s: %w", dir, err)
+		}
+		entries, rerr := os.ReadDir(dir)
+		if rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
+			return fmt.Errorf("remove %s: %w", dir, unwrapPath(rerr))
+		}
+		children := false
+		for _, e := range entries {
+			if e.IsDir() {
+				children = true
+				if err := removeTree(filepath.Join(dir, e.Name()), deadline); err != nil {
+					return err
+				}
+			}
+		}
+		if children {
+			continue
+		}
+		if time.Now().After(deadline) {
 			return fmt.Errorf("remove %s: %w", dir, err)
 		}
 		time.Sleep(delay)

@@ -93,7 +93,7 @@ func (m *manager) setMemory(r *specs.LinuxResources) error {
 // object on a host without the controller is not an error).
 func memorySet(mem *specs.LinuxMemory) bool {
 	return val(mem.Limit) != 0 || val(mem.Reservation) != 0 || val(mem.Swap) != 0 ||
-		val(mem.Kernel) != 0 || val(mem.KernelTCP) != 0 || mem.Swappiness != nil ||
+		val(mem.KernelTCP) != 0 || mem.Swappiness != nil ||
 		mem.DisableOOMKiller != nil || mem.UseHierarchy != nil
 }
 
@@ -173,14 +173,9 @@ func setMemoryV1(dir string, mem *specs.LinuxMemory) error {
 			return err
 		}
 	}
-	// Kernel memory limits are deprecated (and no-ops or refused on recent
-	// kernels); honour them only where the kernel still has the file.
-	if v := val(mem.Kernel); v != 0 && exists(dir, "memory.kmem.limit_in_bytes") {
-		err := writeFile(dir, "memory.kmem.limit_in_bytes", itoa(v))
-		if err != nil && !errors.Is(err, unix.EOPNOTSUPP) && !errors.Is(err, unix.EINVAL) {
-			return err
-		}
-	}
+	// memory.kernel is ignored, like runc does: the kernel obsoleted kmem
+	// limits in 5.4 and the spec deprecates the field. kernelTCP still
+	// works where the kernel has the file.
 	if v := val(mem.KernelTCP); v != 0 && exists(dir, "memory.kmem.tcp.limit_in_bytes") {
 		if err := writeFile(dir, "memory.kmem.tcp.limit_in_bytes", itoa(v)); err != nil {
 			return err

@@ -22,6 +22,13 @@ const userHZ = 100
 func (m *manager) Stats() (*Stats, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	// Missing files are skipped below, so check the group itself exists:
+	// a removed container must not report zeros.
+	if dir := m.pidsDir(); dir != "" {
+		if _, err := os.Stat(dir); err != nil {
+			return nil, fmt.Errorf("stats: %w", err)
+		}
+	}
 	s := &Stats{}
 	steps := []func(*Stats) error{m.statCPU, m.statCPUSet, m.statMemory, m.statPids, m.statBlkio, m.statHugetlb}
 	for _, step := range steps {
