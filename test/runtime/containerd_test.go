@@ -112,11 +112,11 @@ func (d *Containerd) ctr(args ...string) Result {
 }
 
 // mustCtr runs ctr and fails the test unless it exits 0.
-func (d *Containerd) mustCtr(args ...string) string {
-	d.t.Helper()
+func (d *Containerd) mustCtr(t *testing.T, args ...string) string {
+	t.Helper()
 	res := d.ctr(args...)
 	if res.Err != nil {
-		d.t.Fatalf("ctr failed: %s", res)
+		t.Fatalf("ctr failed: %s", res)
 	}
 	return res.Stdout
 }
@@ -223,8 +223,8 @@ func TestContainerd(t *testing.T) {
 	rtPath := requireRuntime(t)
 	d := startContainerd(t, rtPath)
 	archive := buildOCIArchive(t)
-	d.mustCtr("images", "import", archive)
-	if out := d.mustCtr("images", "ls", "-q"); !strings.Contains(out, testImageRef) {
+	d.mustCtr(t, "images", "import", archive)
+	if out := d.mustCtr(t, "images", "ls", "-q"); !strings.Contains(out, testImageRef) {
 		t.Fatalf("imported image %s not listed: %q", testImageRef, out)
 	}
 	id := func(name string) string { return fmt.Sprintf("%s-%d", name, idCounter.Add(1)) }
@@ -248,38 +248,38 @@ func TestContainerd(t *testing.T) {
 
 	t.Run("detached-task", func(t *testing.T) {
 		cid := id("ctrd-task")
-		d.mustCtr(append(d.runArgs("-d", "--null-io", testImageRef, cid), "sleep", "1000")...)
+		d.mustCtr(t, append(d.runArgs("-d", "--null-io", testImageRef, cid), "sleep", "1000")...)
 		if !eventually(10*time.Second, func() bool { return d.taskStatus(cid) == "RUNNING" }) {
 			t.Fatalf("task %s not RUNNING: %q", cid, d.ctr("task", "ls").Stdout)
 		}
 
-		if out := d.mustCtr("task", "exec", "--exec-id", "e1", cid, "echo", "hi"); out != "hi\n" {
+		if out := d.mustCtr(t, "task", "exec", "--exec-id", "e1", cid, "echo", "hi"); out != "hi\n" {
 			t.Errorf("task exec stdout %q, want %q", out, "hi\n")
 		}
 		if res := d.ctr("task", "exec", "--exec-id", "e2", cid, "sh", "-c", "exit 5"); res.ExitCode != 5 {
 			t.Errorf("task exec exit %d, want 5: %s", res.ExitCode, res)
 		}
 
-		ps := d.mustCtr("task", "ps", cid)
+		ps := d.mustCtr(t, "task", "ps", cid)
 		if lines := strings.Split(strings.TrimSpace(ps), "\n"); len(lines) < 2 {
 			t.Errorf("task ps lists no process: %q", ps)
 		}
 
-		d.mustCtr("task", "pause", cid)
+		d.mustCtr(t, "task", "pause", cid)
 		if !eventually(5*time.Second, func() bool { return d.taskStatus(cid) == "PAUSED" }) {
 			t.Errorf("task not PAUSED after pause: %q", d.ctr("task", "ls").Stdout)
 		}
-		d.mustCtr("task", "resume", cid)
+		d.mustCtr(t, "task", "resume", cid)
 		if !eventually(5*time.Second, func() bool { return d.taskStatus(cid) == "RUNNING" }) {
 			t.Errorf("task not RUNNING after resume: %q", d.ctr("task", "ls").Stdout)
 		}
 
-		d.mustCtr("task", "kill", "-s", "SIGKILL", cid)
+		d.mustCtr(t, "task", "kill", "-s", "SIGKILL", cid)
 		if !eventually(10*time.Second, func() bool { return d.taskStatus(cid) == "STOPPED" }) {
 			t.Errorf("task not STOPPED after kill: %q", d.ctr("task", "ls").Stdout)
 		}
-		d.mustCtr("task", "delete", cid)
-		d.mustCtr("containers", "delete", cid)
+		d.mustCtr(t, "task", "delete", cid)
+		d.mustCtr(t, "containers", "delete", cid)
 		if st := d.taskStatus(cid); st != "" {
 			t.Errorf("task still listed after delete: %s", st)
 		}
@@ -288,7 +288,7 @@ func TestContainerd(t *testing.T) {
 	t.Run("memory-limit", func(t *testing.T) {
 		const limit = 64 << 20
 		cid := id("ctrd-mem")
-		d.mustCtr(append(d.runArgs("-d", "--null-io", "--memory-limit", fmt.Sprint(limit), testImageRef, cid), "sleep", "1000")...)
+		d.mustCtr(t, append(d.runArgs("-d", "--null-io", "--memory-limit", fmt.Sprint(limit), testImageRef, cid), "sleep", "1000")...)
 		pid := d.taskPid(cid)
 		if pid <= 0 {
 			t.Fatalf("no pid for task %s: %q", cid, d.ctr("task", "ls").Stdout)
@@ -296,9 +296,9 @@ func TestContainerd(t *testing.T) {
 		if got := readInt(t, cgroupFile(t, pid, "memory", "memory.limit_in_bytes")); got != limit {
 			t.Errorf("memory.limit_in_bytes = %d, want %d", got, limit)
 		}
-		d.mustCtr("task", "kill", "-s", "SIGKILL", cid)
+		d.mustCtr(t, "task", "kill", "-s", "SIGKILL", cid)
 		eventually(10*time.Second, func() bool { return d.taskStatus(cid) == "STOPPED" })
-		d.mustCtr("task", "delete", cid)
-		d.mustCtr("containers", "delete", cid)
+		d.mustCtr(t, "task", "delete", cid)
+		d.mustCtr(t, "containers", "delete", cid)
 	})
 }

@@ -485,6 +485,16 @@ func TestProcessConfig(t *testing.T) {
 			want: []string{`Max open files\s+512\s+1024\s`},
 		},
 		{
+			// Sysctls are written before /proc/sys becomes read-only (it is
+			// in runc spec's readonlyPaths); podman sets this one by default.
+			name: "sysctl",
+			opt: func(s *specs.Spec) {
+				s.Linux.Sysctl = map[string]string{"net.ipv4.ping_group_range": "0 0"}
+			},
+			args: []string{"cat", "/proc/sys/net/ipv4/ping_group_range"},
+			want: []string{`^0\s+0\n$`},
+		},
+		{
 			name: "pid-namespace",
 			args: []string{"sh", "-c", "echo $$; ps -o pid,comm | wc -l"},
 			want: []string{`^1\n`},

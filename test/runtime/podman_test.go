@@ -105,11 +105,11 @@ func (p *Podman) podman(args ...string) Result {
 }
 
 // must runs podman and fails the test unless it exits 0.
-func (p *Podman) must(args ...string) string {
-	p.t.Helper()
+func (p *Podman) must(t *testing.T, args ...string) string {
+	t.Helper()
 	res := p.podman(args...)
 	if res.Err != nil {
-		p.t.Fatalf("podman failed: %s", res)
+		t.Fatalf("podman failed: %s", res)
 	}
 	return res.Stdout
 }
@@ -193,7 +193,7 @@ func freePort(t *testing.T) int {
 func TestPodman(t *testing.T) {
 	rtPath := requireRuntime(t)
 	p := newPodman(t, rtPath)
-	p.must("load", "-q", "-i", buildOCIArchive(t))
+	p.must(t, "load", "-q", "-i", buildOCIArchive(t))
 	img := testImageRef
 
 	t.Run("run", func(t *testing.T) {
@@ -218,8 +218,8 @@ func TestPodman(t *testing.T) {
 
 	t.Run("detached-exec-logs-stop", func(t *testing.T) {
 		name := fmt.Sprintf("pm-d-%d", idCounter.Add(1))
-		p.must(append(p.runArgs("-d", "--name", name, img), "sh", "-c", "echo hello-logs; exec sleep 1000")...)
-		if out := p.must("exec", name, "echo", "from-exec"); out != "from-exec\n" {
+		p.must(t, append(p.runArgs("-d", "--name", name, img), "sh", "-c", "echo hello-logs; exec sleep 1000")...)
+		if out := p.must(t, "exec", name, "echo", "from-exec"); out != "from-exec\n" {
 			t.Errorf("exec stdout %q", out)
 		}
 		if res := p.podman("exec", name, "sh", "-c", "exit 4"); res.ExitCode != 4 {
@@ -228,30 +228,30 @@ func TestPodman(t *testing.T) {
 		if !eventually(5*time.Second, func() bool { return strings.Contains(p.podman("logs", name).Stdout, "hello-logs") }) {
 			t.Errorf("logs lack hello-logs: %s", p.podman("logs", name))
 		}
-		p.must("pause", name)
-		if st := strings.TrimSpace(p.must("inspect", "-f", "{{.State.Status}}", name)); st != "paused" {
+		p.must(t, "pause", name)
+		if st := strings.TrimSpace(p.must(t, "inspect", "-f", "{{.State.Status}}", name)); st != "paused" {
 			t.Errorf("status after pause %q", st)
 		}
-		p.must("unpause", name)
+		p.must(t, "unpause", name)
 		// sleep as PID 1 ignores SIGTERM: stop escalates to SIGKILL after 1s.
-		p.must("stop", "-t", "1", name)
-		if st := strings.TrimSpace(p.must("inspect", "-f", "{{.State.Status}}", name)); st != "exited" {
+		p.must(t, "stop", "-t", "1", name)
+		if st := strings.TrimSpace(p.must(t, "inspect", "-f", "{{.State.Status}}", name)); st != "exited" {
 			t.Errorf("status after stop %q, want exited", st)
 		}
-		p.must("rm", name)
+		p.must(t, "rm", name)
 	})
 
 	t.Run("memory-limit", func(t *testing.T) {
 		name := fmt.Sprintf("pm-m-%d", idCounter.Add(1))
-		p.must(append(p.runArgs("-d", "--name", name, "-m", "64m", img), "sleep", "1000")...)
-		pid, err := strconv.Atoi(strings.TrimSpace(p.must("inspect", "-f", "{{.State.Pid}}", name)))
+		p.must(t, append(p.runArgs("-d", "--name", name, "-m", "64m", img), "sleep", "1000")...)
+		pid, err := strconv.Atoi(strings.TrimSpace(p.must(t, "inspect", "-f", "{{.State.Pid}}", name)))
 		if err != nil || pid <= 0 {
 			t.Fatalf("no pid for %s: %v", name, err)
 		}
 		if got := readInt(t, cgroupFile(t, pid, "memory", "memory.limit_in_bytes")); got != 64<<20 {
 			t.Errorf("memory.limit_in_bytes = %d, want %d", got, 64<<20)
 		}
-		p.must("rm", "-f", "-t", "0", name)
+		p.must(t, "rm", "-f", "-t", "0", name)
 	})
 
 	t.Run("published-port", func(t *testing.T) {
@@ -262,7 +262,7 @@ func TestPodman(t *testing.T) {
 		requireBinary(t, "slirp4netns", "slirp4netns")
 		name := fmt.Sprintf("pm-web-%d", idCounter.Add(1))
 		port := freePort(t)
-		p.must(append(p.runArgs("-d", "--name", name,
+		p.must(t, append(p.runArgs("-d", "--name", name,
 			"--network", "slirp4netns:port_handler=slirp4netns",
 			"-p", fmt.Sprintf("127.0.0.1:%d:80", port), img),
 			"httpd", "-f", "-p", "80", "-h", "/www")...)
@@ -284,6 +284,6 @@ func TestPodman(t *testing.T) {
 		if body != rootfsFiles["www/index.html"] {
 			t.Errorf("GET %s: body %q, err %v", url, body, lastErr)
 		}
-		p.must("rm", "-f", "-t", "0", name)
+		p.must(t, "rm", "-f", "-t", "0", name)
 	})
 }

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -120,6 +121,11 @@ func TestCVE_2019_5736(t *testing.T) {
 				t.Fatalf("attack script did not start; stderr: %s", readFile(c.StderrPath))
 			}
 
+			st := c.State()
+			stopWatch := make(chan struct{})
+			watched := make(chan []heldExe, 1)
+			procsFile := filepath.Join(cgroupMounts(t)["pids"], c.CgroupsPath, "cgroup.procs")
+			go func() { watched <- holdExecutables(st.Pid, procsFile, filepath.Join(c.Rootfs, "bin/busybox"), stopWatch) }()
 			done := make(chan Result, 1)
 			go func() { done <- c.Exec(nil, tc.exec...) }()
 			resultPath := filepath.Join(c.Rootfs, "result")
@@ -135,6 +141,22 @@ func TestCVE_2019_5736(t *testing.T) {
 			// The attack's write attempts last two seconds after the
 			// runtime it caught has exited.
 			eventually(3*time.Second, func() bool { return strings.Contains(readFile(resultPath), "finished") })
+			close(stopWatch)
+			// The fast attacker: the same reopen-for-write through a held
+			// descriptor, done from Go for every executable seen in the
+			// container's pid namespace (a shell loop can miss a runtime that
+			// lives a few milliseconds).
+			for _, h := range <-watched {
+				w, err := os.OpenFile(fmt.Sprintf("/proc/self/fd/%d", h.f.Fd()), os.O_WRONLY|os.O_APPEND, 0)
+				if err == nil {
+					if _, err = w.Write([]byte("PWNED")); err == nil {
+						t.Errorf("CVE-2019-5736: executable %s of a process in the container can be written through /proc/<pid>/exe", h.name)
+					}
+					w.Close()
+				}
+				t.Logf("held executable %s: reopen for write: %v", h.name, err)
+				h.f.Close()
+			}
 			result := readFile(resultPath)
 			t.Logf("exec %q: exit %d; attack log:\n%s", tc.exec, res.ExitCode, result)
 			if !strings.Contains(result, "opened") {
@@ -147,6 +169,52 @@ func TestCVE_2019_5736(t *testing.T) {
 				t.Errorf("CVE-2019-5736: the container wrote to the runtime's executable via /proc/self/fd")
 			}
 		})
+	}
+}
+
+// heldExe is an executable of a container process, opened through
+// /proc/<pid>/exe.
+type heldExe struct {
+	f    *os.File
+	name string
+}
+
+// holdExecutables polls the container's cgroup.procs until stop is closed
+// and, for every process in the pid namespace of initPid that runs something
+// other than busybox, opens /proc/<pid>/exe read-only and keeps it open: what
+// a process in the container can do to any process it can see.
+func holdExecutables(initPid int, procsFile, busybox string, stop <-chan struct{}) []heldExe {
+	var held []heldExe
+	nsOf := func(pid int) string { l, _ := os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", pid)); return l }
+	initNS := nsOf(initPid)
+	var bb syscall.Stat_t
+	_ = syscall.Stat(busybox, &bb)
+	seen := map[[2]uint64]bool{}
+	for {
+		select {
+		case <-stop:
+			return held
+		default:
+		}
+		b, _ := os.ReadFile(procsFile)
+		for _, p := range strings.Fields(string(b)) {
+			pid, _ := strconv.Atoi(p)
+			if pid == initPid || nsOf(pid) != initNS {
+				continue
+			}
+			f, err := os.Open(fmt.Sprintf("/proc/%d/exe", pid))
+			if err != nil {
+				continue
+			}
+			var st syscall.Stat_t
+			if err := syscall.Fstat(int(f.Fd()), &st); err != nil || seen[[2]uint64{st.Dev, st.Ino}] || (st.Dev == bb.Dev && st.Ino == bb.Ino) {
+				f.Close()
+				continue
+			}
+			seen[[2]uint64{st.Dev, st.Ino}] = true
+			target, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
+			held = append(held, heldExe{f, fmt.Sprintf("%q (pid %d)", target, pid)})
+		}
 	}
 }
 

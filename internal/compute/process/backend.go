@@ -180,8 +180,22 @@ func (c *Container) Start(ctx context.Context) error {
 	if _, err := unix.Write(fd, []byte{0}); err != nil {
 		return fmt.Errorf("start container %q: write %s: %w", c.st.ID, fifo, err)
 	}
+	waitFifoClosed(fd)
 	c.runPoststart()
 	return nil
+}
+
+// waitFifoClosed waits (up to 10s) until init has executed the process:
+// init holds the fifo's only read end close-on-exec, so once it is gone a
+// write fails with EPIPE. Poststart hooks must run after that point.
+func waitFifoClosed(fd int) {
+	deadline := time.Now().Add(10 * time.Second)
+	for delay := 20 * time.Microsecond; time.Now().Before(deadline); delay = min(2*delay, 5*time.Millisecond) {
+		if _, err := unix.Write(fd, []byte{0}); err != nil {
+			return // EPIPE: no reader left (or the pipe is full: init is stuck)
+		}
+		time.Sleep(delay)
+	}
 }
 
 // Signal sends sig to init, or with all to every process in the cgroup.

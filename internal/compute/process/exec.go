@@ -90,6 +90,10 @@ func (c *Container) CreateProcess(ctx context.Context, p *compute.ProcessParams)
 	if err := ch.sync.send(&message{Type: msgStart}); err != nil {
 		return fail(err)
 	}
+	if err := ch.sync.waitExec(); err != nil {
+		_, _ = waitPid(ch.pid)
+		return nil, fmt.Errorf("exec in container %q: %w", c.st.ID, err)
+	}
 	return proc, nil
 }
 

@@ -18,6 +18,20 @@ import (
 // runHooks runs hooks in order with the state on stdin; the first failure
 // stops the list and is returned with the hook's stderr.
 func runHooks(stage string, hooks []specs.Hook, state *specs.State) error {
+	return eachHook(stage, hooks, state, func(err error) error { return err })
+}
+
+// runHooksWarn runs every hook, turning failures into warnings on stderr
+// (poststart and poststop: the lifecycle goes on regardless).
+func runHooksWarn(stage string, hooks []specs.Hook, state *specs.State) {
+	_ = eachHook(stage, hooks, state, func(err error) error {
+		fmt.Fprintf(os.Stderr, "runsilo: warning: %v\n", err)
+		return nil
+	})
+}
+
+// eachHook runs hooks in order; onErr decides whether a failure stops them.
+func eachHook(stage string, hooks []specs.Hook, state *specs.State, onErr func(error) error) error {
 	if len(hooks) == 0 {
 		return nil
 	}
@@ -27,7 +41,9 @@ func runHooks(stage string, hooks []specs.Hook, state *specs.State) error {
 	}
 	for i, h := range hooks {
 		if err := runHook(h, data); err != nil {
-			return fmt.Errorf("hooks.%s[%d] %s: %w", stage, i, h.Path, err)
+			if err := onErr(fmt.Errorf("hooks.%s[%d] %s: %w", stage, i, h.Path, err)); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -70,24 +86,16 @@ func runHook(h specs.Hook, state []byte) error {
 }
 
 // runPoststart runs the poststart hooks; per the spec a failure is only a
-// warning.
+// warning and the remaining hooks still run.
 func (c *Container) runPoststart() {
-	h := c.st.Spec.Hooks
-	if h == nil || len(h.Poststart) == 0 {
-		return
-	}
-	if err := runHooks("poststart", h.Poststart, c.b.ociState(c.st, compute.Running)); err != nil {
-		fmt.Fprintf(os.Stderr, "runsilo: warning: %v\n", err)
+	if h := c.st.Spec.Hooks; h != nil {
+		runHooksWarn("poststart", h.Poststart, c.b.ociState(c.st, compute.Running))
 	}
 }
 
-// runPoststop runs the poststop hooks at delete; failures are warnings.
+// runPoststop runs the poststop hooks at delete, with the same rule.
 func (c *Container) runPoststop() {
-	h := c.st.Spec.Hooks
-	if h == nil || len(h.Poststop) == 0 {
-		return
-	}
-	if err := runHooks("poststop", h.Poststop, c.b.ociState(c.st, compute.Stopped)); err != nil {
-		fmt.Fprintf(os.Stderr, "runsilo: warning: %v\n", err)
+	if h := c.st.Spec.Hooks; h != nil {
+		runHooksWarn("poststop", h.Poststop, c.b.ociState(c.st, compute.Stopped))
 	}
 }

@@ -146,7 +146,8 @@ func runInit(sync *syncPipe, cfg *initConfig) error {
 			return err
 		}
 	}
-	cfg.started = true
+	// With a fifo, the parent that could hear an error has gone.
+	cfg.started = cfg.FifoFd >= 0
 	return finalize(proc, creds, filter, argv0, cfg.Spec.Linux.Personality)
 }
 

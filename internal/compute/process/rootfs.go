@@ -443,7 +443,15 @@ func (r *rootfs) makeDevice(d specs.LinuxDevice) error {
 // chroot when asked (--no-pivot, needed on ramfs).
 func (r *rootfs) enter() error {
 	if !r.cfg.NewMountNS {
-		return nil
+		// Sharing the runtime's mount namespace: any mount would land on
+		// the host, so none is made; the process only gets its root.
+		if len(r.cfg.Spec.Mounts) > 0 || len(r.cfg.Spec.Linux.MaskedPaths) > 0 || len(r.cfg.Spec.Linux.ReadonlyPaths) > 0 {
+			fmt.Fprintln(os.Stderr, "runsilo: warning: no mount namespace: mounts, masked and read-only paths are not applied")
+		}
+		if err := unix.Chroot(r.cfg.Rootfs); err != nil {
+			return fmt.Errorf("chroot %s: %w", r.cfg.Rootfs, err)
+		}
+		return unix.Chdir("/")
 	}
 	defer unix.Close(r.rootDir)
 	if r.cfg.NoPivot {

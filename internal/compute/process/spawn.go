@@ -105,6 +105,9 @@ func spawn(plan *nsPlan, uidMaps, gidMaps []specs.LinuxIDMapping, stdio [3]*os.F
 		attr.Sys.UidMappings = toSysMaps(uidMaps)
 		attr.Sys.GidMappings = toSysMaps(gidMaps)
 		attr.Sys.GidMappingsEnableSetgroups = true
+		// Become root of the new namespace before exec: a process whose
+		// uid is unmapped there would lose its capabilities at execve.
+		attr.Sys.Credential = &syscall.Credential{Uid: 0, Gid: 0}
 	}
 	if Debug {
 		attr.Env = append(attr.Env, "_SILO_DEBUG=1")
@@ -250,7 +253,7 @@ func (c *Container) spawnInit(ctx context.Context, doc *compute.Document, plan *
 		FifoFd:       nums[1],
 		PreserveFds:  doc.PreserveFDs,
 		CgroupMounts: cg.MountSources(),
-		State:        c.b.ociState(c.st, compute.Creating),
+		State:        c.b.ociState(c.st, compute.Created),
 	}
 	if err := ch.sync.send(&message{Type: msgConfig, Config: cfg}); err != nil {
 		return c.initFailed(ch, err)
@@ -278,7 +281,7 @@ func (c *Container) spawnInit(ctx context.Context, doc *compute.Document, plan *
 		return c.initFailed(ch, err)
 	}
 	if spec.Hooks != nil {
-		state := c.b.ociState(c.st, compute.Creating)
+		state := c.b.ociState(c.st, compute.Created)
 		if err := runHooks("prestart", spec.Hooks.Prestart, state); err != nil {
 			return err
 		}
@@ -302,6 +305,9 @@ func (c *Container) spawnInit(ctx context.Context, doc *compute.Document, plan *
 	if doc.StartOnCreate {
 		if err := ch.sync.send(&message{Type: msgStart}); err != nil {
 			return c.initFailed(ch, err)
+		}
+		if err := ch.sync.waitExec(); err != nil {
+			return err
 		}
 		c.runPoststart()
 	}

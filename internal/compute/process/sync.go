@@ -109,6 +109,20 @@ func (p *syncPipe) expect(typ string) (*message, error) {
 	return m, nil
 }
 
+// waitExec waits until init has executed the container's process: the
+// init pipe is close-on-exec, so the parent reads EOF then, or the error
+// message if the last steps failed.
+func (p *syncPipe) waitExec() error {
+	_, err := p.recv()
+	if err == io.ErrUnexpectedEOF {
+		return nil
+	}
+	if err == nil {
+		return fmt.Errorf("init pipe: unexpected message after start")
+	}
+	return err
+}
+
 // initError is an error that the container's init reported.
 type initError struct{ msg string }
 

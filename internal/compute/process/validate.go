@@ -38,9 +38,6 @@ func validateSpec(s *specs.Spec) error {
 	if s.Linux == nil {
 		return invalid("linux: missing (only Linux containers run here)")
 	}
-	if !hasNamespace(s.Linux.Namespaces, specs.MountNamespace) {
-		return invalid("linux.namespaces: a mount namespace is required")
-	}
 	if s.Hostname != "" && !hasNamespace(s.Linux.Namespaces, specs.UTSNamespace) {
 		return invalid("hostname: setting it needs a uts namespace")
 	}
