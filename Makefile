@@ -36,7 +36,7 @@ integration: build
 
 conformance: build
 	$(SHARED)/conformance/setup.sh
-	test/conformance.sh $(CURDIR)/bin/runsilo
+	SHARED=$(SHARED) test/conformance.sh $(CURDIR)/bin/runsilo
 
 test: unit integration conformance
 

@@ -125,7 +125,9 @@ func TestCVE_2019_5736(t *testing.T) {
 			stopWatch := make(chan struct{})
 			watched := make(chan []heldExe, 1)
 			procsFile := filepath.Join(cgroupMounts(t)["pids"], c.CgroupsPath, "cgroup.procs")
-			go func() { watched <- holdExecutables(st.Pid, procsFile, filepath.Join(c.Rootfs, "bin/busybox"), stopWatch) }()
+			go func() {
+				watched <- holdExecutables(st.Pid, procsFile, filepath.Join(c.Rootfs, "bin/busybox"), stopWatch)
+			}()
 			done := make(chan Result, 1)
 			go func() { done <- c.Exec(nil, tc.exec...) }()
 			resultPath := filepath.Join(c.Rootfs, "result")

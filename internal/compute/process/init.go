@@ -87,16 +87,17 @@ func runInit(sync *syncPipe, cfg *initConfig) error {
 		if err := r.enter(); err != nil {
 			return err
 		}
-		if err := r.finish(); err != nil {
-			return err
-		}
-		trace("rootfs done")
+		// Hostname and sysctls before finish: it makes /proc/sys read-only.
 		if err := setHostname(cfg); err != nil {
 			return err
 		}
 		if err := writeSysctls(cfg.Spec.Linux.Sysctl); err != nil {
 			return err
 		}
+		if err := r.finish(); err != nil {
+			return err
+		}
+		trace("rootfs done")
 	}
 	if proc.Terminal {
 		if err := setupConsole(cfg.ConsoleFd, proc.ConsoleSize); err != nil {
