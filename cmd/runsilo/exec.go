@@ -155,9 +155,9 @@ func runExec(cmd *cobra.Command, sys compute.System, proc *specs.Process, ef *ex
 	}
 	var sigs chan os.Signal
 	if !ef.detach {
+		// Never undone: runsilo exits when the process does.
 		sigs = make(chan os.Signal, 64)
 		signal.Notify(sigs)
-		defer signal.Stop(sigs)
 	}
 	p, err := sys.CreateProcess(ctx, params)
 	if err != nil {

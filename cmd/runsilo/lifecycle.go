@@ -179,10 +179,16 @@ func runForeground(cmd *cobra.Command, b *process.Backend, doc *compute.Document
 		defer term.Close()
 		doc.Console = term.remote
 	}
+	// Catching every signal costs a few hundred sigactions: do it while
+	// the container is being created. It is never undone: we exit after.
 	sigs := make(chan os.Signal, 64)
-	signal.Notify(sigs)
-	defer signal.Stop(sigs)
+	notified := make(chan struct{})
+	go func() {
+		signal.Notify(sigs)
+		close(notified)
+	}()
 	doc.StartOnCreate = true
+	process.Trace("config read")
 	sys, err := b.Create(ctx, doc)
 	if err != nil {
 		return err
@@ -197,6 +203,7 @@ func runForeground(cmd *cobra.Command, b *process.Backend, doc *compute.Document
 			return err
 		}
 	}
+	<-notified
 	done := make(chan int, 1)
 	go func() {
 		code, _ := sys.Wait(ctx)
@@ -213,6 +220,7 @@ func runForeground(cmd *cobra.Command, b *process.Backend, doc *compute.Document
 					return err
 				}
 			}
+			process.Trace("deleted")
 			if code != 0 {
 				return &exitError{code: code}
 			}

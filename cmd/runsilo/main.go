@@ -46,9 +46,11 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == process.InitArg {
 		process.Init()
 	}
+	process.Trace("runsilo started")
 	g := &globals{}
 	root := newRootCommand(g)
 	err := root.ExecuteContext(context.Background())
+	process.Trace("runsilo done")
 	if err == nil {
 		return
 	}

@@ -3,7 +3,6 @@ package process
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -146,20 +145,21 @@ func stdioFiles(in, out, errw any) [3]*os.File {
 }
 
 // dialConsole connects to the console socket that receives the pty master.
+// Raw syscalls rather than package net: it is one connect, and net would
+// add to every runsilo start the cost of a much larger binary.
 func dialConsole(path string) (*os.File, error) {
 	if path == "" {
 		return nil, nil
 	}
-	conn, err := net.Dial("unix", path)
-	if err != nil {
-		return nil, fmt.Errorf("connect to console socket %s: %w", path, err)
-	}
-	defer conn.Close()
-	f, err := conn.(*net.UnixConn).File()
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("console socket %s: %w", path, err)
 	}
-	return f, nil
+	if err := unix.Connect(fd, &unix.SockaddrUnix{Name: path}); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("connect to console socket %s: %w", path, err)
+	}
+	return os.NewFile(uintptr(fd), path), nil
 }
 
 // spawnInit starts the init of a new container and drives it to Created

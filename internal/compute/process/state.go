@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -42,13 +41,18 @@ type containerState struct {
 	Spec       *specs.Spec                         `json:"spec"`
 }
 
-var validID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.+-]*$`)
-
 // checkID refuses ids that are empty, too long or could escape the state
-// directory.
+// directory: letters, digits and "_.+-", not starting with a punctuation
+// character (so never "." or "..").
 func checkID(id string) error {
-	if len(id) > 1024 || !validID.MatchString(id) {
-		return fmt.Errorf("container id %q: must match %s: %w", id, validID, errdefs.ErrInvalidArgument)
+	ok := id != "" && len(id) <= 1024
+	for i := 0; ok && i < len(id); i++ {
+		c := id[i]
+		alnum := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+		ok = alnum || i > 0 && strings.IndexByte("_.+-", c) >= 0
+	}
+	if !ok {
+		return fmt.Errorf("container id %q: must be letters, digits and _.+- (not first), at most 1024 bytes: %w", id, errdefs.ErrInvalidArgument)
 	}
 	return nil
 }
