@@ -301,11 +301,10 @@ func (c *Container) Delete(ctx context.Context, force bool) error {
 	}
 	trace("delete: cgroups removed")
 	c.runPoststop()
-	trace("delete: poststop done")
-	defer trace("delete: state removed")
 	if err := os.RemoveAll(c.b.dir(c.st.ID)); err != nil {
 		return fmt.Errorf("delete container %q: remove state: %w", c.st.ID, err)
 	}
+	trace("delete: state removed")
 	return nil
 }
 

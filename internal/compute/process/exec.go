@@ -73,7 +73,7 @@ func (c *Container) CreateProcess(ctx context.Context, p *compute.ProcessParams)
 		ID:          c.st.ID,
 		Bundle:      c.st.Bundle,
 		Rootfs:      c.st.Rootfs,
-		Spec:        c.st.Spec,
+		Spec:        initSpec(c.st.Spec),
 		Process:     p.Process,
 		Exec:        true,
 		NewUTSNS:    true,

@@ -241,7 +241,7 @@ func (c *Container) spawnInit(ctx context.Context, doc *compute.Document, plan *
 		ID:           c.st.ID,
 		Bundle:       doc.Bundle,
 		Rootfs:       c.st.Rootfs,
-		Spec:         spec,
+		Spec:         initSpec(spec),
 		Process:      proc,
 		NoPivot:      doc.NoPivot,
 		NoNewKeyring: doc.NoNewKeyring,
@@ -275,6 +275,13 @@ func (c *Container) spawnInit(ctx context.Context, doc *compute.Document, plan *
 		return c.initFailed(ch, err)
 	}
 	trace("cgroups joined")
+	// Written while init makes its mounts: the state is complete now, and
+	// a reader before "ready" sees a live init with its fifo, i.e. created.
+	c.st.Namespaces = namespacePaths(spec.Linux.Namespaces, pid)
+	if err := c.b.saveState(c.st); err != nil {
+		return err
+	}
+	trace("state saved")
 	/* sync 2: the mounts are made; hooks that run in the runtime's
 	   namespaces go now, before pivot_root. */
 	if _, err := ch.sync.expect(msgHooks); err != nil {
@@ -297,11 +304,6 @@ func (c *Container) spawnInit(ctx context.Context, doc *compute.Document, plan *
 		return c.initFailed(ch, err)
 	}
 	trace("init ready")
-	c.st.Namespaces = namespacePaths(spec.Linux.Namespaces, pid)
-	if err := c.b.saveState(c.st); err != nil {
-		return err
-	}
-	trace("state saved")
 	if doc.StartOnCreate {
 		if err := ch.sync.send(&message{Type: msgStart}); err != nil {
 			return c.initFailed(ch, err)
@@ -312,6 +314,21 @@ func (c *Container) spawnInit(ctx context.Context, doc *compute.Document, plan *
 		c.runPoststart()
 	}
 	return nil
+}
+
+// initSpec is the part of the spec init needs: the limits are the
+// parent's business, and every field left out is JSON init does not decode.
+func initSpec(s *specs.Spec) *specs.Spec {
+	c := *s
+	linux := *s.Linux
+	linux.Resources = nil
+	linux.UIDMappings, linux.GIDMappings = nil, nil
+	c.Linux = &linux
+	c.Annotations = nil
+	if h := s.Hooks; h != nil {
+		c.Hooks = &specs.Hooks{CreateContainer: h.CreateContainer, StartContainer: h.StartContainer}
+	}
+	return &c
 }
 
 // initFailed turns a broken init pipe into the most useful error: the one
