@@ -128,6 +128,15 @@ func runInit(sync *syncPipe, cfg *initConfig) error {
 	if err != nil {
 		return err
 	}
+	if filter != nil && filter.NeedsNotify() {
+		// The listener fd must reach a process outside the container, and
+		// only the parent is there to pass it on: load the filter now,
+		// while the parent listens (the rest of init then runs under it).
+		if err := loadNotifyFilter(sync, filter); err != nil {
+			return err
+		}
+		filter = nil
+	}
 	/* sync 3: ready; wait for start */
 	if err := sync.send(&message{Type: msgReady}); err != nil {
 		return err
@@ -169,6 +178,23 @@ func joinedCgroup(sync *syncPipe, cfg *initConfig) error {
 			return fmt.Errorf("linux.namespaces: unshare cgroup namespace: %w", err)
 		}
 	}
+	return nil
+}
+
+// loadNotifyFilter loads a filter with SCMP_ACT_NOTIFY rules and hands
+// the listener fd to the parent, which fetches it with pidfd_getfd.
+func loadNotifyFilter(sync *syncPipe, filter *seccomp.Filter) error {
+	fd, err := filter.Load()
+	if err != nil {
+		return fmt.Errorf("linux.seccomp: load filter: %w", err)
+	}
+	if err := sync.send(&message{Type: msgSeccomp, Fd: fd}); err != nil {
+		return err
+	}
+	if _, err := sync.expect(msgSeccompOK); err != nil {
+		return err
+	}
+	unix.Close(fd)
 	return nil
 }
 

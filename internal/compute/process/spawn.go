@@ -2,6 +2,7 @@ package process
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/silo-containers/silo/internal/compute"
 	"github.com/silo-containers/silo/internal/compute/process/cgroups"
+	"github.com/silo-containers/silo/internal/compute/process/seccomp"
 	"github.com/silo-containers/silo/internal/errdefs"
 )
 
@@ -300,8 +302,24 @@ func (c *Container) spawnInit(ctx context.Context, doc *compute.Document, plan *
 		return c.initFailed(ch, err)
 	}
 	/* sync 3: init is ready and waits for start. */
-	if _, err := ch.sync.expect(msgReady); err != nil {
+	m, err := ch.sync.recv()
+	if err != nil {
 		return c.initFailed(ch, err)
+	}
+	if m.Type == msgSeccomp {
+		if err := c.forwardSeccompListener(ch, m.Fd); err != nil {
+			return err
+		}
+		if err := ch.sync.send(&message{Type: msgSeccompOK}); err != nil {
+			return c.initFailed(ch, err)
+		}
+		m, err = ch.sync.recv()
+		if err != nil {
+			return c.initFailed(ch, err)
+		}
+	}
+	if m.Type != msgReady {
+		return c.initFailed(ch, fmt.Errorf("init pipe: got %q, want %q", m.Type, msgReady))
 	}
 	trace("init ready")
 	if doc.StartOnCreate {
@@ -314,6 +332,28 @@ func (c *Container) spawnInit(ctx context.Context, doc *compute.Document, plan *
 		c.runPoststart()
 	}
 	return nil
+}
+
+// forwardSeccompListener copies init's seccomp listener fd (number fd in
+// init) with pidfd_getfd and sends it, with the state, to the spec's
+// listenerPath, as runc does for seccomp agents.
+func (c *Container) forwardSeccompListener(ch *child, fd int) error {
+	sc := c.st.Spec.Linux.Seccomp
+	pidfd, err := unix.PidfdOpen(ch.pid, 0)
+	if err != nil {
+		return fmt.Errorf("linux.seccomp: pidfd_open %d: %w", ch.pid, err)
+	}
+	defer unix.Close(pidfd)
+	local, err := unix.PidfdGetfd(pidfd, fd, 0)
+	if err != nil {
+		return fmt.Errorf("linux.seccomp: fetch listener fd from init: %w", err)
+	}
+	defer unix.Close(local)
+	state, err := json.Marshal(c.b.ociState(c.st, compute.Created))
+	if err != nil {
+		return err
+	}
+	return seccomp.SendListener(sc.ListenerPath, local, state, sc.ListenerMetadata)
 }
 
 // initSpec is the part of the spec init needs: the limits are the

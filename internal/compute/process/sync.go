@@ -52,6 +52,8 @@ const (
 	msgCgroup    = "cgroup"     // parent -> child: init is in its cgroups /* sync 1 */
 	msgHooks     = "hooks"      // child -> parent: run prestart/createRuntime now /* sync 2 */
 	msgHooksDone = "hooks-done" // parent -> child
+	msgSeccomp   = "seccomp"    // child -> parent: listener fd number to fetch
+	msgSeccompOK = "seccomp-ok" // parent -> child
 	msgReady     = "ready"      // child -> parent: waiting to start /* sync 3 */
 	msgStart     = "start"      // parent -> child (run without a fifo)
 	msgError     = "error"      // child -> parent: setup failed
@@ -60,6 +62,7 @@ const (
 // message is one line on the init pipe.
 type message struct {
 	Type   string      `json:"type"`
+	Fd     int         `json:"fd,omitempty"`
 	Error  string      `json:"error,omitempty"`
 	Config *initConfig `json:"config,omitempty"`
 }

@@ -1,0 +1,99 @@
+//go:build integration
+
+package integration
+
+import (
+	"encoding/json"
+	"net"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// TestSeccompFilter: a profile that denies mkdir with EPERM is in force in
+// the container's process.
+func TestSeccompFilter(t *testing.T) {
+	rt := newRuntime(t)
+	c := rt.NewContainer([]string{"sh", "-c", "mkdir /tmp/x 2>&1; echo rc=$?"}, func(s *specs.Spec) {
+		s.Linux.Seccomp = &specs.LinuxSeccomp{
+			DefaultAction: specs.ActAllow,
+			Syscalls:      []specs.LinuxSyscall{{Names: []string{"mkdir", "mkdirat"}, Action: specs.ActErrno}},
+		}
+	})
+	res := c.Run()
+	if !strings.Contains(res.Stdout, "Operation not permitted") || !strings.Contains(res.Stdout, "rc=1") {
+		t.Fatalf("mkdir under a denying filter: %s", res)
+	}
+}
+
+// TestSeccompNotify: with SCMP_ACT_NOTIFY rules the runtime sends the
+// listener fd and the container state to listenerPath, as runc does for
+// seccomp agents.
+func TestSeccompNotify(t *testing.T) {
+	rt := newRuntime(t)
+	sock := filepath.Join(t.TempDir(), "agent.sock")
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	type got struct {
+		state specs.ContainerProcessState
+		fds   int
+		err   error
+	}
+	gotc := make(chan got, 1)
+	go func() {
+		conn, err := l.AcceptUnix()
+		if err != nil {
+			gotc <- got{err: err}
+			return
+		}
+		defer conn.Close()
+		buf := make([]byte, 64<<10)
+		oob := make([]byte, unix.CmsgSpace(4*4))
+		n, oobn, _, _, err := conn.ReadMsgUnix(buf, oob)
+		if err != nil {
+			gotc <- got{err: err}
+			return
+		}
+		var g got
+		g.err = json.Unmarshal(buf[:n], &g.state)
+		if msgs, err := unix.ParseSocketControlMessage(oob[:oobn]); err == nil && len(msgs) == 1 {
+			if fds, err := unix.ParseUnixRights(&msgs[0]); err == nil {
+				g.fds = len(fds)
+				for _, fd := range fds {
+					unix.Close(fd)
+				}
+			}
+		}
+		gotc <- g
+	}()
+	c := rt.NewContainer([]string{"true"}, func(s *specs.Spec) {
+		s.Linux.Seccomp = &specs.LinuxSeccomp{
+			DefaultAction:    specs.ActAllow,
+			ListenerPath:     sock,
+			ListenerMetadata: "silo-test",
+			Syscalls:         []specs.LinuxSyscall{{Names: []string{"swapon"}, Action: specs.ActNotify}},
+		}
+	})
+	res := c.Run()
+	if res.ExitCode != 0 {
+		t.Fatalf("run with a notify profile: %s", res)
+	}
+	select {
+	case g := <-gotc:
+		if g.err != nil {
+			t.Fatalf("agent: %v", g.err)
+		}
+		if g.fds != 1 || g.state.State.ID != c.ID || g.state.Metadata != "silo-test" {
+			t.Fatalf("agent got %d fds, state %+v", g.fds, g.state)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no listener fd reached the agent")
+	}
+}
