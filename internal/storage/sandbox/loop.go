@@ -1,0 +1,133 @@
+package sandbox
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// loopBlockSize is the logical block size of the loop device and the ext4
+// block size: with direct I/O the loop device must not issue requests
+// smaller than the backing file system's block.
+const loopBlockSize = 4096
+
+// attachLoop binds image to a free loop device with LOOP_CONFIGURE (one
+// ioctl, no window in which the device is bound but unconfigured) and
+// returns an open fd of the device and its path.
+//
+// The device is configured with LO_FLAGS_AUTOCLEAR: the kernel unbinds it
+// on the last close. The caller mounts the device and then closes the fd,
+// so the mount is what keeps it bound; if the mount fails or this process
+// dies first, the close unbinds it. A loop device can therefore never
+// outlive both the mount and this process.
+//
+// Direct I/O keeps the container's data out of the page cache twice
+// (once for the ext4 in the image, once for the image file); when the
+// backing file system refuses it, attachLoop retries without.
+func attachLoop(image string) (fd int, dev string, err error) {
+	img, err := os.OpenFile(image, os.O_RDWR|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, "", fmt.Errorf("attach loop device: %w", err)
+	}
+	defer img.Close() // the loop device holds its own reference
+
+	ctl, err := os.OpenFile("/dev/loop-control", os.O_RDWR|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, "", fmt.Errorf("attach loop device: %w", err)
+	}
+	defer ctl.Close()
+
+	flags := uint32(unix.LO_FLAGS_AUTOCLEAR | unix.LO_FLAGS_DIRECT_IO)
+	// Another process may take the free device between GET_FREE and
+	// CONFIGURE (EBUSY); ask again.
+	for attempt := 0; attempt < 64; attempt++ {
+		n, err := unix.IoctlRetInt(int(ctl.Fd()), unix.LOOP_CTL_GET_FREE)
+		if err != nil {
+			return -1, "", fmt.Errorf("attach loop device: LOOP_CTL_GET_FREE: %w", err)
+		}
+		dev = "/dev/loop" + strconv.Itoa(n)
+		fd, err = unix.Open(dev, unix.O_RDWR|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return -1, "", fmt.Errorf("attach loop device: open %s: %w", dev, err)
+		}
+		cfg := unix.LoopConfig{Fd: uint32(img.Fd()), Size: loopBlockSize}
+		cfg.Info.Flags = flags
+		copy(cfg.Info.File_name[:len(cfg.Info.File_name)-1], image)
+		err = unix.IoctlLoopConfigure(fd, &cfg)
+		if err == nil {
+			return fd, dev, nil
+		}
+		unix.Close(fd)
+		switch {
+		case errors.Is(err, unix.EBUSY):
+			continue
+		case errors.Is(err, unix.EINVAL) && flags&unix.LO_FLAGS_DIRECT_IO != 0:
+			flags &^= unix.LO_FLAGS_DIRECT_IO
+			continue
+		default:
+			return -1, "", fmt.Errorf("attach loop device: LOOP_CONFIGURE %s: %w", dev, err)
+		}
+	}
+	return -1, "", fmt.Errorf("attach loop device: no free loop device after 64 attempts: %w", unix.EBUSY)
+}
+
+// findLoops returns the loop devices (as /dev/loopN) whose backing file is
+// image, read from /sys/block/loop*/loop/backing_file. The kernel appends
+// " (deleted)" when the file was unlinked while bound.
+func findLoops(image string) ([]string, error) {
+	ents, err := filepath.Glob("/sys/block/loop*/loop/backing_file")
+	if err != nil {
+		return nil, err
+	}
+	var devs []string
+	for _, p := range ents {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue // unbound between the glob and the read
+		}
+		bf := strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), " (deleted)")
+		if bf == image {
+			devs = append(devs, "/dev/"+filepath.Base(filepath.Dir(filepath.Dir(p))))
+		}
+	}
+	return devs, nil
+}
+
+// detachLoops unbinds every loop device still backed by image and waits
+// until the kernel has let go of them. LOOP_CLR_FD on a device that is
+// still open (a mount, a stray opener) only marks it for unbinding at the
+// last close; such a device is reported as an error after the wait.
+func detachLoops(image string) error {
+	devs, err := findLoops(image)
+	if err != nil || len(devs) == 0 {
+		return err
+	}
+	for _, dev := range devs {
+		fd, err := unix.Open(dev, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			continue
+		}
+		err = unix.IoctlSetInt(fd, unix.LOOP_CLR_FD, 0)
+		unix.Close(fd)
+		if err != nil && !errors.Is(err, unix.ENXIO) {
+			return fmt.Errorf("detach %s: LOOP_CLR_FD: %w", dev, err)
+		}
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		devs, err = findLoops(image)
+		if err != nil || len(devs) == 0 {
+			return err
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("detach %s: still bound to %s: %w", strings.Join(devs, ","), image, unix.EBUSY)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
