@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -83,13 +84,6 @@ func applyUpdateFlags(cmd *cobra.Command, f map[string]*string, r *specs.LinuxRe
 		"cpu-share":     func(n uint64) { cpu().Shares = &n },
 		"cpu-rt-period": func(n uint64) { cpu().RealtimePeriod = &n },
 		"cpu-burst":     func(n uint64) { cpu().Burst = &n },
-		"blkio-weight": func(n uint64) {
-			w := uint16(n)
-			if r.BlockIO == nil {
-				r.BlockIO = &specs.LinuxBlockIO{}
-			}
-			r.BlockIO.Weight = &w
-		},
 	}
 	for name, apply := range uints {
 		if v, ok := set(name); ok {
@@ -99,6 +93,18 @@ func applyUpdateFlags(cmd *cobra.Command, f map[string]*string, r *specs.LinuxRe
 			}
 			apply(n)
 		}
+	}
+	if v, ok := set("blkio-weight"); ok {
+		// blkio.weight takes 10-1000; io.weight (v2) takes 1-10000.
+		n, err := strconv.ParseUint(v, 10, 16)
+		if err != nil || n < 1 || n > 10000 {
+			return fmt.Errorf("--blkio-weight: %q is not a weight (1-10000)", v)
+		}
+		w := uint16(n)
+		if r.BlockIO == nil {
+			r.BlockIO = &specs.LinuxBlockIO{}
+		}
+		r.BlockIO.Weight = &w
 	}
 	ints := map[string]func(int64){
 		"cpu-quota":      func(n int64) { cpu().Quota = &n },
@@ -132,11 +138,11 @@ func applyUpdateFlags(cmd *cobra.Command, f map[string]*string, r *specs.LinuxRe
 }
 
 // parseBytes reads "-1", "1024", "64k", "64m", "1g" as bytes.
-func parseBytes(s string) (int64, error) {
-	if s == "-1" {
+func parseBytes(in string) (int64, error) {
+	if in == "-1" {
 		return -1, nil
 	}
-	mult := int64(1)
+	s, mult := in, int64(1)
 	if n := len(s); n > 0 {
 		switch s[n-1] {
 		case 'k', 'K':
@@ -151,7 +157,10 @@ func parseBytes(s string) (int64, error) {
 	}
 	v, err := strconv.ParseInt(s, 10, 64)
 	if err != nil || v < 0 {
-		return 0, fmt.Errorf("%q is not a size", s)
+		return 0, fmt.Errorf("%q is not a size", in)
+	}
+	if v > math.MaxInt64/mult {
+		return 0, fmt.Errorf("%q is too large", in)
 	}
 	return v * mult, nil
 }

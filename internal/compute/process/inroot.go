@@ -29,20 +29,49 @@ func openInRoot(root int, p string, flags uint64) (int, error) {
 }
 
 // mkdirAllInRoot makes directory p (and its parents) inside root and
-// returns an O_PATH handle on it.
+// returns an O_PATH handle on it. A dangling symlink on the way is followed
+// inside the root and its target made, as runc does.
 func mkdirAllInRoot(root int, p string, mode uint32) (int, error) {
+	return mkdirAllDepth(root, p, mode, 0)
+}
+
+// maxSymlinks bounds the symlinks followed while making a path (ELOOP).
+const maxSymlinks = 40
+
+func mkdirAllDepth(root int, p string, mode uint32, links int) (int, error) {
 	p = path.Clean("/" + p)
 	fd, err := openInRoot(root, p, unix.O_DIRECTORY)
 	if err == nil || !errors.Is(err, unix.ENOENT) || p == "/" {
 		return fd, err
 	}
-	parent, err := mkdirAllInRoot(root, path.Dir(p), mode)
+	parent, err := mkdirAllDepth(root, path.Dir(p), mode, links)
 	if err != nil {
 		return -1, err
 	}
+	defer unix.Close(parent)
 	err = unix.Mkdirat(parent, path.Base(p), mode)
-	unix.Close(parent)
-	if err != nil && !errors.Is(err, unix.EEXIST) {
+	if errors.Is(err, unix.EEXIST) {
+		// Something is there that did not resolve: a dangling symlink.
+		buf := make([]byte, unix.PathMax)
+		n, rerr := unix.Readlinkat(parent, path.Base(p), buf)
+		if rerr != nil {
+			return -1, err
+		}
+		if links >= maxSymlinks {
+			return -1, unix.ELOOP
+		}
+		target := string(buf[:n])
+		if !path.IsAbs(target) {
+			target = path.Join(path.Dir(p), target)
+		}
+		// The target is resolved inside root again: ".." and absolute
+		// links cannot leave it.
+		tfd, err := mkdirAllDepth(root, target, mode, links+1)
+		if err != nil {
+			return -1, err
+		}
+		unix.Close(tfd)
+	} else if err != nil {
 		return -1, err
 	}
 	return openInRoot(root, p, unix.O_DIRECTORY)

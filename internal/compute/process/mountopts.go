@@ -9,7 +9,6 @@ import (
 // mountOpts is a spec mount's options split the way mount(2) wants them.
 type mountOpts struct {
 	flags       uintptr // MS_* flags for the mount itself
-	clear       uintptr // flags an option explicitly turned off (rw, suid…)
 	propagation []uintptr
 	recAttrSet  uint64 // recursive attributes (rro, rnosuid…) via mount_setattr
 	recAttrClr  uint64
@@ -66,7 +65,6 @@ func parseMountOptions(opts []string) mountOpts {
 		if f, ok := mountFlagOpts[o]; ok {
 			if f.clear {
 				m.flags &^= f.flag
-				m.clear |= f.flag
 			} else {
 				m.flags |= f.flag
 			}

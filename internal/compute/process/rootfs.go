@@ -211,8 +211,15 @@ func (r *rootfs) bindMount(src, dest string, h int, opts mountOpts) error {
 func remountBind(target string, flags uintptr) error {
 	var st unix.Statfs_t
 	if err := unix.Statfs(target, &st); err == nil {
-		locked := uintptr(st.Flags) & (unix.MS_NODEV | unix.MS_NOSUID | unix.MS_NOEXEC | unix.MS_NOATIME | unix.MS_NODIRATIME | unix.MS_RELATIME)
-		flags |= locked
+		// statfs reports ST_* bits; most equal their MS_* twins, not relatime.
+		for stBit, msBit := range map[int64]uintptr{
+			unix.ST_NODEV: unix.MS_NODEV, unix.ST_NOSUID: unix.MS_NOSUID, unix.ST_NOEXEC: unix.MS_NOEXEC,
+			unix.ST_NOATIME: unix.MS_NOATIME, unix.ST_NODIRATIME: unix.MS_NODIRATIME, unix.ST_RELATIME: unix.MS_RELATIME,
+		} {
+			if st.Flags&stBit != 0 {
+				flags |= msBit
+			}
+		}
 	}
 	return unix.Mount("", target, "", unix.MS_REMOUNT|unix.MS_BIND|flags, "")
 }

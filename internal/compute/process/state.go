@@ -45,14 +45,14 @@ type containerState struct {
 // directory: letters, digits and "_.+-", not starting with a punctuation
 // character (so never "." or "..").
 func checkID(id string) error {
-	ok := id != "" && len(id) <= 1024
+	ok := id != "" && len(id) <= 255 // a directory name
 	for i := 0; ok && i < len(id); i++ {
 		c := id[i]
 		alnum := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
 		ok = alnum || i > 0 && strings.IndexByte("_.+-", c) >= 0
 	}
 	if !ok {
-		return fmt.Errorf("container id %q: must be letters, digits and _.+- (not first), at most 1024 bytes: %w", id, errdefs.ErrInvalidArgument)
+		return fmt.Errorf("container id %q: must be letters, digits and _.+- (not first), at most 255 bytes: %w", id, errdefs.ErrInvalidArgument)
 	}
 	return nil
 }
