@@ -26,7 +26,7 @@ func TestCheckID(t *testing.T) {
 		{"my-container_1.2+x", true},
 		{"a..b", true}, // a plain name: no separator, not "." or ".."
 		{"a.", true},
-		{strings.Repeat("x", 1024), true},
+		{strings.Repeat("x", 255), true},
 		{"", false},
 		{".", false},
 		{"..", false},
@@ -43,7 +43,7 @@ func TestCheckID(t *testing.T) {
 		{"a:b", false},
 		{"a\\b", false},
 		{"ünïcode", false},
-		{strings.Repeat("x", 1025), false},
+		{strings.Repeat("x", 256), false},
 		{strings.Repeat("x", 100000), false},
 	}
 	for _, tt := range tests {
