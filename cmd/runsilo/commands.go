@@ -12,7 +12,6 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
-	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
 
 	"github.com/silo-containers/silo/internal/compute"
@@ -38,13 +37,13 @@ func parseSignal(s string) (unix.Signal, error) {
 	return 0, fmt.Errorf("unknown signal %q", s)
 }
 
-func newKillCommand(g *globals) *cobra.Command {
+func newKillCommand(g *globals) *command {
 	var all bool
-	cmd := &cobra.Command{
+	cmd := &command{
 		Use:   "kill [flags] CONTAINER_ID [SIGNAL]",
 		Short: "send a signal (default SIGTERM) to the container's init",
-		Args:  cobra.RangeArgs(1, 2),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		Args:  rangeArgs(1, 2),
+		RunE: func(cmd *command, args []string) error {
 			sig := unix.SIGTERM
 			if len(args) == 2 {
 				var err error
@@ -63,13 +62,13 @@ func newKillCommand(g *globals) *cobra.Command {
 	return cmd
 }
 
-func newDeleteCommand(g *globals) *cobra.Command {
+func newDeleteCommand(g *globals) *command {
 	var force bool
-	cmd := &cobra.Command{
+	cmd := &command{
 		Use:   "delete [flags] CONTAINER_ID",
 		Short: "delete a stopped container (-f: any container)",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		Args:  exactArgs(1),
+		RunE: func(cmd *command, args []string) error {
 			sys, err := g.open(cmd, args[0])
 			if err != nil {
 				if force && errdefs.IsNotFound(err) {
@@ -97,7 +96,7 @@ type stateJSON struct {
 	Annotations map[string]string `json:"annotations,omitempty"`
 }
 
-func stateOf(cmd *cobra.Command, sys compute.System) (*stateJSON, error) {
+func stateOf(cmd *command, sys compute.System) (*stateJSON, error) {
 	p, err := sys.Properties(cmd.Context())
 	if err != nil {
 		return nil, err
@@ -119,12 +118,12 @@ func printJSON(v any) error {
 	return enc.Encode(v)
 }
 
-func newStateCommand(g *globals) *cobra.Command {
-	return &cobra.Command{
+func newStateCommand(g *globals) *command {
+	return &command{
 		Use:   "state CONTAINER_ID",
 		Short: "print the state of a container as JSON",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		Args:  exactArgs(1),
+		RunE: func(cmd *command, args []string) error {
 			sys, err := g.open(cmd, args[0])
 			if err != nil {
 				return err
@@ -138,15 +137,15 @@ func newStateCommand(g *globals) *cobra.Command {
 	}
 }
 
-func newListCommand(g *globals) *cobra.Command {
+func newListCommand(g *globals) *command {
 	var format string
 	var quiet bool
-	cmd := &cobra.Command{
+	cmd := &command{
 		Use:     "list [flags]",
 		Aliases: []string{"ls"},
 		Short:   "list containers",
-		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
+		Args:    noArgs,
+		RunE: func(cmd *command, args []string) error {
 			b, err := g.backend()
 			if err != nil {
 				return err
@@ -193,13 +192,13 @@ func newListCommand(g *globals) *cobra.Command {
 	return cmd
 }
 
-func newPsCommand(g *globals) *cobra.Command {
+func newPsCommand(g *globals) *command {
 	var format string
-	cmd := &cobra.Command{
+	cmd := &command{
 		Use:   "ps [flags] CONTAINER_ID [ps options]",
 		Short: "list the processes running in a container",
-		Args:  cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		Args:  minArgs(1),
+		RunE: func(cmd *command, args []string) error {
 			sys, err := g.open(cmd, args[0])
 			if err != nil {
 				return err
@@ -221,7 +220,6 @@ func newPsCommand(g *globals) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVarP(&format, "format", "f", "table", "table or json")
-	cmd.Flags().SetInterspersed(false)
 	return cmd
 }
 
@@ -260,12 +258,12 @@ func psTable(pids []int, psArgs []string) error {
 	return nil
 }
 
-func newPauseCommand(g *globals) *cobra.Command {
-	return &cobra.Command{
+func newPauseCommand(g *globals) *command {
+	return &command{
 		Use:   "pause CONTAINER_ID",
 		Short: "freeze every process of a container",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		Args:  exactArgs(1),
+		RunE: func(cmd *command, args []string) error {
 			sys, err := g.open(cmd, args[0])
 			if err != nil {
 				return err
@@ -275,12 +273,12 @@ func newPauseCommand(g *globals) *cobra.Command {
 	}
 }
 
-func newResumeCommand(g *globals) *cobra.Command {
-	return &cobra.Command{
+func newResumeCommand(g *globals) *command {
+	return &command{
 		Use:   "resume CONTAINER_ID",
 		Short: "thaw a paused container",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		Args:  exactArgs(1),
+		RunE: func(cmd *command, args []string) error {
 			sys, err := g.open(cmd, args[0])
 			if err != nil {
 				return err
@@ -297,14 +295,14 @@ type event struct {
 	Data any    `json:"data,omitempty"`
 }
 
-func newEventsCommand(g *globals) *cobra.Command {
+func newEventsCommand(g *globals) *command {
 	var stats bool
 	var interval time.Duration
-	cmd := &cobra.Command{
+	cmd := &command{
 		Use:   "events [flags] CONTAINER_ID",
 		Short: "print container statistics (--stats once, else every --interval)",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		Args:  exactArgs(1),
+		RunE: func(cmd *command, args []string) error {
 			sys, err := g.open(cmd, args[0])
 			if err != nil {
 				return err
@@ -342,12 +340,12 @@ func newEventsCommand(g *globals) *cobra.Command {
 	return cmd
 }
 
-func newFeaturesCommand() *cobra.Command {
-	return &cobra.Command{
+func newFeaturesCommand() *command {
+	return &command{
 		Use:   "features",
 		Short: "print what this runtime supports (OCI features document)",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
+		Args:  noArgs,
+		RunE: func(cmd *command, args []string) error {
 			return printJSON(process.Features())
 		},
 	}

@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
-	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
 
 	"github.com/silo-containers/silo/internal/compute"
@@ -35,13 +34,13 @@ type execFlags struct {
 	cgroup        string
 }
 
-func newExecCommand(g *globals) *cobra.Command {
+func newExecCommand(g *globals) *command {
 	var ef execFlags
-	cmd := &cobra.Command{
+	cmd := &command{
 		Use:   "exec [flags] CONTAINER_ID [COMMAND [ARG...]]",
 		Short: "run a new process inside a container",
-		Args:  cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		Args:  minArgs(1),
+		RunE: func(cmd *command, args []string) error {
 			sys, err := g.open(cmd, args[0])
 			if err != nil {
 				return err
@@ -54,17 +53,16 @@ func newExecCommand(g *globals) *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	f.SetInterspersed(false)
 	f.StringVarP(&ef.process, "process", "p", "", "path to a process.json")
 	f.BoolVarP(&ef.detach, "detach", "d", false, "detach from the process")
 	f.StringVar(&ef.pidFile, "pid-file", "", "file to write the process id to")
 	f.StringVar(&ef.consoleSocket, "console-socket", "", "unix socket that receives the pty master")
 	f.BoolVarP(&ef.tty, "tty", "t", false, "allocate a pseudo-TTY")
 	f.StringVar(&ef.cwd, "cwd", "", "current working directory in the container")
-	f.StringArrayVarP(&ef.env, "env", "e", nil, "set an environment variable (KEY=VALUE)")
+	f.StringArrayVarP(&ef.env, "env", "e", "set an environment variable (KEY=VALUE)")
 	f.StringVarP(&ef.user, "user", "u", "", "UID[:GID] to run as")
-	f.StringArrayVarP(&ef.additionalGid, "additional-gids", "g", nil, "additional gids")
-	f.StringArrayVarP(&ef.caps, "cap", "c", nil, "add a capability to the bounding, effective, permitted and ambient sets")
+	f.StringArrayVarP(&ef.additionalGid, "additional-gids", "g", "additional gids")
+	f.StringArrayVarP(&ef.caps, "cap", "c", "add a capability to the bounding, effective, permitted and ambient sets")
 	f.BoolVar(&ef.noNewPrivs, "no-new-privs", false, "set no_new_privs")
 	f.IntVar(&ef.preserveFds, "preserve-fds", 0, "pass N additional file descriptors (from 3)")
 	f.StringVar(&ef.apparmor, "apparmor", "", "AppArmor profile (ignored: no AppArmor on this host)")
@@ -138,7 +136,7 @@ func (ef *execFlags) buildProcess(c *process.Container, args []string) (*specs.P
 	return &p, nil
 }
 
-func runExec(cmd *cobra.Command, sys compute.System, proc *specs.Process, ef *execFlags) error {
+func runExec(cmd *command, sys compute.System, proc *specs.Process, ef *execFlags) error {
 	ctx := cmd.Context()
 	params := &compute.ProcessParams{Process: proc, ConsoleSocket: ef.consoleSocket, PreserveFDs: ef.preserveFds, Detach: ef.detach}
 	var term *terminalBridge

@@ -8,7 +8,6 @@ import (
 	"strconv"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
-	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
 
 	"github.com/silo-containers/silo/internal/compute"
@@ -28,7 +27,7 @@ type createFlags struct {
 	keep          bool
 }
 
-func (c *createFlags) add(cmd *cobra.Command) {
+func (c *createFlags) add(cmd *command) {
 	f := cmd.Flags()
 	f.StringVarP(&c.bundle, "bundle", "b", "", "path to the root of the bundle directory (default: current directory)")
 	f.StringVar(&c.pidFile, "pid-file", "", "file to write the process id to")
@@ -76,13 +75,13 @@ func writePidFile(path string, pid int) error {
 	return nil
 }
 
-func newCreateCommand(g *globals) *cobra.Command {
+func newCreateCommand(g *globals) *command {
 	var cf createFlags
-	cmd := &cobra.Command{
+	cmd := &command{
 		Use:   "create [flags] CONTAINER_ID",
 		Short: "create a container; it waits for `start`",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		Args:  exactArgs(1),
+		RunE: func(cmd *command, args []string) error {
 			b, err := g.backend()
 			if err != nil {
 				return err
@@ -103,12 +102,12 @@ func newCreateCommand(g *globals) *cobra.Command {
 	return cmd
 }
 
-func newStartCommand(g *globals) *cobra.Command {
-	return &cobra.Command{
+func newStartCommand(g *globals) *command {
+	return &command{
 		Use:   "start CONTAINER_ID",
 		Short: "start the process of a created container",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		Args:  exactArgs(1),
+		RunE: func(cmd *command, args []string) error {
 			sys, err := g.open(cmd, args[0])
 			if err != nil {
 				return err
@@ -118,7 +117,7 @@ func newStartCommand(g *globals) *cobra.Command {
 	}
 }
 
-func (g *globals) open(cmd *cobra.Command, id string) (compute.System, error) {
+func (g *globals) open(cmd *command, id string) (compute.System, error) {
 	b, err := g.backend()
 	if err != nil {
 		return nil, err
@@ -126,13 +125,13 @@ func (g *globals) open(cmd *cobra.Command, id string) (compute.System, error) {
 	return b.Open(cmd.Context(), id)
 }
 
-func newRunCommand(g *globals) *cobra.Command {
+func newRunCommand(g *globals) *command {
 	var cf createFlags
-	cmd := &cobra.Command{
+	cmd := &command{
 		Use:   "run [flags] CONTAINER_ID",
 		Short: "create and start a container; without -d wait for it and delete it",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		Args:  exactArgs(1),
+		RunE: func(cmd *command, args []string) error {
 			b, err := g.backend()
 			if err != nil {
 				return err
@@ -165,7 +164,7 @@ func newRunCommand(g *globals) *cobra.Command {
 
 // runForeground runs a container as our child: signals we get are passed
 // on, a terminal is bridged to ours, and the exit status becomes ours.
-func runForeground(cmd *cobra.Command, b *process.Backend, doc *compute.Document, cf *createFlags) error {
+func runForeground(cmd *command, b *process.Backend, doc *compute.Document, cf *createFlags) error {
 	ctx := cmd.Context()
 	if !cf.noSubreaper {
 		_ = unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
@@ -242,7 +241,7 @@ func runForeground(cmd *cobra.Command, b *process.Backend, doc *compute.Document
 	}
 }
 
-func mustPid(sys compute.System, cmd *cobra.Command) int {
+func mustPid(sys compute.System, cmd *command) int {
 	props, err := sys.Properties(cmd.Context())
 	if err != nil {
 		return 0

@@ -12,8 +12,6 @@ import (
 	"runtime"
 	"time"
 
-	"github.com/spf13/cobra"
-
 	"github.com/silo-containers/silo/internal/compute/process"
 	"github.com/silo-containers/silo/internal/errdefs"
 )
@@ -29,6 +27,7 @@ type globals struct {
 	debug         bool
 	systemdCgroup bool
 	rootless      string
+	criu          string
 }
 
 func init() {
@@ -48,10 +47,12 @@ func main() {
 	}
 	process.Trace("runsilo started")
 	g := &globals{}
-	root := newRootCommand(g)
-	err := root.ExecuteContext(context.Background())
+	err := newCLI(g).execute(context.Background(), os.Args[1:])
 	process.Trace("runsilo done")
 	if err == nil {
+		return
+	}
+	if errors.Is(err, errHelp) {
 		return
 	}
 	var ex *exitError
@@ -95,39 +96,8 @@ func (g *globals) backend() (*process.Backend, error) {
 	return process.New(g.root), nil
 }
 
-func newRootCommand(g *globals) *cobra.Command {
-	root := &cobra.Command{
-		Use:           "runsilo",
-		Short:         "silo's OCI runtime (runc-compatible command line)",
-		Version:       version,
-		SilenceUsage:  true,
-		SilenceErrors: true,
-	}
-	root.SetVersionTemplate(fmt.Sprintf("runsilo version %s\nspec: %s\n", version, specVersion()))
-	f := root.PersistentFlags()
-	f.StringVar(&g.root, "root", "/run/runsilo", "root directory for storage of container state")
-	f.StringVar(&g.log, "log", "", "set the log file to write runsilo logs to")
-	f.StringVar(&g.logFormat, "log-format", "text", "set the log format ('text' or 'json')")
-	f.BoolVar(&g.debug, "debug", false, "enable debug logging")
-	f.BoolVar(&g.systemdCgroup, "systemd-cgroup", false, "use systemd for cgroups (not supported)")
-	f.StringVar(&g.rootless, "rootless", "auto", "ignore cgroup permission errors (accepted for compatibility)")
-	root.PersistentPreRunE = func(cmd *cobra.Command, args []string) error {
-		if g.debug {
-			process.Debug = true
-		}
-		if g.logFormat != "text" && g.logFormat != "json" {
-			return fmt.Errorf("--log-format: unknown format %q (want text or json)", g.logFormat)
-		}
-		return nil
-	}
-	root.AddCommand(
-		newSpecCommand(), newCreateCommand(g), newStartCommand(g), newRunCommand(g),
-		newExecCommand(g), newKillCommand(g), newDeleteCommand(g), newStateCommand(g),
-		newListCommand(g), newPsCommand(g), newPauseCommand(g), newResumeCommand(g),
-		newEventsCommand(g), newUpdateCommand(g), newFeaturesCommand(),
-	)
-	return root
-}
+// processDebug turns on the backend's step timing (--debug).
+func processDebug() { process.Debug = true }
 
 // readJSON decodes a JSON file ("-" for stdin) into v, naming the file on error.
 func readJSON(path string, v any) error {

@@ -19,13 +19,7 @@ import (
 // stay in t's temp dirs.
 func runInProcess(t *testing.T, args ...string) error {
 	t.Helper()
-	g := &globals{}
-	root := newRootCommand(g)
-	root.SetArgs(args)
-	var out bytes.Buffer
-	root.SetOut(&out)
-	root.SetErr(&out)
-	return root.ExecuteContext(context.Background())
+	return newCLI(&globals{}).execute(context.Background(), args)
 }
 
 func TestCLIInProcess(t *testing.T) {

@@ -7,17 +7,16 @@ import (
 	"path/filepath"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
-	"github.com/spf13/cobra"
 )
 
-func newSpecCommand() *cobra.Command {
+func newSpecCommand() *command {
 	var bundle string
 	var rootless bool
-	cmd := &cobra.Command{
+	cmd := &command{
 		Use:   "spec",
 		Short: "write a default config.json into the bundle",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
+		Args:  noArgs,
+		RunE: func(cmd *command, args []string) error {
 			path := filepath.Join(bundle, "config.json")
 			if _, err := os.Stat(path); err == nil {
 				return fmt.Errorf("file %s exists: remove it first", path)

@@ -6,17 +6,16 @@ import (
 	"strconv"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
-	"github.com/spf13/cobra"
 )
 
-func newUpdateCommand(g *globals) *cobra.Command {
+func newUpdateCommand(g *globals) *command {
 	var resources string
 	f := map[string]*string{}
-	cmd := &cobra.Command{
+	cmd := &command{
 		Use:   "update [flags] CONTAINER_ID",
 		Short: "change the resource limits of a running container",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		Args:  exactArgs(1),
+		RunE: func(cmd *command, args []string) error {
 			var r specs.LinuxResources
 			if resources != "" {
 				if err := readJSON(resources, &r); err != nil {
@@ -45,7 +44,7 @@ func newUpdateCommand(g *globals) *cobra.Command {
 }
 
 // applyUpdateFlags merges runc's update flags into r.
-func applyUpdateFlags(cmd *cobra.Command, f map[string]*string, r *specs.LinuxResources) error {
+func applyUpdateFlags(cmd *command, f map[string]*string, r *specs.LinuxResources) error {
 	set := func(name string) (string, bool) {
 		return *f[name], cmd.Flags().Changed(name)
 	}

@@ -2,13 +2,12 @@ package main
 
 import (
 	"encoding/json"
+	"flag"
 	"reflect"
 	"strings"
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
-	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 )
 
 func TestParseBytes(t *testing.T) {
@@ -75,14 +74,14 @@ func TestParseBytesOverflow(t *testing.T) {
 
 // updateFlags parses args with the real update command's flag set and
 // returns the command and the flag-value map applyUpdateFlags reads.
-func updateFlags(t *testing.T, args []string) (*cobra.Command, map[string]*string) {
+func updateFlags(t *testing.T, args []string) (*command, map[string]*string) {
 	t.Helper()
 	cmd := newUpdateCommand(&globals{})
-	if err := cmd.ParseFlags(args); err != nil {
-		t.Fatalf("ParseFlags(%q): %v", args, err)
+	if err := cmd.Flags().Parse(args); err != nil {
+		t.Fatalf("parse flags %q: %v", args, err)
 	}
 	f := map[string]*string{}
-	cmd.Flags().VisitAll(func(fl *pflag.Flag) {
+	cmd.Flags().VisitAll(func(fl *flag.Flag) {
 		v := fl.Value.String()
 		f[fl.Name] = &v
 	})
@@ -206,8 +205,8 @@ func TestApplyUpdateFlagsBlkioWeightRange(t *testing.T) {
 func TestUpdateCommandFlags(t *testing.T) {
 	cmd := newUpdateCommand(&globals{})
 	var names []string
-	cmd.Flags().VisitAll(func(fl *pflag.Flag) {
-		if fl.Name != "resources" {
+	cmd.Flags().VisitAll(func(fl *flag.Flag) {
+		if fl.Name != "resources" && fl.Name != "r" {
 			names = append(names, fl.Name)
 		}
 	})
@@ -233,10 +232,10 @@ func TestUpdateCommandFlags(t *testing.T) {
 			}
 		})
 	}
-	if cmd.Flags().ShorthandLookup("r") == nil {
+	if cmd.Flags().Lookup("r") == nil {
 		t.Error("update lacks -r for --resources")
 	}
-	if err := cmd.Args(cmd, nil); err == nil {
+	if err := cmd.Args(nil); err == nil {
 		t.Error("update accepts no container id")
 	}
 }
