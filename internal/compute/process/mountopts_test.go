@@ -90,7 +90,7 @@ func TestParseMountOptions(t *testing.T) {
 			name: "recursive attrs do not touch flags",
 			opts: []string{"rbind", "rro", "rw"},
 			want: mountOpts{
-				flags: unix.MS_BIND | unix.MS_REC,
+				flags:      unix.MS_BIND | unix.MS_REC,
 				recAttrSet: unix.MOUNT_ATTR_RDONLY, bind: true, recursive: true,
 			},
 		},
