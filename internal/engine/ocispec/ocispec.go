@@ -1,0 +1,566 @@
+// Package ocispec turns what a Docker user asks for — an image's config
+// plus `docker run`'s container and host settings — into the OCI runtime
+// spec that the compute backends run. It is a pure function of its inputs
+// and the rootfs's /etc/passwd and /etc/group: no host state changes.
+//
+// The defaults are Docker's, so a container behaves the same under silo as
+// under dockerd: the default capability set, the default seccomp profile
+// (github.com/moby/profiles/seccomp), masked and read-only /proc paths,
+// /dev with a 64 MiB /dev/shm, and private pid, ipc, uts, mount, network
+// and cgroup namespaces.
+package ocispec
+
+import (
+	"fmt"
+	"os"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/moby/moby/api/types/container"
+	mobymount "github.com/moby/moby/api/types/mount"
+	seccompprofile "github.com/moby/profiles/seccomp"
+	imagespec "github.com/opencontainers/image-spec/specs-go/v1"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/silo-containers/silo/internal/errdefs"
+)
+
+// DefaultCapabilities is Docker's default capability set.
+var DefaultCapabilities = []string{
+	"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",
+	"CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE",
+	"CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
+}
+
+// Docker's masked and read-only paths.
+var (
+	defaultMaskedPaths = []string{
+		"/proc/asound", "/proc/acpi", "/proc/interrupts", "/proc/kcore", "/proc/keys",
+		"/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug",
+		"/proc/scsi", "/sys/firmware", "/sys/devices/virtual/powercap",
+	}
+	defaultReadonlyPaths = []string{"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"}
+)
+
+const defaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// Input is everything the spec is made from.
+type Input struct {
+	// ID is the container id; CgroupParent/ID is its cgroup.
+	ID string
+	// Rootfs is the container's mounted root file system (for user lookup).
+	Rootfs string
+	// Image is the image's config (may be nil for a scratch container).
+	Image *imagespec.ImageConfig
+	// Config and Host are the docker API's container and host config.
+	Config *container.Config
+	Host   *container.HostConfig
+	// Mounts are extra mounts the engine resolved (named volumes).
+	Mounts []specs.Mount
+	// CgroupParent is the cgroup under which containers go ("/silo").
+	CgroupParent string
+}
+
+// Generate builds the runtime spec for in. Errors name the setting.
+func Generate(in *Input) (*specs.Spec, error) {
+	cfg := in.Config
+	if cfg == nil {
+		cfg = &container.Config{}
+	}
+	host := in.Host
+	if host == nil {
+		host = &container.HostConfig{}
+	}
+	img := in.Image
+	if img == nil {
+		img = &imagespec.ImageConfig{}
+	}
+	args := processArgs(img, cfg)
+	if len(args) == 0 {
+		return nil, fmt.Errorf("no command specified: the image has no Cmd or Entrypoint and none was given: %w", errdefs.ErrInvalidArgument)
+	}
+	cwd := cfg.WorkingDir
+	if cwd == "" {
+		cwd = img.WorkingDir
+	}
+	if cwd == "" {
+		cwd = "/"
+	}
+	if !path.IsAbs(cwd) {
+		return nil, fmt.Errorf("working directory %q is not absolute: %w", cwd, errdefs.ErrInvalidArgument)
+	}
+	userStr := cfg.User
+	if userStr == "" {
+		userStr = img.User
+	}
+	user, err := resolveUser(in.Rootfs, userStr, host.GroupAdd)
+	if err != nil {
+		return nil, err
+	}
+	user.Umask = host.Umask
+	hostname := cfg.Hostname
+	if hostname == "" && len(in.ID) >= 12 {
+		hostname = in.ID[:12]
+	}
+	s := &specs.Spec{
+		Version:  specs.Version,
+		Hostname: hostname,
+		Root:     &specs.Root{Path: in.Rootfs, Readonly: host.ReadonlyRootfs},
+		Process: &specs.Process{
+			Terminal: cfg.Tty,
+			Args:     args,
+			Env:      mergeEnv(img.Env, cfg.Env, cfg.Tty, hostname),
+			Cwd:      cwd,
+			User:     user,
+		},
+		Mounts:      defaultMounts(host.ShmSize),
+		Annotations: host.Annotations,
+		Linux: &specs.Linux{
+			CgroupsPath:   path.Join("/", orDefault(in.CgroupParent, "/silo"), in.ID),
+			Sysctl:        host.Sysctls,
+			MaskedPaths:   append([]string{}, defaultMaskedPaths...),
+			ReadonlyPaths: append([]string{}, defaultReadonlyPaths...),
+		},
+	}
+	if cfg.Tty && host.ConsoleSize[0] > 0 {
+		s.Process.ConsoleSize = &specs.Box{Height: host.ConsoleSize[0], Width: host.ConsoleSize[1]}
+	}
+	if host.OomScoreAdj != 0 {
+		adj := host.OomScoreAdj
+		s.Process.OOMScoreAdj = &adj
+	}
+	if err := setNamespaces(s, host); err != nil {
+		return nil, err
+	}
+	if err := setSecurity(s, host); err != nil {
+		return nil, err
+	}
+	if err := setResources(s, host); err != nil {
+		return nil, err
+	}
+	if err := addMounts(s, host, in.Mounts); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func orDefault(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}
+
+// processArgs is Docker's rule: the container's entrypoint replaces the
+// image's (and then the image's Cmd is dropped), the container's Cmd
+// replaces the image's.
+func processArgs(img *imagespec.ImageConfig, cfg *container.Config) []string {
+	entry, cmd := img.Entrypoint, img.Cmd
+	if len(cfg.Entrypoint) > 0 {
+		entry, cmd = cfg.Entrypoint, nil
+		if len(cfg.Entrypoint) == 1 && cfg.Entrypoint[0] == "" {
+			entry = nil // --entrypoint "" clears it
+		}
+	}
+	if len(cfg.Cmd) > 0 {
+		cmd = cfg.Cmd
+	}
+	return append(append([]string{}, entry...), cmd...)
+}
+
+// mergeEnv lays the container's variables over the image's (by name), and
+// supplies PATH, HOSTNAME and, with a terminal, TERM as Docker does.
+func mergeEnv(image, ctr []string, tty bool, hostname string) []string {
+	var out []string
+	index := map[string]int{}
+	add := func(kv string) {
+		k, _, _ := strings.Cut(kv, "=")
+		if i, ok := index[k]; ok {
+			out[i] = kv
+			return
+		}
+		index[k] = len(out)
+		out = append(out, kv)
+	}
+	for _, kv := range image {
+		add(kv)
+	}
+	for _, kv := range ctr {
+		add(kv)
+	}
+	if _, ok := index["PATH"]; !ok {
+		add(defaultPath)
+	}
+	if _, ok := index["TERM"]; !ok && tty {
+		add("TERM=xterm")
+	}
+	if _, ok := index["HOSTNAME"]; !ok && hostname != "" {
+		add("HOSTNAME=" + hostname)
+	}
+	return out
+}
+
+// defaultMounts are Docker's: /proc, /dev (tmpfs), devpts, /dev/shm,
+// mqueue, /sys read-only and the container's cgroups read-only.
+func defaultMounts(shmSize int64) []specs.Mount {
+	if shmSize <= 0 {
+		shmSize = 64 << 20
+	}
+	return []specs.Mount{
+		{Destination: "/proc", Type: "proc", Source: "proc", Options: []string{"nosuid", "noexec", "nodev"}},
+		{Destination: "/dev", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "strictatime", "mode=755", "size=65536k"}},
+		{Destination: "/dev/pts", Type: "devpts", Source: "devpts", Options: []string{"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"}},
+		{Destination: "/sys", Type: "sysfs", Source: "sysfs", Options: []string{"nosuid", "noexec", "nodev", "ro"}},
+		{Destination: "/sys/fs/cgroup", Type: "cgroup", Source: "cgroup", Options: []string{"ro", "nosuid", "noexec", "nodev"}},
+		{Destination: "/dev/mqueue", Type: "mqueue", Source: "mqueue", Options: []string{"nosuid", "noexec", "nodev"}},
+		{Destination: "/dev/shm", Type: "tmpfs", Source: "shm", Options: []string{"nosuid", "noexec", "nodev", "mode=1777", "size=" + strconv.FormatInt(shmSize, 10)}},
+	}
+}
+
+// setNamespaces applies the pid/ipc/uts/network/cgroup modes ("host" shares
+// the host's namespace; "container:ID" is resolved by the engine first).
+func setNamespaces(s *specs.Spec, host *container.HostConfig) error {
+	type nsMode struct {
+		t    specs.LinuxNamespaceType
+		mode string
+	}
+	modes := []nsMode{
+		{specs.PIDNamespace, string(host.PidMode)},
+		{specs.IPCNamespace, string(host.IpcMode)},
+		{specs.UTSNamespace, string(host.UTSMode)},
+		{specs.MountNamespace, ""},
+		{specs.NetworkNamespace, string(host.NetworkMode)},
+		{specs.CgroupNamespace, string(host.CgroupnsMode)},
+	}
+	for _, m := range modes {
+		switch {
+		case m.mode == "host":
+			if m.t == specs.UTSNamespace {
+				s.Hostname = ""
+			}
+			continue
+		case m.t == specs.NetworkNamespace && strings.HasPrefix(m.mode, "ns:"):
+			s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: m.t, Path: strings.TrimPrefix(m.mode, "ns:")})
+			continue
+		case strings.HasPrefix(m.mode, "container:"):
+			return fmt.Errorf("%s mode %q: sharing another container's namespace is not supported yet: %w", m.t, m.mode, errdefs.ErrNotImplemented)
+		}
+		s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: m.t})
+	}
+	return nil
+}
+
+// setSecurity applies capabilities, privileged mode, seccomp and
+// no-new-privileges.
+func setSecurity(s *specs.Spec, host *container.HostConfig) error {
+	caps, err := capabilities(host.CapAdd, host.CapDrop, host.Privileged)
+	if err != nil {
+		return err
+	}
+	s.Process.Capabilities = &specs.LinuxCapabilities{Bounding: caps, Effective: caps, Permitted: caps}
+	if s.Process.User.UID != 0 {
+		// A non-root user gets the bounding set only, as with Docker.
+		s.Process.Capabilities.Effective, s.Process.Capabilities.Permitted = nil, nil
+	}
+	seccompMode := "default"
+	for _, opt := range host.SecurityOpt {
+		k, v, _ := strings.Cut(opt, "=")
+		if !strings.Contains(opt, "=") {
+			k, v, _ = strings.Cut(opt, ":")
+		}
+		switch k {
+		case "no-new-privileges":
+			s.Process.NoNewPrivileges = v == "" || v == "true"
+		case "seccomp":
+			seccompMode = v
+		case "apparmor", "label":
+			// No AppArmor or SELinux on silo's hosts: accepted, not applied.
+		default:
+			return fmt.Errorf("security-opt %q: unknown option: %w", opt, errdefs.ErrInvalidArgument)
+		}
+	}
+	if host.Privileged {
+		s.Linux.MaskedPaths, s.Linux.ReadonlyPaths = nil, nil
+		for i := range s.Mounts {
+			if s.Mounts[i].Type == "sysfs" || s.Mounts[i].Type == "cgroup" {
+				s.Mounts[i].Options = dropOption(s.Mounts[i].Options, "ro")
+			}
+		}
+		s.Linux.Resources = &specs.LinuxResources{Devices: []specs.LinuxDeviceCgroup{{Allow: true, Access: "rwm"}}}
+		return nil
+	}
+	if len(host.MaskedPaths) > 0 {
+		s.Linux.MaskedPaths = host.MaskedPaths
+	}
+	if len(host.ReadonlyPaths) > 0 {
+		s.Linux.ReadonlyPaths = host.ReadonlyPaths
+	}
+	switch seccompMode {
+	case "unconfined":
+	case "default", "":
+		prof, err := seccompprofile.GetDefaultProfile(s)
+		if err != nil {
+			return fmt.Errorf("default seccomp profile: %w", err)
+		}
+		s.Linux.Seccomp = prof
+	default:
+		data, err := os.ReadFile(seccompMode)
+		if err != nil {
+			return fmt.Errorf("security-opt seccomp=%s: %w", seccompMode, err)
+		}
+		prof, err := seccompprofile.LoadProfile(string(data), s)
+		if err != nil {
+			return fmt.Errorf("security-opt seccomp=%s: %w", seccompMode, err)
+		}
+		s.Linux.Seccomp = prof
+	}
+	return nil
+}
+
+func dropOption(opts []string, o string) []string {
+	var out []string
+	for _, x := range opts {
+		if x != o {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// allCapabilities lists every capability, for --privileged and "ALL".
+var allCapabilities = []string{
+	"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL",
+	"CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE",
+	"CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_IPC_LOCK", "CAP_IPC_OWNER",
+	"CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT", "CAP_SYS_PTRACE", "CAP_SYS_PACCT",
+	"CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE", "CAP_SYS_RESOURCE", "CAP_SYS_TIME",
+	"CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE", "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL",
+	"CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM",
+	"CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
+}
+
+// capabilities applies --cap-add/--cap-drop (names with or without CAP_,
+// any case, "ALL") to Docker's default set.
+func capabilities(add, drop []string, privileged bool) ([]string, error) {
+	norm := func(flag string, names []string) ([]string, error) {
+		var out []string
+		for _, n := range names {
+			n = strings.ToUpper(n)
+			if n != "ALL" && !strings.HasPrefix(n, "CAP_") {
+				n = "CAP_" + n
+			}
+			if n != "ALL" && !contains(allCapabilities, n) {
+				return nil, fmt.Errorf("%s: unknown capability %q: %w", flag, n, errdefs.ErrInvalidArgument)
+			}
+			out = append(out, n)
+		}
+		return out, nil
+	}
+	addN, err := norm("cap-add", add)
+	if err != nil {
+		return nil, err
+	}
+	dropN, err := norm("cap-drop", drop)
+	if err != nil {
+		return nil, err
+	}
+	set := map[string]bool{}
+	base := DefaultCapabilities
+	if privileged || contains(addN, "ALL") {
+		base = allCapabilities
+	}
+	for _, c := range base {
+		set[c] = true
+	}
+	if contains(dropN, "ALL") {
+		set = map[string]bool{}
+	}
+	for _, c := range dropN {
+		delete(set, c)
+	}
+	for _, c := range addN {
+		if c != "ALL" {
+			set[c] = true
+		}
+	}
+	out := make([]string, 0, len(set))
+	for c := range set {
+		out = append(out, c)
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// setResources maps docker's resource settings to linux.resources and
+// rlimits.
+func setResources(s *specs.Spec, host *container.HostConfig) error {
+	r := s.Linux.Resources
+	if r == nil {
+		r = &specs.LinuxResources{}
+		s.Linux.Resources = r
+	}
+	res := host.Resources
+	if res.Memory > 0 || res.MemoryReservation > 0 || res.MemorySwap != 0 || res.MemorySwappiness != nil || res.OomKillDisable != nil {
+		m := &specs.LinuxMemory{Swappiness: nil, DisableOOMKiller: res.OomKillDisable}
+		if res.Memory > 0 {
+			m.Limit = ptr(res.Memory)
+		}
+		if res.MemoryReservation > 0 {
+			m.Reservation = ptr(res.MemoryReservation)
+		}
+		if res.MemorySwap != 0 {
+			if res.MemorySwap > 0 && res.MemorySwap < res.Memory {
+				return fmt.Errorf("memory-swap %d is below memory %d: %w", res.MemorySwap, res.Memory, errdefs.ErrInvalidArgument)
+			}
+			m.Swap = ptr(res.MemorySwap)
+		}
+		if res.MemorySwappiness != nil && *res.MemorySwappiness >= 0 {
+			sw := uint64(*res.MemorySwappiness)
+			m.Swappiness = &sw
+		}
+		r.Memory = m
+	}
+	if res.NanoCPUs > 0 && (res.CPUQuota > 0 || res.CPUPeriod > 0) {
+		return fmt.Errorf("cpus and cpu-quota/cpu-period are mutually exclusive: %w", errdefs.ErrInvalidArgument)
+	}
+	cpu := &specs.LinuxCPU{Cpus: res.CpusetCpus, Mems: res.CpusetMems}
+	if res.NanoCPUs > 0 {
+		const period = 100000
+		cpu.Period = ptr(uint64(period))
+		cpu.Quota = ptr(res.NanoCPUs * period / 1e9)
+	}
+	if res.CPUQuota > 0 {
+		cpu.Quota = ptr(res.CPUQuota)
+	}
+	if res.CPUPeriod > 0 {
+		cpu.Period = ptr(uint64(res.CPUPeriod))
+	}
+	if res.CPUShares > 0 {
+		cpu.Shares = ptr(uint64(res.CPUShares))
+	}
+	if *cpu != (specs.LinuxCPU{}) {
+		r.CPU = cpu
+	}
+	if res.PidsLimit != nil && *res.PidsLimit > 0 {
+		r.Pids = &specs.LinuxPids{Limit: ptr(*res.PidsLimit)}
+	}
+	if res.BlkioWeight > 0 {
+		r.BlockIO = &specs.LinuxBlockIO{Weight: ptr(res.BlkioWeight)}
+	}
+	if len(res.Devices) > 0 || len(res.DeviceCgroupRules) > 0 {
+		return fmt.Errorf("devices: passing host devices is not supported yet: %w", errdefs.ErrNotImplemented)
+	}
+	for _, u := range res.Ulimits {
+		if u == nil {
+			continue
+		}
+		if u.Soft < 0 || u.Hard < 0 || u.Soft > u.Hard {
+			return fmt.Errorf("ulimit %s: soft %d, hard %d: %w", u.Name, u.Soft, u.Hard, errdefs.ErrInvalidArgument)
+		}
+		s.Process.Rlimits = append(s.Process.Rlimits, specs.POSIXRlimit{
+			Type: "RLIMIT_" + strings.ToUpper(u.Name), Soft: uint64(u.Soft), Hard: uint64(u.Hard),
+		})
+	}
+	return nil
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// addMounts adds --tmpfs, -v (binds) and --mount (bind, tmpfs) and the
+// engine's resolved volume mounts. A later mount on the same destination
+// replaces an earlier one, as in Docker.
+func addMounts(s *specs.Spec, host *container.HostConfig, extra []specs.Mount) error {
+	var ms []specs.Mount
+	for _, b := range host.Binds {
+		m, err := parseBind(b)
+		if err != nil {
+			return err
+		}
+		ms = append(ms, m)
+	}
+	for _, m := range host.Mounts {
+		switch m.Type {
+		case mobymount.TypeBind:
+			if !path.IsAbs(m.Source) {
+				return fmt.Errorf("mount source %q: must be an absolute host path: %w", m.Source, errdefs.ErrInvalidArgument)
+			}
+			opts := []string{"rbind"}
+			if m.ReadOnly {
+				opts = append(opts, "ro")
+			}
+			ms = append(ms, specs.Mount{Destination: m.Target, Type: "bind", Source: m.Source, Options: opts})
+		case mobymount.TypeTmpfs:
+			opts := []string{"nosuid", "nodev"}
+			if m.TmpfsOptions != nil && m.TmpfsOptions.SizeBytes > 0 {
+				opts = append(opts, "size="+strconv.FormatInt(m.TmpfsOptions.SizeBytes, 10))
+			}
+			ms = append(ms, specs.Mount{Destination: m.Target, Type: "tmpfs", Source: "tmpfs", Options: opts})
+		case mobymount.TypeVolume:
+			// Named volumes are resolved to host paths by the engine and
+			// arrive in extra.
+		default:
+			return fmt.Errorf("mount type %q: not supported: %w", m.Type, errdefs.ErrNotImplemented)
+		}
+	}
+	for dest, opts := range host.Tmpfs {
+		o := []string{"nosuid", "nodev", "noexec"}
+		if opts != "" {
+			o = append(o, strings.Split(opts, ",")...)
+		}
+		ms = append(ms, specs.Mount{Destination: dest, Type: "tmpfs", Source: "tmpfs", Options: o})
+	}
+	ms = append(ms, extra...)
+	for _, m := range ms {
+		if !path.IsAbs(m.Destination) {
+			return fmt.Errorf("mount destination %q: must be absolute: %w", m.Destination, errdefs.ErrInvalidArgument)
+		}
+		dest := path.Clean(m.Destination)
+		replaced := false
+		for i := range s.Mounts {
+			if path.Clean(s.Mounts[i].Destination) == dest {
+				s.Mounts[i], replaced = m, true
+			}
+		}
+		if !replaced {
+			s.Mounts = append(s.Mounts, m)
+		}
+	}
+	return nil
+}
+
+// parseBind reads -v SRC:DST[:OPTIONS] with an absolute host SRC.
+func parseBind(b string) (specs.Mount, error) {
+	parts := strings.Split(b, ":")
+	if len(parts) < 2 || len(parts) > 3 {
+		return specs.Mount{}, fmt.Errorf("volume %q: want SRC:DST[:OPTIONS]: %w", b, errdefs.ErrInvalidArgument)
+	}
+	if !path.IsAbs(parts[0]) {
+		return specs.Mount{}, fmt.Errorf("volume %q: named volumes are resolved by the engine, not here: %w", b, errdefs.ErrInvalidArgument)
+	}
+	opts := []string{"rbind"}
+	if len(parts) == 3 {
+		for _, o := range strings.Split(parts[2], ",") {
+			switch o {
+			case "ro", "rw":
+				opts = append(opts, o)
+			case "z", "Z", "":
+			case "shared", "rshared", "slave", "rslave", "private", "rprivate":
+				opts = append(opts, o)
+			default:
+				return specs.Mount{}, fmt.Errorf("volume %q: unknown option %q: %w", b, o, errdefs.ErrInvalidArgument)
+			}
+		}
+	}
+	return specs.Mount{Destination: parts[1], Type: "bind", Source: parts[0], Options: opts}, nil
+}
