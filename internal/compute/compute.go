@@ -15,7 +15,6 @@ package compute
 
 import (
 	"context"
-	"io"
 	"os"
 	"syscall"
 	"time"
@@ -43,9 +42,10 @@ type Document struct {
 	Bundle string
 	Spec   *specs.Spec
 	// Stdio is given to the container's first process when it has no
-	// terminal. Nil entries mean the caller's own stdio.
-	Stdin          io.Reader
-	Stdout, Stderr io.Writer
+	// terminal: the files themselves are passed (no copying goroutines on
+	// the data path). Nil entries mean the caller's own stdio.
+	Stdin          *os.File
+	Stdout, Stderr *os.File
 	// ConsoleSocket is a unix socket path that receives the pty master of a
 	// terminal process (runc's --console-socket).
 	ConsoleSocket string

@@ -135,10 +135,11 @@ func toSysMaps(m []specs.LinuxIDMapping) []syscall.SysProcIDMap {
 	return out
 }
 
-// stdioFiles picks the files given to the child as fds 0-2.
-func stdioFiles(in, out, errw any) [3]*os.File {
-	pick := func(v any, def *os.File) *os.File {
-		if f, ok := v.(*os.File); ok && f != nil {
+// stdioFiles picks the files given to the child as fds 0-2: the caller's
+// own stdio where none is given.
+func stdioFiles(in, out, errw *os.File) [3]*os.File {
+	pick := func(f, def *os.File) *os.File {
+		if f != nil {
 			return f
 		}
 		return def
