@@ -97,3 +97,20 @@ func TestSeccompNotify(t *testing.T) {
 		t.Fatal("no listener fd reached the agent")
 	}
 }
+
+// TestTimeNamespace: a new time namespace with a boottime offset makes
+// the container's uptime start near the offset.
+func TestTimeNamespace(t *testing.T) {
+	rt := newRuntime(t)
+	c := rt.NewContainer([]string{"cat", "/proc/uptime"}, func(s *specs.Spec) {
+		s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.TimeNamespace})
+		s.Linux.TimeOffsets = map[string]specs.LinuxTimeOffset{"boottime": {Secs: 1000000}}
+	})
+	res := c.Run()
+	if res.ExitCode != 0 {
+		t.Fatalf("run with a time namespace: %s", res)
+	}
+	if !strings.HasPrefix(res.Stdout, "10") || len(strings.Fields(res.Stdout)[0]) < 8 {
+		t.Fatalf("uptime in the container %q, want 1000000+ seconds", res.Stdout)
+	}
+}

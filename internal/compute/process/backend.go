@@ -76,6 +76,7 @@ func (b *Backend) Create(ctx context.Context, doc *compute.Document) (compute.Sy
 	if err != nil {
 		return nil, err
 	}
+	plan.timeOffsets = spec.Linux.TimeOffsets
 	rootfs := spec.Root.Path
 	if !filepath.IsAbs(rootfs) {
 		rootfs = filepath.Join(doc.Bundle, rootfs)

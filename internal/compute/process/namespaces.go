@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -35,6 +36,11 @@ type nsPlan struct {
 	threadJoins []string // paths, joined by the parent's locked thread
 	childJoins  []string // "type:path", joined by nsenter in the child
 	unshare     uintptr  // flags nsenter unshares after joining (user ns joined)
+	// timeOffsets is written for a new time namespace. clone cannot make
+	// one (CLONE_NEWTIME shares its bit with the exit signal), so nsenter
+	// unshares it in the child, writes the offsets, and the child's final
+	// execve moves the container's process into it.
+	timeOffsets map[string]specs.LinuxTimeOffset
 }
 
 // has reports whether the spec lists a namespace of type t.
@@ -62,6 +68,10 @@ func planNamespaces(ns []specs.LinuxNamespace) (*nsPlan, error) {
 		}
 		seen[n.Type] = true
 		if n.Path == "" {
+			if n.Type == specs.TimeNamespace {
+				p.unshare |= unix.CLONE_NEWTIME
+				continue
+			}
 			p.cloneFlags |= info.flag
 			continue
 		}
@@ -73,6 +83,9 @@ func planNamespaces(ns []specs.LinuxNamespace) (*nsPlan, error) {
 			userPath = n.Path
 		case specs.MountNamespace:
 			mntPath = n.Path
+		case specs.TimeNamespace:
+			// setns of a time namespace wants a single-threaded caller.
+			p.childJoins = append(p.childJoins, "time:"+n.Path)
 		default:
 			p.threadJoins = append(p.threadJoins, n.Path)
 		}
@@ -84,7 +97,7 @@ func planNamespaces(ns []specs.LinuxNamespace) (*nsPlan, error) {
 		if p.cloneFlags&unix.CLONE_NEWPID != 0 {
 			return nil, fmt.Errorf("linux.namespaces: joining a user namespace while creating a pid namespace is not supported: %w", errdefs.ErrNotImplemented)
 		}
-		p.unshare, p.cloneFlags = p.cloneFlags, 0
+		p.unshare, p.cloneFlags = p.unshare|p.cloneFlags, 0
 	}
 	if mntPath != "" {
 		p.childJoins = append(p.childJoins, "mnt:"+mntPath)
@@ -124,6 +137,13 @@ func (p *nsPlan) env() []string {
 	}
 	if p.unshare != 0 {
 		env = append(env, fmt.Sprintf("%s=%d", nsenter.EnvUnshare, p.unshare))
+	}
+	if p.unshare&unix.CLONE_NEWTIME != 0 && len(p.timeOffsets) > 0 {
+		var b strings.Builder
+		for clock, off := range p.timeOffsets {
+			fmt.Fprintf(&b, "%s %d %d\n", clock, off.Secs, off.Nanosecs)
+		}
+		env = append(env, nsenter.EnvTimeOffsets+"="+b.String())
 	}
 	return env
 }

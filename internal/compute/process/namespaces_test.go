@@ -59,8 +59,9 @@ func TestPlanNamespaces(t *testing.T) {
 				ns(specs.IPCNamespace, ""), ns(specs.UTSNamespace, ""), ns(specs.UserNamespace, ""),
 				ns(specs.CgroupNamespace, ""), ns(specs.TimeNamespace, ""),
 			},
+			// The time namespace is made on the parent's thread, never by clone.
 			want: &nsPlan{cloneFlags: unix.CLONE_NEWPID | unix.CLONE_NEWNET | unix.CLONE_NEWNS | unix.CLONE_NEWIPC |
-				unix.CLONE_NEWUTS | unix.CLONE_NEWUSER | unix.CLONE_NEWCGROUP | unix.CLONE_NEWTIME},
+				unix.CLONE_NEWUTS | unix.CLONE_NEWUSER | unix.CLONE_NEWCGROUP, unshare: unix.CLONE_NEWTIME},
 		},
 		{
 			name:   "duplicate",

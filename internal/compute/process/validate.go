@@ -95,6 +95,14 @@ func validateSpec(s *specs.Spec) error {
 			return invalid("linux.rootfsPropagation: unknown value %q", p)
 		}
 	}
+	for clock := range s.Linux.TimeOffsets {
+		if clock != "monotonic" && clock != "boottime" {
+			return invalid("linux.timeOffsets: unknown clock %q (monotonic or boottime)", clock)
+		}
+	}
+	if len(s.Linux.TimeOffsets) > 0 && !hasNamespace(s.Linux.Namespaces, specs.TimeNamespace) {
+		return invalid("linux.timeOffsets: given without a time namespace")
+	}
 	if s.Linux.IntelRdt != nil {
 		return fmt.Errorf("linux.intelRdt: %w", errdefs.ErrNotImplemented)
 	}

@@ -7,8 +7,10 @@
 // _SILO_NSENTER="user:/proc/1/ns/user,mnt:/proc/1/ns/mnt" joins those
 // namespaces in that order; _SILO_UNSHARE=<decimal clone flags> then unshares
 // new ones (used when a user namespace is joined, so that the new namespaces
-// are owned by it). Any failure is fatal: a half-entered process must not
-// run the container's code.
+// are owned by it), and a time namespace, whose offsets
+// (_SILO_TIMENS_OFFSETS) must be written before any process enters it: the
+// container's process does at its execve. Any failure is fatal: a
+// half-entered process must not run the container's code.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -26,6 +28,7 @@ static void die(const char *what, const char *arg) {
 __attribute__((constructor)) static void silo_nsenter(void) {
 	const char *spec = getenv("_SILO_NSENTER");
 	const char *unsh = getenv("_SILO_UNSHARE");
+	const char *offsets = getenv("_SILO_TIMENS_OFFSETS");
 	if (spec == NULL && unsh == NULL)
 		return;
 	if (spec != NULL) {
@@ -56,6 +59,16 @@ __attribute__((constructor)) static void silo_nsenter(void) {
 		if (flags != 0 && unshare(flags) < 0)
 			die("unshare", unsh);
 	}
+	if (offsets != NULL) {
+		int fd = open("/proc/self/timens_offsets", O_WRONLY | O_CLOEXEC);
+		if (fd < 0)
+			die("open", "/proc/self/timens_offsets");
+		size_t n = strlen(offsets);
+		if (write(fd, offsets, n) != (ssize_t)n)
+			die("write", "/proc/self/timens_offsets");
+		close(fd);
+	}
 	unsetenv("_SILO_NSENTER");
 	unsetenv("_SILO_UNSHARE");
+	unsetenv("_SILO_TIMENS_OFFSETS");
 }

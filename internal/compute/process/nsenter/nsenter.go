@@ -11,4 +11,7 @@ const (
 	EnvJoin = "_SILO_NSENTER"
 	// EnvUnshare holds clone flags (decimal) to unshare after joining.
 	EnvUnshare = "_SILO_UNSHARE"
+	// EnvTimeOffsets holds /proc/self/timens_offsets lines for a new time
+	// namespace ("boottime 1000 0\n…").
+	EnvTimeOffsets = "_SILO_TIMENS_OFFSETS"
 )
