@@ -48,7 +48,9 @@ func DetectCompression(head []byte) Compression {
 
 // Decompress sniffs the compression of r and returns a reader of the
 // uncompressed bytes. Gzip uses pgzip, which inflates on its own goroutine
-// with read-ahead (measured: about 1.5x compress/gzip here on two cores);
+// with read-ahead (BenchmarkDecompress on the 100 MB layer: pgzip 222 MB/s,
+// klauspost gzip 221 MB/s, compress/gzip 171 MB/s; the own goroutine lets
+// inflate overlap hashing and extraction);
 // zstd uses klauspost/compress. Close releases the decoder; it does not close r.
 func Decompress(r io.Reader) (io.ReadCloser, Compression, error) {
 	br := bufio.NewReaderSize(r, 64<<10)

@@ -32,14 +32,6 @@ func openInRoot(root int, p string) (int, error) {
 	}
 }
 
-func retryEINTR(f func() error) error {
-	for {
-		if err := f(); err != unix.EINTR {
-			return err
-		}
-	}
-}
-
 // removeAt removes name in dir, recursively if it is a directory. It never
 // follows symlinks: a symlink is unlinked, not its target.
 func removeAt(dir int, name string) error {

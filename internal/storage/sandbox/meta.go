@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -30,10 +31,10 @@ type sandboxMeta struct {
 	SizeBytes int64 `json:"sizeBytes"`
 }
 
-// writeJSON writes v to path atomically: a temporary file in the same
-// directory, fsync, rename, fsync of the directory. A crash leaves either
-// the old file or the new one, never a torn one.
-func writeJSON(path string, v any) (err error) {
+// writeFileSync writes v as JSON to a temporary file beside path, fsyncs
+// it and renames it to path. The rename is durable once the caller
+// fsyncs the directory.
+func writeFileSync(path string, v any) (err error) {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
@@ -61,9 +62,6 @@ func writeJSON(path string, v any) (err error) {
 	if err == nil {
 		err = os.Rename(f.Name(), path)
 	}
-	if err == nil {
-		err = syncDir(dir)
-	}
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
@@ -81,34 +79,36 @@ func syncDir(dir string) error {
 
 // readMeta reads sandbox.json and layerchain.json of dir. A missing
 // sandbox.json means dir is not a sandbox (or Create never got that far):
-// errdefs.ErrNotFound.
-func readMeta(dir string) (sandboxMeta, []string, error) {
-	var m sandboxMeta
+// errdefs.ErrNotFound. A missing layerchain.json (Create crashed) gives
+// chain == false.
+func readMeta(dir string) (m sandboxMeta, layers []string, chain bool, err error) {
 	b, err := os.ReadFile(filepath.Join(dir, metaFile))
 	if os.IsNotExist(err) {
-		return m, nil, fmt.Errorf("open sandbox %s: no %s: %w", dir, metaFile, errdefs.ErrNotFound)
+		return m, nil, false, fmt.Errorf("open sandbox %s: no %s: %w", dir, metaFile, errdefs.ErrNotFound)
 	}
 	if err != nil {
-		return m, nil, fmt.Errorf("open sandbox %s: %w", dir, err)
+		return m, nil, false, fmt.Errorf("open sandbox %s: %w", dir, err)
 	}
 	if err := json.Unmarshal(b, &m); err != nil {
-		return m, nil, fmt.Errorf("open sandbox %s: parse %s: %v: %w", dir, metaFile, err, errdefs.ErrInvalidArgument)
+		return m, nil, false, fmt.Errorf("open sandbox %s: parse %s: %v: %w", dir, metaFile, err, errdefs.ErrInvalidArgument)
 	}
 	if m.Version < 1 || m.Version > metaVersion || m.SizeBytes < MinSize {
-		return m, nil, fmt.Errorf("open sandbox %s: %s: version %d size %d: %w", dir, metaFile, m.Version, m.SizeBytes, errdefs.ErrInvalidArgument)
+		return m, nil, false, fmt.Errorf("open sandbox %s: %s: version %d size %d: %w", dir, metaFile, m.Version, m.SizeBytes, errdefs.ErrInvalidArgument)
 	}
-	var layers []string
 	b, err = os.ReadFile(filepath.Join(dir, layerChainFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return m, nil, false, nil
+	}
 	if err != nil {
-		return m, nil, fmt.Errorf("open sandbox %s: %w", dir, err)
+		return m, nil, false, fmt.Errorf("open sandbox %s: %w", dir, err)
 	}
 	if err := json.Unmarshal(b, &layers); err != nil {
-		return m, nil, fmt.Errorf("open sandbox %s: parse %s: %v: %w", dir, layerChainFile, err, errdefs.ErrInvalidArgument)
+		return m, nil, false, fmt.Errorf("open sandbox %s: parse %s: %v: %w", dir, layerChainFile, err, errdefs.ErrInvalidArgument)
 	}
 	for _, l := range layers {
 		if !filepath.IsAbs(l) {
-			return m, nil, fmt.Errorf("open sandbox %s: %s: layer %q is not absolute: %w", dir, layerChainFile, l, errdefs.ErrInvalidArgument)
+			return m, nil, false, fmt.Errorf("open sandbox %s: %s: layer %q is not absolute: %w", dir, layerChainFile, l, errdefs.ErrInvalidArgument)
 		}
 	}
-	return m, layers, nil
+	return m, layers, true, nil
 }

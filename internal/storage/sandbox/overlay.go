@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 )
@@ -35,6 +36,9 @@ func (m overlayMethod) String() string {
 // to exercise the fallbacks.
 var firstOverlayMethod = overlayFD
 
+// lastOverlayMethod is the method of the last successful mount, for tests.
+var lastOverlayMethod atomic.Int32
+
 // fsconfigStringMax is the longest string FSCONFIG_SET_STRING accepts
 // (strndup_user(value, 256) in fs/fsopen.c, the 256 counting the NUL).
 const fsconfigStringMax = 255
@@ -58,6 +62,7 @@ func mountOverlay(target string, lowers []string, upper, work string) error {
 			err = mountOverlayLegacy(target, lowers, upper, work)
 		}
 		if err == nil {
+			lastOverlayMethod.Store(int32(m))
 			return nil
 		}
 		errs = append(errs, fmt.Errorf("%s: %w", m, err))
