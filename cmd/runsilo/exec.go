@@ -138,7 +138,7 @@ func (ef *execFlags) buildProcess(c *process.Container, args []string) (*specs.P
 
 func runExec(cmd *command, sys compute.System, proc *specs.Process, ef *execFlags) error {
 	ctx := cmd.Context()
-	params := &compute.ProcessParams{Process: proc, ConsoleSocket: ef.consoleSocket, PreserveFDs: ef.preserveFds, Detach: ef.detach}
+	params := &compute.ProcessParams{Process: proc, ConsoleSocket: ef.consoleSocket, PreserveFDs: ef.preserveFds}
 	var term *terminalBridge
 	if proc.Terminal && ef.consoleSocket == "" {
 		if ef.detach {

@@ -72,8 +72,6 @@ type ProcessParams struct {
 	// Stdio of the process when it has no terminal (nil: the caller's).
 	Stdin          *os.File
 	Stdout, Stderr *os.File
-	// Detach returns once the process runs; otherwise Wait gives its status.
-	Detach bool
 }
 
 // Properties is a snapshot of a system, as HCS's property query returns it.
