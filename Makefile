@@ -1,17 +1,20 @@
 # silo — build, install and test.
 #
-#   make              build bin/runsilo
+#   make              build bin/runsilo, bin/silod, bin/silo, bin/silo-monitor
 #   make install      install the binaries to $(PREFIX)/bin
 #   make test         unit tests, root integration tests, OCI conformance
 #   make lint         gofmt, go vet, staticcheck
 PREFIX    ?= /usr/local
 GO        ?= go
 VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
-# Static, cgo (libseccomp, the nsenter constructor), no NSS: the runtime
+# runsilo: static, cgo (libseccomp, the nsenter constructor), no NSS: it
 # runs inside containers' namespaces where the host's libraries are absent.
+# The others are pure Go (CGO_ENABLED=0): silod runs containers through
+# silo-monitor and runsilo, and links no runtime code of its own.
 TAGS      := osusergo netgo
 LDFLAGS   := -s -w -X main.version=$(VERSION) -extldflags '-static'
-BINARIES  := runsilo
+GOLDFLAGS := -s -w -X main.version=$(VERSION)
+BINARIES  := runsilo silod silo silo-monitor
 SHARED    ?= $(abspath ../shared)
 
 .PHONY: all build install test unit integration conformance lint clean
@@ -20,8 +23,11 @@ all: build
 
 build: $(addprefix bin/,$(BINARIES))
 
+bin/runsilo: FORCE
+	CGO_ENABLED=1 $(GO) build -trimpath -tags '$(TAGS)' -ldflags "$(LDFLAGS)" -o $@ ./cmd/runsilo
+
 bin/%: FORCE
-	CGO_ENABLED=1 $(GO) build -trimpath -tags '$(TAGS)' -ldflags "$(LDFLAGS)" -o $@ ./cmd/$*
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(GOLDFLAGS)" -o $@ ./cmd/$*
 
 FORCE:
 

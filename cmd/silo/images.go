@@ -1,0 +1,166 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	units "github.com/docker/go-units"
+	"github.com/spf13/cobra"
+)
+
+func imagesCommand(g *globals) *cobra.Command {
+	var quiet bool
+	cmd := &cobra.Command{
+		Use:   "images [OPTIONS]",
+		Short: "List images",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := g.connect(cmd.Context())
+			if err != nil {
+				return err
+			}
+			list, err := c.ImageList(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if quiet {
+				for _, i := range list {
+					fmt.Println(shortID(i.ID, false))
+				}
+				return nil
+			}
+			tw := tabwriter.NewWriter(os.Stdout, 0, 0, 3, ' ', 0)
+			fmt.Fprintln(tw, "REPOSITORY\tTAG\tIMAGE ID\tCREATED\tSIZE")
+			for _, i := range list {
+				tags := i.RepoTags
+				if len(tags) == 0 {
+					tags = []string{"<none>:<none>"}
+				}
+				for _, t := range tags {
+					repo, tag := splitTag(t)
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s ago\t%s\n", repo, tag, shortID(i.ID, false),
+						units.HumanDuration(time.Since(time.Unix(i.Created, 0))), units.HumanSizeWithPrecision(float64(i.Size), 3))
+				}
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "only show image IDs")
+	return cmd
+}
+
+// splitTag splits "repo:tag" at the tag's colon (not a registry port's),
+// and shows docker.io/library/ names short, as docker does.
+func splitTag(ref string) (string, string) {
+	repo, tag := ref, "<none>"
+	if i := strings.LastIndex(ref, ":"); i > strings.LastIndex(ref, "/") {
+		repo, tag = ref[:i], ref[i+1:]
+	}
+	repo = strings.TrimPrefix(strings.TrimPrefix(repo, "docker.io/"), "library/")
+	return repo, tag
+}
+
+func loadCommand(g *globals) *cobra.Command {
+	var input string
+	var busybox bool
+	cmd := &cobra.Command{
+		Use:   "load [OPTIONS]",
+		Short: "Load an image from a tar archive or STDIN",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if busybox {
+				return buildBusybox(g, cmd, "busybox:latest")
+			}
+			var r io.Reader = os.Stdin
+			if input != "" {
+				f, err := os.Open(input)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				r = f
+			} else if fi, err := os.Stdin.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+				return fmt.Errorf("requested load from stdin, but stdin is empty")
+			}
+			c, err := g.connect(cmd.Context())
+			if err != nil {
+				return err
+			}
+			msgs, err := c.ImageLoad(cmd.Context(), r)
+			for _, m := range msgs {
+				fmt.Println(m)
+			}
+			return err
+		},
+	}
+	cmd.Flags().StringVarP(&input, "input", "i", "", "read from tar archive file, instead of STDIN")
+	cmd.Flags().BoolVar(&busybox, "busybox", false, "make busybox:latest offline from the host's busybox-static")
+	return cmd
+}
+
+func buildBusybox(g *globals, cmd *cobra.Command, ref string) error {
+	c, err := g.connect(cmd.Context())
+	if err != nil {
+		return err
+	}
+	msgs, err := c.BuildBusybox(cmd.Context(), ref)
+	for _, m := range msgs {
+		fmt.Println(m)
+	}
+	return err
+}
+
+func imageCommand(g *globals) *cobra.Command {
+	cmd := &cobra.Command{Use: "image", Short: "Manage images"}
+	var ref string
+	bb := &cobra.Command{
+		Use:   "build-busybox",
+		Short: "Make a busybox image offline from the host's busybox-static",
+		Args:  cobra.NoArgs,
+		RunE:  func(cmd *cobra.Command, _ []string) error { return buildBusybox(g, cmd, ref) },
+	}
+	bb.Flags().StringVar(&ref, "tag", "busybox:latest", "name of the image")
+	ls := imagesCommand(g)
+	ls.Use, ls.Aliases = "ls [OPTIONS]", []string{"list"}
+	rm := rmiCommand(g)
+	rm.Use = "rm [OPTIONS] IMAGE [IMAGE...]"
+	load := loadCommand(g)
+	cmd.AddCommand(bb, ls, rm, load)
+	return cmd
+}
+
+func rmiCommand(g *globals) *cobra.Command {
+	var force bool
+	cmd := &cobra.Command{
+		Use:   "rmi [OPTIONS] IMAGE [IMAGE...]",
+		Short: "Remove one or more images",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := g.connect(cmd.Context())
+			if err != nil {
+				return err
+			}
+			for _, ref := range args {
+				resp, err := c.ImageRemove(cmd.Context(), ref, force)
+				if err != nil {
+					return err
+				}
+				for _, d := range resp {
+					if d.Untagged != "" {
+						fmt.Println("Untagged: " + d.Untagged)
+					}
+					if d.Deleted != "" {
+						fmt.Println("Deleted: " + d.Deleted)
+					}
+				}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVarP(&force, "force", "f", false, "force removal of the image")
+	return cmd
+}

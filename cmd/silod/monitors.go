@@ -1,0 +1,128 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/silo-containers/silo/internal/engine"
+	"github.com/silo-containers/silo/internal/engine/monitor"
+	"github.com/silo-containers/silo/internal/errdefs"
+)
+
+var lookPath = exec.LookPath
+
+// newMonitors wires the engine's Monitors seam to silo-monitor
+// (internal/engine/monitor), found next to silod or on PATH.
+func newMonitors(o options, log *slog.Logger) (engine.Monitors, error) {
+	runtime, err := findBinary(o.runtime, "runsilo")
+	if err != nil {
+		return nil, err
+	}
+	bin, err := findBinary(o.monitor, "silo-monitor")
+	if err != nil {
+		return nil, err
+	}
+	log.Info("monitors", "runtime", runtime, "monitor", bin)
+	return &monitors{binary: bin, runtime: runtime, runtimeRoot: filepath.Join(o.execRoot, "runtime")}, nil
+}
+
+// monitors adapts package monitor to engine.Monitors.
+type monitors struct {
+	binary, runtime, runtimeRoot string
+}
+
+var _ engine.Monitors = (*monitors)(nil)
+
+func (m *monitors) config(cfg engine.MonitorConfig) *monitor.Config {
+	return &monitor.Config{
+		ID: cfg.ID, Bundle: cfg.Bundle, Runtime: m.runtime, RuntimeRoot: m.runtimeRoot,
+		Dir: cfg.StateDir, LogDir: cfg.LogDir, LogOpts: cfg.LogOptions,
+	}
+}
+
+// Start launches silo-monitor and returns once the container runs.
+func (m *monitors) Start(ctx context.Context, cfg engine.MonitorConfig) (engine.Monitor, error) {
+	if err := monitor.Start(ctx, m.binary, m.config(cfg)); err != nil {
+		return nil, err
+	}
+	return m.Open(ctx, cfg)
+}
+
+// Open connects to the monitor of a running (or just exited) container.
+func (m *monitors) Open(ctx context.Context, cfg engine.MonitorConfig) (engine.Monitor, error) {
+	c := monitor.NewClient(cfg.StateDir)
+	st, err := c.State(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &monitorConn{c: c, pid: st.Pid}, nil
+}
+
+// Exited reads the exit status the monitor recorded.
+func (m *monitors) Exited(cfg engine.MonitorConfig) (engine.ExitStatus, error) {
+	st, err := monitor.ReadExit(cfg.StateDir)
+	if err != nil {
+		return engine.ExitStatus{}, err
+	}
+	return exitStatus(st), nil
+}
+
+// Delete lets a lingering monitor go and removes what it and the runtime
+// left: normally the monitor deleted the container itself; a monitor that
+// died (kill -9) may have left the runtime's state.
+func (m *monitors) Delete(ctx context.Context, cfg engine.MonitorConfig) error {
+	_ = monitor.NewClient(cfg.StateDir).Release(ctx)
+	if _, err := os.Stat(filepath.Join(m.runtimeRoot, cfg.ID)); err == nil {
+		out, err := exec.CommandContext(ctx, m.runtime, "--root", m.runtimeRoot, "delete", "-f", cfg.ID).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("runtime delete %s: %s: %w", cfg.ID, strings.TrimSpace(string(out)), err)
+		}
+	}
+	for _, n := range []string{monitor.ExitName, monitor.StateName} {
+		if err := os.Remove(filepath.Join(cfg.StateDir, n)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("delete monitor state of %s: %w", cfg.ID, err)
+		}
+	}
+	return nil
+}
+
+// monitorConn is engine.Monitor over a monitor.Client.
+type monitorConn struct {
+	c   *monitor.Client
+	pid int
+}
+
+func (m *monitorConn) Pid() int { return m.pid }
+
+func (m *monitorConn) Signal(ctx context.Context, sig syscall.Signal) error {
+	err := m.c.Signal(ctx, sig, false)
+	if errdefs.IsNotFound(err) {
+		// No monitor: the container is gone.
+		return fmt.Errorf("%v: %w", err, errdefs.ErrConflict)
+	}
+	return err
+}
+
+// Wait returns the exit status and lets the monitor quit: the engine,
+// its one waiter, has what it needs.
+func (m *monitorConn) Wait(ctx context.Context) (engine.ExitStatus, error) {
+	st, err := m.c.Wait(ctx)
+	if err != nil {
+		return engine.ExitStatus{}, err
+	}
+	_ = m.c.Release(context.WithoutCancel(ctx))
+	return exitStatus(st), nil
+}
+
+func (m *monitorConn) Close() error { return nil }
+
+func exitStatus(st *monitor.State) engine.ExitStatus {
+	return engine.ExitStatus{Code: st.ExitCode, ExitedAt: st.Finished, OOMKilled: st.OOMKilled}
+}

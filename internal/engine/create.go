@@ -1,0 +1,224 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+
+	"github.com/silo-containers/silo/internal/engine/ocispec"
+	"github.com/silo-containers/silo/internal/errdefs"
+	"github.com/silo-containers/silo/internal/storage/sandbox"
+)
+
+// CreateRequest is what `docker create` sends.
+type CreateRequest struct {
+	// Name is the container name; empty means a generated one.
+	Name       string
+	Config     *container.Config
+	HostConfig *container.HostConfig
+}
+
+// CreateResponse names the new container.
+type CreateResponse struct {
+	ID       string
+	Warnings []string
+}
+
+// Create makes a container: it resolves the image, creates and mounts the
+// writable sandbox over the image's layers, generates the OCI spec and
+// writes it as the bundle's config.json, and records the container. On
+// failure nothing of it stays.
+func (s *Service) Create(ctx context.Context, req CreateRequest) (_ CreateResponse, err error) {
+	cfg, host := req.Config, req.HostConfig
+	if cfg == nil {
+		return CreateResponse{}, fmt.Errorf("create container: config cannot be empty: %w", errdefs.ErrInvalidArgument)
+	}
+	if cfg.Image == "" {
+		return CreateResponse{}, fmt.Errorf("create container: no image given: %w", errdefs.ErrInvalidArgument)
+	}
+	cfgCopy, hostCopy := *cfg, container.HostConfig{}
+	if host != nil {
+		hostCopy = *host
+	}
+	cfg, host = &cfgCopy, &hostCopy
+	if host.Isolation, err = isolation(host.Isolation); err != nil {
+		return CreateResponse{}, err
+	}
+	if host.LogConfig.Type == "" {
+		host.LogConfig.Type = "json-file"
+	}
+	if host.LogConfig.Type != "json-file" {
+		return CreateResponse{}, fmt.Errorf("create container: log driver %q: only json-file is supported: %w", host.LogConfig.Type, errdefs.ErrNotImplemented)
+	}
+	if host.RestartPolicy.Name != "" && host.RestartPolicy.Name != container.RestartPolicyDisabled {
+		return CreateResponse{}, fmt.Errorf("create container: restart policy %q: not implemented yet: %w", host.RestartPolicy.Name, errdefs.ErrNotImplemented)
+	}
+	if cfg.AttachStdin || cfg.OpenStdin {
+		return CreateResponse{}, fmt.Errorf("create container: stdin (-i) needs attach, which is not implemented yet: %w", errdefs.ErrNotImplemented)
+	}
+	if cfg.Tty {
+		return CreateResponse{}, fmt.Errorf("create container: a terminal (-t) needs attach, which is not implemented yet: %w", errdefs.ErrNotImplemented)
+	}
+	size, err := sandboxSize(host.StorageOpt)
+	if err != nil {
+		return CreateResponse{}, err
+	}
+	name := ""
+	if req.Name != "" {
+		if name, err = checkName(req.Name); err != nil {
+			return CreateResponse{}, err
+		}
+	}
+
+	img, err := s.cfg.Images.Image(ctx, cfg.Image)
+	if err != nil {
+		if errdefs.IsNotFound(err) {
+			return CreateResponse{}, fmt.Errorf("no such image: %s: %w", cfg.Image, errdefs.ErrNotFound)
+		}
+		return CreateResponse{}, fmt.Errorf("create container: %w", err)
+	}
+	id := newID()
+	fail := func(err error) (CreateResponse, error) {
+		return CreateResponse{}, fmt.Errorf("create container %s: %w", id[:12], err)
+	}
+	if err := s.cfg.Images.Hold(ctx, id, img.ID.String()); err != nil {
+		return fail(err)
+	}
+	defer func() {
+		if err != nil {
+			_ = s.cfg.Images.Release(context.WithoutCancel(ctx), id)
+		}
+	}()
+	layers, err := s.cfg.Images.LayerDirs(ctx, img.ID.String())
+	if err != nil {
+		return fail(err)
+	}
+	dir := s.ctrDir(id)
+	if err := os.MkdirAll(dir, 0o711); err != nil {
+		return fail(err)
+	}
+	var sb *sandbox.Sandbox
+	defer func() {
+		if err == nil {
+			return
+		}
+		bg := context.WithoutCancel(ctx)
+		if sb != nil {
+			if rerr := sb.Remove(bg); rerr != nil {
+				s.log.Error("clean up sandbox", "container", id, "err", rerr)
+				return // leave the directory: restore removes it later
+			}
+		}
+		_ = os.RemoveAll(dir)
+	}()
+	sb, err = sandbox.Create(ctx, s.sandboxDir(id), layers, sandbox.Options{SizeBytes: size, TemplateDir: s.templateDir()})
+	if err != nil {
+		return fail(err)
+	}
+	rootfs, err := sb.Mount(ctx)
+	if err != nil {
+		return fail(err)
+	}
+	if cfg.Hostname == "" {
+		cfg.Hostname = id[:12]
+	}
+	imgCfg := img.Config.Config
+	spec, err := ocispec.Generate(&ocispec.Input{
+		ID: id, Rootfs: rootfs, Image: &imgCfg, Config: cfg, Host: host, CgroupParent: s.cfg.CgroupParent,
+	})
+	if err != nil {
+		return fail(err)
+	}
+	if err := writeJSONAtomic(filepath.Join(dir, "config.json"), spec); err != nil {
+		return fail(err)
+	}
+	if err := os.MkdirAll(s.logDir(id), 0o700); err != nil {
+		return fail(err)
+	}
+	c := &Container{
+		ID: id, Name: name, Created: time.Now().UTC(),
+		Image: cfg.Image, ImageID: img.ID.String(),
+		Config: cfg, HostConfig: host,
+		State:       State{Status: container.StateCreated},
+		SandboxSize: sb.SizeBytes(),
+	}
+	if len(spec.Process.Args) > 0 {
+		c.Path, c.Args = spec.Process.Args[0], spec.Process.Args[1:]
+	}
+	if err := s.insert(c); err != nil {
+		return fail(err)
+	}
+	return CreateResponse{ID: id, Warnings: []string{}}, nil
+}
+
+// insert records c under its name (generating one if it has none) and
+// adds it to the index.
+func (s *Service) insert(c *Container) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	generated := c.Name == ""
+	for try := 0; ; try++ {
+		if generated {
+			c.Name = generateName(try)
+		}
+		err := s.db.insert(c)
+		if err == nil {
+			break
+		}
+		if !generated || !errdefs.IsConflict(err) || try > 10 {
+			return err
+		}
+	}
+	s.ctrs[c.ID] = newEntry(c)
+	return nil
+}
+
+// sandboxSize reads --storage-opt: only size= is known.
+func sandboxSize(opts map[string]string) (int64, error) {
+	var size int64
+	for k, v := range opts {
+		if k != "size" {
+			return 0, fmt.Errorf("storage option %q: only size is supported: %w", k, errdefs.ErrInvalidArgument)
+		}
+		n, err := sandbox.ParseSize(v)
+		if err != nil {
+			return 0, fmt.Errorf("storage option size=%s: %w", v, err)
+		}
+		size = n
+	}
+	return size, nil
+}
+
+// writeJSONAtomic writes v to path through a synced temporary file.
+func writeJSONAtomic(path string, v any) (err error) {
+	buf, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	defer func() {
+		if err != nil {
+			os.Remove(tmp)
+		}
+	}()
+	_, werr := f.Write(buf)
+	serr := f.Sync()
+	cerr := f.Close()
+	if err := errors.Join(werr, serr, cerr); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}

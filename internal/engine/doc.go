@@ -1,0 +1,44 @@
+// Package engine is silod's container service: what the Engine API (and
+// later the CRI server) serves. It validates requests, keeps containers in
+// a bbolt database, prepares their root file systems and OCI bundles, and
+// runs them through a per-container monitor process, so that containers
+// outlive the daemon.
+//
+// # Seams
+//
+//	ImageStore   images and their unpacked layers (internal/storage)
+//	Monitors     per-container monitor processes: silo-monitor
+//	             (internal/engine/monitor, adapted in cmd/silod)
+//	sandbox      the writable layer (internal/storage/sandbox), used directly
+//	ocispec      the OCI spec from Docker's settings, used directly
+//	logs         the json-file reader (internal/engine/logs), used directly
+//
+// # Layout
+//
+//	DATA_ROOT/engine.db                  containers (bbolt): every write one transaction
+//	DATA_ROOT/containers/ID/config.json  the OCI bundle (rootfs below is absolute)
+//	DATA_ROOT/containers/ID/sandbox/     the writable layer (package sandbox)
+//	DATA_ROOT/containers/ID/logs/        json-file logs written by the monitor
+//	EXEC_ROOT/containers/ID/             the monitor's socket and exit.json
+//
+// # Container states
+//
+//	state      sandbox   monitor   reached by
+//	created    mounted   -         Create; Start failed before the process ran
+//	running    mounted   alive     Start
+//	exited     unmounted exited    exit of the process (seen by Wait on the
+//	                               monitor, or by reconciliation from exit.json)
+//	removing   any       -         Remove in progress (a crash here: Restore
+//	                               finishes the removal)
+//	(gone)     -         -         Remove; AutoRemove after exit
+//
+// Start is allowed from created and exited; Remove of a running container
+// needs force, which kills it first.
+//
+// # Locks
+//
+// Service.mu guards the in-memory index (Service.ctrs). Each container's
+// entry.mu serialises the lifecycle operations of that container and is
+// taken before Service.mu, never after. The record in the database is
+// written while entry.mu is held.
+package engine

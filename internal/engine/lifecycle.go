@@ -1,0 +1,385 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+
+	"github.com/silo-containers/silo/internal/engine/logs"
+	"github.com/silo-containers/silo/internal/errdefs"
+	"github.com/silo-containers/silo/internal/storage/sandbox"
+)
+
+// Start runs a created or exited container through a new monitor.
+func (s *Service) Start(ctx context.Context, ref string) error {
+	e, err := s.lookup(ref)
+	if err != nil {
+		return err
+	}
+	e.op.Lock()
+	defer e.op.Unlock()
+	c := s.snapshot(e)
+	fail := func(err error) error { return fmt.Errorf("start container %s: %w", c.ID[:12], err) }
+	switch c.State.Status {
+	case container.StateRunning:
+		return fail(fmt.Errorf("container already started: %w", ErrNotModified))
+	case container.StateRemoving:
+		return fail(fmt.Errorf("container is being removed: %w", errdefs.ErrConflict))
+	}
+	sb, err := sandbox.Open(s.sandboxDir(c.ID))
+	if err != nil {
+		return fail(err)
+	}
+	if _, err := sb.Mount(ctx); err != nil {
+		return fail(err)
+	}
+	mcfg := s.monitorConfig(&c)
+	// What an earlier run left (exit.json, runtime state) goes first.
+	if err := s.cfg.Monitors.Delete(ctx, mcfg); err != nil {
+		return fail(err)
+	}
+	if err := os.MkdirAll(mcfg.StateDir, 0o700); err != nil {
+		return fail(err)
+	}
+	mon, err := s.cfg.Monitors.Start(ctx, mcfg)
+	if err != nil {
+		code := startErrorCode(err)
+		_ = s.setState(e, func(c *Container) {
+			c.State.Error, c.State.ExitCode = err.Error(), code
+		})
+		if code == 126 || code == 127 {
+			err = fmt.Errorf("%w: %w", err, errdefs.ErrInvalidArgument)
+		}
+		return fail(err)
+	}
+	err = s.setState(e, func(c *Container) {
+		c.State = State{Status: container.StateRunning, Pid: mon.Pid(), StartedAt: time.Now().UTC()}
+	})
+	if err != nil {
+		// The container runs but is not recorded as running: stop it
+		// rather than lose track of it.
+		_ = mon.Signal(context.WithoutCancel(ctx), syscall.SIGKILL)
+		mon.Close()
+		return fail(err)
+	}
+	s.watch(e, mon)
+	return nil
+}
+
+// startErrorCode is the exit code docker gives a process that could not be
+// started: 127 when the command is missing, 126 when it cannot run.
+func startErrorCode(err error) int {
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, "executable file not found"), strings.Contains(msg, "no such file or directory"):
+		return 127
+	case strings.Contains(msg, "permission denied"), strings.Contains(msg, "exec format error"), strings.Contains(msg, "is a directory"):
+		return 126
+	}
+	return 128
+}
+
+// watch follows a running container until its process exits.
+func (s *Service) watch(e *entry, mon Monitor) {
+	s.mu.Lock()
+	e.mon = mon
+	s.mu.Unlock()
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		st, err := mon.Wait(s.ctx)
+		if s.ctx.Err() != nil {
+			return // the daemon is stopping; the next one reconnects
+		}
+		if err != nil {
+			// The connection broke: the monitor died (or was killed).
+			// What it recorded, if anything, says how the container ended.
+			var xerr error
+			c := s.snapshot(e)
+			st, xerr = s.cfg.Monitors.Exited(s.monitorConfig(&c))
+			if xerr != nil {
+				st = ExitStatus{Code: 255, ExitedAt: time.Now(), Error: fmt.Sprintf("monitor lost: %v", err)}
+			}
+		}
+		s.exited(e, st)
+	}()
+}
+
+// exited records an exit: the sandbox is unmounted, the record updated,
+// waiters woken, and an AutoRemove container removed.
+func (s *Service) exited(e *entry, st ExitStatus) {
+	ctx := context.WithoutCancel(s.ctx)
+	s.mu.Lock()
+	c := *e.c
+	if e.mon != nil {
+		e.mon.Close()
+		e.mon = nil
+	}
+	s.mu.Unlock()
+	// Followers stop at the closed marker; a monitor that died without
+	// writing it must not leave them waiting forever.
+	marker := filepath.Join(s.logDir(c.ID), logs.ClosedName)
+	if _, err := os.Stat(marker); errors.Is(err, os.ErrNotExist) {
+		_ = os.WriteFile(marker, nil, 0o640)
+	}
+	if sb, err := sandbox.Open(s.sandboxDir(c.ID)); err == nil {
+		if err := sb.Unmount(ctx); err != nil {
+			s.log.Warn("unmount sandbox after exit", "container", c.ID, "err", err)
+		}
+	}
+	if st.ExitedAt.IsZero() {
+		st.ExitedAt = time.Now()
+	}
+	err := s.setState(e, func(c *Container) {
+		c.State.Status = container.StateExited
+		c.State.Pid = 0
+		c.State.ExitCode = st.Code
+		c.State.OOMKilled = st.OOMKilled
+		c.State.Error = st.Error
+		c.State.FinishedAt = st.ExitedAt.UTC()
+	})
+	if err != nil {
+		s.log.Error("record exit", "container", c.ID, "err", err)
+	}
+	s.mu.Lock()
+	close(e.exitCh)
+	e.exitCh = make(chan struct{})
+	s.mu.Unlock()
+	if c.HostConfig != nil && c.HostConfig.AutoRemove {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			// Let followers (`silo run` printing the output) read the
+			// last entries before the log goes away.
+			for deadline := time.Now().Add(5 * time.Second); e.followers.Load() > 0 && time.Now().Before(deadline); {
+				time.Sleep(20 * time.Millisecond)
+			}
+			if err := s.Remove(ctx, c.ID, RemoveOptions{}); err != nil && !errdefs.IsNotFound(err) {
+				s.log.Error("auto-remove", "container", c.ID, "err", err)
+			}
+		}()
+	}
+}
+
+// Kill sends a signal (default SIGKILL) to a running container.
+func (s *Service) Kill(ctx context.Context, ref, signal string) error {
+	e, err := s.lookup(ref)
+	if err != nil {
+		return err
+	}
+	sig := syscall.SIGKILL
+	if signal != "" {
+		if sig, err = ParseSignal(signal); err != nil {
+			return err
+		}
+	}
+	return s.signal(ctx, e, sig)
+}
+
+func (s *Service) signal(ctx context.Context, e *entry, sig syscall.Signal) error {
+	s.mu.Lock()
+	mon, id := e.mon, e.c.ID
+	running := e.c.State.Running()
+	s.mu.Unlock()
+	if !running || mon == nil {
+		return fmt.Errorf("cannot kill container %s: container is not running: %w", id[:12], errdefs.ErrConflict)
+	}
+	if err := mon.Signal(ctx, sig); err != nil {
+		return fmt.Errorf("kill container %s with signal %d: %w", id[:12], sig, err)
+	}
+	return nil
+}
+
+// Stop sends the container's stop signal, waits timeout (nil: the
+// container's StopTimeout or 10 s; negative: forever) for it to exit, then
+// kills it.
+func (s *Service) Stop(ctx context.Context, ref string, signal string, timeout *int) error {
+	e, err := s.lookup(ref)
+	if err != nil {
+		return err
+	}
+	e.op.Lock()
+	defer e.op.Unlock()
+	c := s.snapshot(e)
+	if !c.State.Running() {
+		return fmt.Errorf("stop container %s: %w", c.ID[:12], ErrNotModified)
+	}
+	if signal == "" && c.Config != nil {
+		signal = c.Config.StopSignal
+	}
+	sig := syscall.SIGTERM
+	if signal != "" {
+		if sig, err = ParseSignal(signal); err != nil {
+			return err
+		}
+	}
+	wait := 10
+	if timeout != nil {
+		wait = *timeout
+	} else if c.Config != nil && c.Config.StopTimeout != nil {
+		wait = *c.Config.StopTimeout
+	}
+	exit := s.exitChan(e)
+	if err := s.signal(ctx, e, sig); err != nil {
+		if !s.snapshot(e).State.Running() {
+			return nil // exited meanwhile
+		}
+		return err
+	}
+	if wait != 0 {
+		var timer <-chan time.Time
+		if wait > 0 {
+			t := time.NewTimer(time.Duration(wait) * time.Second)
+			defer t.Stop()
+			timer = t.C
+		}
+		select {
+		case <-exit:
+			return nil
+		case <-ctx.Done():
+			return fmt.Errorf("stop container %s: %w", c.ID[:12], ctx.Err())
+		case <-timer:
+		}
+	}
+	if err := s.signal(ctx, e, syscall.SIGKILL); err != nil && s.snapshot(e).State.Running() {
+		return err
+	}
+	select {
+	case <-exit:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("stop container %s: %w", c.ID[:12], ctx.Err())
+	}
+}
+
+func (s *Service) exitChan(e *entry) chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return e.exitCh
+}
+
+// Wait blocks until the container reaches condition and returns its exit
+// code: not-running (returns at once unless it runs), next-exit, removed.
+func (s *Service) Wait(ctx context.Context, ref string, condition container.WaitCondition) (int, error) {
+	s.mu.Lock()
+	e, err := s.lookupLocked(ref)
+	if err != nil {
+		s.mu.Unlock()
+		return 0, err
+	}
+	exit, removed, running, code := e.exitCh, e.removedCh, e.c.State.Running(), e.c.State.ExitCode
+	s.mu.Unlock()
+	switch condition {
+	case "", container.WaitConditionNotRunning:
+		if !running {
+			return code, nil
+		}
+		fallthrough
+	case container.WaitConditionNextExit:
+		select {
+		case <-exit:
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+	case container.WaitConditionRemoved:
+		select {
+		case <-removed:
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+	default:
+		return 0, fmt.Errorf("invalid wait condition %q: %w", condition, errdefs.ErrInvalidArgument)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return e.c.State.ExitCode, nil
+}
+
+// RemoveOptions tune Remove.
+type RemoveOptions struct {
+	// Force kills a running container first.
+	Force bool
+}
+
+// Remove deletes a container: its sandbox (unmounted first), bundle, logs
+// and record. A running container needs Force.
+func (s *Service) Remove(ctx context.Context, ref string, opts RemoveOptions) error {
+	e, err := s.lookup(ref)
+	if err != nil {
+		return err
+	}
+	e.op.Lock()
+	defer e.op.Unlock()
+	s.mu.Lock()
+	_, present := s.ctrs[e.c.ID]
+	c := *e.c
+	s.mu.Unlock()
+	if !present {
+		return fmt.Errorf("no such container: %s: %w", ref, errdefs.ErrNotFound)
+	}
+	fail := func(err error) error { return fmt.Errorf("remove container %s: %w", c.ID[:12], err) }
+	if c.State.Running() {
+		if !opts.Force {
+			return fail(fmt.Errorf("container is running: stop the container before removing or force remove: %w", errdefs.ErrConflict))
+		}
+		exit := s.exitChan(e)
+		if err := s.signal(ctx, e, syscall.SIGKILL); err != nil && s.snapshot(e).State.Running() {
+			return fail(err)
+		}
+		select {
+		case <-exit:
+		case <-ctx.Done():
+			return fail(ctx.Err())
+		case <-time.After(30 * time.Second):
+			return fail(fmt.Errorf("container did not exit after SIGKILL: %w", errdefs.ErrConflict))
+		}
+	}
+	if err := s.setState(e, func(c *Container) { c.State.Status = container.StateRemoving }); err != nil {
+		return fail(err)
+	}
+	if err := s.removeFiles(ctx, &c); err != nil {
+		return fail(err)
+	}
+	if err := s.db.delete(c.ID); err != nil {
+		return fail(err)
+	}
+	s.mu.Lock()
+	delete(s.ctrs, c.ID)
+	close(e.removedCh)
+	s.mu.Unlock()
+	return nil
+}
+
+// removeFiles deletes what a container holds on disk and in the image
+// store. Every step accepts that an earlier, crashed removal did part of it.
+func (s *Service) removeFiles(ctx context.Context, c *Container) error {
+	sb, err := sandbox.Open(s.sandboxDir(c.ID))
+	switch {
+	case err == nil:
+		if err := sb.Remove(ctx); err != nil {
+			return err
+		}
+	case !errdefs.IsNotFound(err):
+		return err
+	}
+	if err := s.cfg.Monitors.Delete(ctx, s.monitorConfig(c)); err != nil {
+		return err
+	}
+	if err := os.RemoveAll(s.stateDir(c.ID)); err != nil {
+		return err
+	}
+	if err := os.RemoveAll(s.ctrDir(c.ID)); err != nil {
+		return err
+	}
+	if err := s.cfg.Images.Release(ctx, c.ID); err != nil {
+		s.log.Warn("release image", "container", c.ID, "err", err)
+	}
+	return nil
+}

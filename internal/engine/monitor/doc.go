@@ -1,0 +1,57 @@
+// Package monitor is the per-container monitor (the role conmon or a
+// containerd shim plays): one small process per container, started by
+// silod, that lets the container outlive the daemon. The binary is
+// cmd/silo-monitor; this package holds both its body (Main, Serve) and the
+// daemon's side (Start, Client, ReadExit).
+//
+// A monitor:
+//   - is launched as `silo-monitor FLAGS` (Config.Args); that process
+//     re-executes itself in a new session and exits once the container
+//     runs, so the monitor is not silod's child and survives its death;
+//   - becomes a child subreaper, runs `RUNTIME create` with the
+//     container's stdio (pipes, or a pty whose master arrives on a console
+//     socket) and `RUNTIME start`; once create has exited, init is
+//     reparented to the monitor, which reaps it and so learns its status.
+//     It does not link the compute backend: that needs cgo (libseccomp,
+//     the nsenter constructor) and would make a resident process large;
+//   - copies stdout and stderr into the json-file log (package logs) and
+//     to attached clients;
+//   - serves a control socket, Dir/monitor.sock;
+//   - when init exits: writes Dir/exit.json atomically (code, signal,
+//     OOM kill from the memory cgroup's oom_kill counter, times), drains
+//     the output into the log, deletes the container through the runtime
+//     (remaining processes, cgroups, runtime state), closes the log, and
+//     keeps answering state and wait for Config.Grace or until release.
+//
+// If silod restarts it connects to Dir/monitor.sock again; if the monitor
+// is gone (no socket), Dir/exit.json has the status.
+//
+// Lifecycle of a monitor:
+//
+//	launched --setup ok--> running --init reaped--> exited --grace or release--> gone
+//	    '--setup failed (error to the launcher, nothing left behind)
+//
+// Protocol: JSON lines over the unix socket, one request per line, one
+// reply per request; a connection may carry several requests. Every reply
+// has "ok"; a failed one has "error" and "class" (not_found, conflict,
+// invalid_argument: errdefs classes).
+//
+//	{"op":"state"}                       -> {"ok":true,"id":..,"pid":..,"status":"running"|"exited",
+//	                                          "exit_code":..,"signal":..,"oom_killed":..,
+//	                                          "started":..,"finished":..,"monitor_pid":..}
+//	{"op":"wait"}                        -> the state reply, once the container exited and was cleaned up
+//	{"op":"signal","signal":N,"all":B}   -> {"ok":true}   (all: every process, through the runtime)
+//	{"op":"resize","rows":R,"cols":C}    -> {"ok":true}   (terminal containers)
+//	{"op":"close_stdin"}                 -> {"ok":true}
+//	{"op":"release"}                     -> {"ok":true}   (after the exit: quit now)
+//	{"op":"attach","stdin":B,"stdout":B,"stderr":B,"stdin_once":B}
+//	                                     -> {"ok":true,"tty":B}, then the connection is a stream:
+//	                                        output to the client (raw with a tty, otherwise framed as
+//	                                        Docker's attach: 1 byte stream, 3 zero bytes, uint32 length),
+//	                                        input from the client to stdin; the output ends (EOF) when
+//	                                        the container has exited and its output is drained.
+//
+// The monitor avoids net, fmt, encoding/json and flag (it speaks its
+// small JSON with its own codec), so that a static CGO_ENABLED=0 binary
+// stays about 2 MB and an idle monitor under 1 MB of private memory.
+package monitor

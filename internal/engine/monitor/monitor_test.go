@@ -1,0 +1,414 @@
+package monitor
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/silo-containers/silo/internal/engine/logs"
+	"github.com/silo-containers/silo/internal/errdefs"
+)
+
+// cgroupParent holds the cgroups of the test containers.
+const cgroupParent = "/silo-monitor-test"
+
+var (
+	buildOnce  sync.Once
+	monitorBin string
+	buildErr   error
+)
+
+// env returns the runtime and a freshly built silo-monitor, skipping the
+// test unless it runs as root with bin/runsilo built.
+func env(t *testing.T) (rt, bin string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	_, file, _, _ := runtime.Caller(0)
+	repo := filepath.Join(filepath.Dir(file), "..", "..", "..")
+	rt = filepath.Join(repo, "bin", "runsilo")
+	if _, err := os.Stat(rt); err != nil {
+		t.Skip("bin/runsilo not built (make)")
+	}
+	if _, err := os.Stat("/bin/busybox"); err != nil {
+		t.Skip("needs /bin/busybox (busybox-static)")
+	}
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "silo-monitor-bin")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		monitorBin = filepath.Join(dir, "silo-monitor")
+		cmd := exec.Command("go", "build", "-trimpath", "-o", monitorBin, "./cmd/silo-monitor")
+		cmd.Dir = repo
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = errors.New(string(out))
+		}
+	})
+	if buildErr != nil {
+		t.Fatalf("build silo-monitor: %v", buildErr)
+	}
+	return rt, monitorBin
+}
+
+// bundle makes an OCI bundle running args with a busybox rootfs.
+func bundle(t *testing.T, rt, id string, terminal bool, args ...string) string {
+	t.Helper()
+	dir := t.TempDir()
+	rootfs := filepath.Join(dir, "rootfs")
+	for _, d := range []string{"bin", "proc", "sys", "dev", "tmp", "etc"} {
+		if err := os.MkdirAll(filepath.Join(rootfs, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bb, err := os.ReadFile("/bin/busybox")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(rootfs, "bin", "busybox"), bb, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, app := range []string{"sh", "echo", "sleep", "cat", "stty", "true"} {
+		if err := os.Symlink("busybox", filepath.Join(rootfs, "bin", app)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd := exec.Command(rt, "spec", "--bundle", dir)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("runsilo spec: %v: %s", err, out)
+	}
+	var spec map[string]any
+	data, _ := os.ReadFile(filepath.Join(dir, "config.json"))
+	if err := json.Unmarshal(data, &spec); err != nil {
+		t.Fatal(err)
+	}
+	proc := spec["process"].(map[string]any)
+	proc["args"] = args
+	proc["terminal"] = terminal
+	spec["linux"].(map[string]any)["cgroupsPath"] = cgroupParent + "/" + id
+	data, _ = json.Marshal(spec)
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// container is one monitored test container.
+type container struct {
+	t      *testing.T
+	cfg    *Config
+	client *Client
+}
+
+func start(t *testing.T, id string, terminal, stdin bool, args ...string) *container {
+	t.Helper()
+	rt, bin := env(t)
+	base := t.TempDir()
+	cfg := &Config{
+		ID: id, Bundle: bundle(t, rt, id, terminal, args...), Runtime: rt,
+		RuntimeRoot: filepath.Join(base, "runtime"), Dir: filepath.Join(base, "monitor"),
+		LogOpts: map[string]string{"max-size": "1m", "max-file": "2"}, Terminal: terminal, Stdin: stdin,
+		Grace: 2 * time.Second,
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := Start(ctx, bin, cfg); err != nil {
+		t.Fatal(err)
+	}
+	c := &container{t: t, cfg: cfg, client: NewClient(cfg.Dir)}
+	t.Cleanup(c.cleanup)
+	return c
+}
+
+func ctx(t *testing.T) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return c
+}
+
+// cleanup kills what a failed test left and checks that nothing leaked.
+func (c *container) cleanup() {
+	t := c.t
+	st, _ := c.client.State(context.Background())
+	if st != nil && st.Status == StatusRunning {
+		_ = c.client.Signal(context.Background(), syscall.SIGKILL, false)
+		_, _ = c.client.Wait(context.Background())
+	}
+	var mpid int
+	if ex, err := ReadExit(c.cfg.Dir); err == nil {
+		mpid = ex.MonitorPid
+	}
+	_ = c.client.Release(context.Background())
+	if mpid != 0 {
+		deadline := time.Now().Add(5 * time.Second)
+		for alive(mpid) && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if alive(mpid) {
+			t.Errorf("monitor %d still running after release", mpid)
+			_ = syscall.Kill(mpid, syscall.SIGKILL)
+		}
+	}
+	if entries, _ := os.ReadDir(c.cfg.RuntimeRoot); len(entries) > 0 {
+		t.Errorf("runtime state left: %v", entries)
+	}
+	for _, h := range []string{"memory", "pids", "cpu", "freezer", "devices", "blkio", "unified"} {
+		if _, err := os.Stat(filepath.Join("/sys/fs/cgroup", h, cgroupParent, c.cfg.ID)); err == nil {
+			t.Errorf("cgroup left in %s", h)
+		}
+	}
+	mi, _ := os.ReadFile("/proc/self/mountinfo")
+	if bytes.Contains(mi, []byte(c.cfg.Bundle)) {
+		t.Errorf("mounts of %s left", c.cfg.Bundle)
+	}
+	if entries, _ := os.ReadDir(filepath.Join("/sys/fs/cgroup/memory", cgroupParent)); len(entries) == 0 {
+		_ = os.Remove(filepath.Join("/sys/fs/cgroup/memory", cgroupParent))
+	}
+}
+
+// alive reports whether pid runs (a zombie does not count).
+func alive(pid int) bool {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	i := bytes.LastIndexByte(data, ')')
+	return i < 0 || len(data) < i+3 || data[i+2] != 'Z'
+}
+
+func (c *container) logLines() []string {
+	var out []string
+	for e, err := range logs.Read(context.Background(), c.cfg.LogDir, logs.Options{Tail: -1, Stdout: true, Stderr: true}) {
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		out = append(out, e.Stream+":"+string(e.Line))
+	}
+	return out
+}
+
+func TestExitCodeAndLogs(t *testing.T) {
+	c := start(t, "mon-exit", false, false, "sh", "-c", "echo out1; sleep 0.1; echo err1 >&2; sleep 0.1; echo out2; exit 3")
+	st, err := c.client.Wait(ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Status != StatusExited || st.ExitCode != 3 || st.Signal != 0 || st.OOMKilled || st.Finished.Before(st.Started) {
+		t.Fatalf("state %+v", st)
+	}
+	ex, err := ReadExit(c.cfg.Dir)
+	if err != nil || ex.ExitCode != 3 || ex.ID != "mon-exit" {
+		t.Fatalf("exit.json: %+v, %v", ex, err)
+	}
+	want := []string{"stdout:out1\n", "stderr:err1\n", "stdout:out2\n"}
+	if got := c.logLines(); strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Fatalf("log %q, want %q", got, want)
+	}
+	if err := c.client.Signal(ctx(t), syscall.SIGTERM, false); !errdefs.IsConflict(err) {
+		t.Fatalf("signal after exit: %v, want a conflict", err)
+	}
+}
+
+func TestSurvivesDaemonAttachKill(t *testing.T) {
+	c := start(t, "mon-long", false, false, "sh", "-c", "i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.05; done")
+	st, err := c.client.State(ctx(t))
+	if err != nil || st.Status != StatusRunning || st.Pid <= 0 {
+		t.Fatalf("state %+v, %v", st, err)
+	}
+	// The monitor is nobody's child here: the "daemon" (this test) can go.
+	if ppid := parentOf(t, st.MonitorPid); ppid == os.Getpid() {
+		t.Fatalf("monitor %d is a child of the test", st.MonitorPid)
+	}
+	// The daemon side drops its connection mid-wait and comes back.
+	wctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	if _, err := c.client.Wait(wctx); err == nil {
+		t.Fatal("wait returned while running")
+	}
+	cancel()
+	c2 := NewClient(c.cfg.Dir)
+	if st, err := c2.State(ctx(t)); err != nil || st.Status != StatusRunning {
+		t.Fatalf("after reconnect: %+v, %v", st, err)
+	}
+	a, err := c2.Attach(ctx(t), AttachOptions{Stdout: true, Stderr: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(Demux(a, pw, io.Discard)) }()
+	line, err := bufio.NewReader(pr).ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, "tick ") {
+		t.Fatalf("attach read %q, %v", line, err)
+	}
+	a.Close()
+	if err := c2.Signal(ctx(t), syscall.SIGKILL, false); err != nil {
+		t.Fatal(err)
+	}
+	st, err = c2.Wait(ctx(t))
+	if err != nil || st.ExitCode != 137 || st.Signal != int(syscall.SIGKILL) {
+		t.Fatalf("after kill: %+v, %v", st, err)
+	}
+	if lines := c.logLines(); len(lines) < 2 || lines[0] != "stdout:tick 0\n" {
+		t.Fatalf("log %q", lines)
+	}
+}
+
+func parentOf(t *testing.T, pid int) int {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := strings.Fields(string(data[bytes.LastIndexByte(data, ')')+2:]))
+	ppid, _ := strconv.Atoi(f[1])
+	return ppid
+}
+
+func TestTerminalAttach(t *testing.T) {
+	c := start(t, "mon-tty", true, true, "sh")
+	a, err := c.client.Attach(ctx(t), AttachOptions{Stdin: true, Stdout: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if !a.TTY {
+		t.Fatal("attachment of a terminal container is not a tty")
+	}
+	if err := c.client.Resize(ctx(t), 33, 101); err != nil {
+		t.Fatal(err)
+	}
+	out := &syncBuffer{}
+	go func() { _, _ = io.Copy(out, a) }()
+	if _, err := a.Write([]byte("echo hello-$((40+2)); stty size\n")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, out, "hello-42")
+	waitFor(t, out, "33 101")
+	if _, err := a.Write([]byte("exit 7\n")); err != nil {
+		t.Fatal(err)
+	}
+	st, err := c.client.Wait(ctx(t))
+	if err != nil || st.ExitCode != 7 {
+		t.Fatalf("state %+v, %v", st, err)
+	}
+	if got := strings.Join(c.logLines(), ""); !strings.Contains(got, "hello-42\r\n") {
+		t.Fatalf("log %q", got)
+	}
+}
+
+func TestStdinOnce(t *testing.T) {
+	c := start(t, "mon-stdin", false, true, "cat")
+	a, err := c.client.Attach(ctx(t), AttachOptions{Stdin: true, Stdout: true, StdinOnce: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	out := &syncBuffer{}
+	go func() { _ = Demux(a, out, io.Discard) }()
+	if _, err := a.Write([]byte("through cat\n")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, out, "through cat")
+	if err := a.CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	st, err := c.client.Wait(ctx(t))
+	if err != nil || st.ExitCode != 0 {
+		t.Fatalf("cat after stdin EOF: %+v, %v", st, err)
+	}
+}
+
+func TestExitWhileNobodyListens(t *testing.T) {
+	c := start(t, "mon-alone", false, false, "sh", "-c", "echo bye; sleep 0.2; exit 5")
+	deadline := time.Now().Add(10 * time.Second)
+	var ex *State
+	for {
+		var err error
+		if ex, err = ReadExit(c.cfg.Dir); err == nil {
+			break
+		}
+		if !errdefs.IsNotFound(err) || time.Now().After(deadline) {
+			t.Fatalf("exit.json: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if ex.ExitCode != 5 {
+		t.Fatalf("exit %+v", ex)
+	}
+	// After the grace period the monitor is gone and the socket with it;
+	// the exit status stays on disk.
+	for alive(ex.MonitorPid) {
+		if time.Now().After(deadline) {
+			t.Fatal("monitor did not exit after its grace period")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if _, err := c.client.State(ctx(t)); !errdefs.IsNotFound(err) {
+		t.Fatalf("state of a gone monitor: %v, want not found", err)
+	}
+	if ex, err := ReadExit(c.cfg.Dir); err != nil || ex.ExitCode != 5 {
+		t.Fatalf("exit.json after the monitor: %+v, %v", ex, err)
+	}
+	if got := c.logLines(); len(got) != 1 || got[0] != "stdout:bye\n" {
+		t.Fatalf("log %q", got)
+	}
+}
+
+func TestStartFails(t *testing.T) {
+	rt, bin := env(t)
+	base := t.TempDir()
+	b := bundle(t, rt, "mon-bad", false, "/no/such/binary")
+	cfg := &Config{ID: "mon-bad", Bundle: b, Runtime: rt, RuntimeRoot: filepath.Join(base, "rt"), Dir: filepath.Join(base, "mon")}
+	err := Start(ctx(t), bin, cfg)
+	if err == nil || !strings.Contains(err.Error(), "runtime create") {
+		t.Fatalf("start of a bad container: %v", err)
+	}
+	if entries, _ := os.ReadDir(cfg.RuntimeRoot); len(entries) > 0 {
+		t.Errorf("runtime state left: %v", entries)
+	}
+	if _, err := os.Stat(filepath.Join(cfg.Dir, SocketName)); err == nil {
+		t.Error("socket left")
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func waitFor(t *testing.T, b *syncBuffer, s string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(b.String(), s) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %q in output %q", s, b.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -1,0 +1,110 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+
+	"github.com/silo-containers/silo/internal/errdefs"
+	"github.com/silo-containers/silo/internal/storage/sandbox"
+)
+
+// restore loads the database and reconciles it with the host, once, before
+// the service is used:
+//
+//	recorded state   found                       becomes
+//	running          monitor answers             running, watched again
+//	running          no monitor, exit.json       exited with its code
+//	running          no monitor, no exit.json    exited, code 255, error set
+//	removing         -                           removal finished
+//	created, exited  half-made sandbox mounts    cleaned (sandbox.Open)
+//	(no record)      a directory in containers/  deleted (a crashed Create)
+func (s *Service) restore(ctx context.Context) error {
+	ctrs, err := s.db.all()
+	if err != nil {
+		// Undecodable records are logged and left in the database.
+		s.log.Error("restore containers", "err", err)
+	}
+	known := map[string]bool{}
+	for _, c := range ctrs {
+		known[c.ID] = true
+		e := newEntry(c)
+		s.ctrs[c.ID] = e
+	}
+	for _, c := range ctrs {
+		e := s.ctrs[c.ID]
+		switch c.State.Status {
+		case container.StateRunning:
+			s.reconnect(ctx, e)
+		case container.StateRemoving:
+			if err := s.Remove(ctx, c.ID, RemoveOptions{Force: true}); err != nil {
+				s.log.Error("finish removal", "container", c.ID, "err", err)
+			}
+		default:
+			// Open repairs what a crash inside Mount or Unmount left.
+			if _, err := sandbox.Open(s.sandboxDir(c.ID)); err != nil && !errdefs.IsNotFound(err) {
+				s.log.Warn("open sandbox", "container", c.ID, "err", err)
+			}
+		}
+	}
+	s.removeOrphans(ctx, known)
+	return nil
+}
+
+// reconnect re-attaches to the monitor of a container recorded as running,
+// or records how it ended while the daemon was away.
+func (s *Service) reconnect(ctx context.Context, e *entry) {
+	c := s.snapshot(e)
+	mcfg := s.monitorConfig(&c)
+	mon, err := s.cfg.Monitors.Open(ctx, mcfg)
+	if err == nil {
+		s.watch(e, mon)
+		s.log.Info("reconnected", "container", c.ID, "pid", mon.Pid())
+		return
+	}
+	if !errdefs.IsNotFound(err) {
+		s.log.Warn("reconnect to monitor", "container", c.ID, "err", err)
+	}
+	st, xerr := s.cfg.Monitors.Exited(mcfg)
+	if xerr != nil {
+		st = ExitStatus{Code: 255, ExitedAt: time.Now(), Error: fmt.Sprintf("exit status lost: the monitor is gone: %v", err)}
+	}
+	s.log.Info("exited while the daemon was away", "container", c.ID, "code", st.Code)
+	s.exited(e, st)
+}
+
+// removeOrphans deletes container directories without a record: Create
+// crashed between making the sandbox and recording the container.
+func (s *Service) removeOrphans(ctx context.Context, known map[string]bool) {
+	dir := filepath.Join(s.cfg.DataRoot, "containers")
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		s.log.Warn("list container directories", "err", err)
+		return
+	}
+	for _, d := range ents {
+		if known[d.Name()] || !d.IsDir() {
+			continue
+		}
+		sb, err := sandbox.Open(filepath.Join(dir, d.Name(), "sandbox"))
+		if err == nil {
+			err = sb.Remove(ctx)
+		} else if errdefs.IsNotFound(err) {
+			err = nil
+		}
+		if err != nil {
+			s.log.Error("remove half-made sandbox", "dir", d.Name(), "err", err)
+			continue
+		}
+		if err := os.RemoveAll(filepath.Join(dir, d.Name())); err != nil {
+			s.log.Error("remove half-made container", "dir", d.Name(), "err", err)
+			continue
+		}
+		_ = s.cfg.Images.Release(ctx, d.Name())
+		s.log.Info("removed half-made container", "id", d.Name())
+	}
+}

@@ -1,0 +1,90 @@
+package engine
+
+import (
+	"context"
+	"io"
+	"syscall"
+	"time"
+
+	"github.com/silo-containers/silo/internal/storage"
+)
+
+// ImageStore is what the engine needs of the image store
+// (*storage.Store satisfies it).
+type ImageStore interface {
+	// Image resolves a reference, an image ID or a digest.
+	Image(ctx context.Context, ref string) (storage.ImageInfo, error)
+	// List returns every image.
+	List(ctx context.Context) ([]storage.ImageInfo, error)
+	// LayerDirs returns the unpacked layers of ref, top-most first.
+	LayerDirs(ctx context.Context, ref string) ([]string, error)
+	// Load reads a `docker save` or OCI layout tar and returns the
+	// references it loaded.
+	Load(ctx context.Context, r io.Reader) ([]string, error)
+	// Remove drops a reference (all references, given an image ID).
+	Remove(ctx context.Context, ref string, opts ...storage.RemoveOptions) error
+	// Hold keeps an image while a container uses it; Release undoes it.
+	Hold(ctx context.Context, holder, ref string) error
+	Release(ctx context.Context, holder string) error
+}
+
+var _ ImageStore = (*storage.Store)(nil)
+
+// MonitorConfig describes the container a monitor runs.
+type MonitorConfig struct {
+	// ID is the container id.
+	ID string
+	// Bundle holds config.json.
+	Bundle string
+	// StateDir is the monitor's own directory (socket, exit.json) under
+	// the exec root.
+	StateDir string
+	// LogDir is where the json-file logs go.
+	LogDir string
+	// LogOptions are docker's --log-opt values (max-size, max-file).
+	LogOptions map[string]string
+}
+
+// ExitStatus is how a container's process ended.
+type ExitStatus struct {
+	// Code is the exit code, 128+signal for a killed process.
+	Code int
+	// ExitedAt is when the monitor saw the exit.
+	ExitedAt time.Time
+	// OOMKilled is set when the memory cgroup killed the process.
+	OOMKilled bool
+	// Error says why the process could not run, if it never did.
+	Error string
+}
+
+// Monitors starts and finds the per-container monitor processes. A
+// monitor creates and starts its container through the runtime, copies its
+// output into the log directory and records its exit status; it outlives
+// the daemon.
+type Monitors interface {
+	// Start launches a monitor and returns once the container's process
+	// runs, or with the runtime's error if it could not start.
+	Start(ctx context.Context, cfg MonitorConfig) (Monitor, error)
+	// Open connects to the running monitor of a container. It returns an
+	// error wrapping errdefs.ErrNotFound when no monitor is running; the
+	// container's exit status is then in Exited.
+	Open(ctx context.Context, cfg MonitorConfig) (Monitor, error)
+	// Exited returns the exit status recorded in StateDir (errdefs.ErrNotFound
+	// when there is none).
+	Exited(cfg MonitorConfig) (ExitStatus, error)
+	// Delete removes what the runtime and the monitor keep of an exited
+	// container (runtime state, StateDir).
+	Delete(ctx context.Context, cfg MonitorConfig) error
+}
+
+// Monitor is one connected monitor.
+type Monitor interface {
+	// Pid is the container's init process on the host.
+	Pid() int
+	// Signal sends sig to the container's init process.
+	Signal(ctx context.Context, sig syscall.Signal) error
+	// Wait blocks until the container's process has exited.
+	Wait(ctx context.Context) (ExitStatus, error)
+	// Close drops the connection; the monitor and container go on.
+	Close() error
+}
