@@ -127,6 +127,7 @@ type SyntaxError struct {
 	What   string
 }
 
+// Error describes the syntax error.
 func (e *SyntaxError) Error() string {
 	return "decode log entry: " + e.What + " at offset " + strconv.Itoa(e.Offset)
 }
@@ -454,6 +455,7 @@ type Error struct {
 	Err        error
 }
 
+// Error reads "op object: cause".
 func (e *Error) Error() string {
 	s := e.Op
 	if e.Object != "" {

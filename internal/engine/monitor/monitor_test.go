@@ -54,7 +54,7 @@ func env(t *testing.T) (rt, bin string) {
 			return
 		}
 		monitorBin = filepath.Join(dir, "silo-monitor")
-		cmd := exec.Command("go", "build", "-trimpath", "-o", monitorBin, "./cmd/silo-monitor")
+		cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", monitorBin, "./cmd/silo-monitor")
 		cmd.Dir = repo
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {
@@ -366,6 +366,70 @@ func TestExitWhileNobodyListens(t *testing.T) {
 	if got := c.logLines(); len(got) != 1 || got[0] != "stdout:bye\n" {
 		t.Fatalf("log %q", got)
 	}
+}
+
+// TestSignalDispositions: the container inherits no ignored signal from
+// the monitor.
+func TestSignalDispositions(t *testing.T) {
+	c := start(t, "mon-sigs", false, false, "sh", "-c", "while read l; do case $l in SigIgn*) echo $l;; esac; done < /proc/self/status")
+	if _, err := c.client.Wait(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	got := c.logLines()
+	if len(got) != 1 {
+		t.Fatalf("log %q", got)
+	}
+	mask, err := strconv.ParseUint(strings.TrimSpace(strings.TrimPrefix(got[0], "stdout:SigIgn:")), 16, 64)
+	if err != nil {
+		t.Fatalf("log %q: %v", got, err)
+	}
+	// SIGHUP, SIGINT, SIGPIPE. (SIGQUIT comes ignored from runsilo itself:
+	// `runsilo run` shows it too.)
+	if bad := mask & (1<<(syscall.SIGHUP-1) | 1<<(syscall.SIGINT-1) | 1<<(syscall.SIGPIPE-1)); bad != 0 {
+		t.Fatalf("container ignores signals %#x", bad)
+	}
+}
+
+// TestIdleMemory measures idle monitors of sleeping containers. Pss
+// shares the binary's pages among the monitors, so it is what each
+// container costs the host; the goal is at most 2 MB.
+func TestIdleMemory(t *testing.T) {
+	const n = 5
+	var pids []int
+	for i := range n {
+		c := start(t, "mon-idle-"+strconv.Itoa(i), false, false, "sleep", "1000")
+		st, err := c.client.State(ctx(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		pids = append(pids, st.MonitorPid)
+	}
+	time.Sleep(time.Second) // idle: setup done, nobody connected
+	var rss, pss, anon int
+	for _, pid := range pids {
+		r := smapsRollup(t, pid)
+		rss, pss, anon = rss+r["Rss"], pss+r["Pss"], anon+r["Pss_Anon"]
+	}
+	t.Logf("idle monitor, average of %d: Rss %d kB, Pss %d kB (Pss_Anon %d kB)", n, rss/n, pss/n, anon/n)
+	if pss/n > 2048 {
+		t.Errorf("Pss %d kB per idle monitor: over the 2 MB goal", pss/n)
+	}
+	// The containers are killed by the cleanups, which check for leaks.
+}
+
+func smapsRollup(t *testing.T, pid int) map[string]int {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/smaps_rollup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]int{}
+	for _, l := range strings.Split(string(data), "\n") {
+		f := strings.Fields(l)
+		if len(f) == 3 && f[2] == "kB" {
+			out[strings.TrimSuffix(f[0], ":")], _ = strconv.Atoi(f[1])
+		}
+	}
+	return out
 }
 
 func TestStartFails(t *testing.T) {

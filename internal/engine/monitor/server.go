@@ -63,8 +63,10 @@ func Serve(cfg *Config, ready *os.File) error {
 	m := &monitor{cfg: cfg, self: os.Getpid(), hub: &hub{tty: cfg.Terminal},
 		done: make(chan struct{}), release: make(chan struct{})}
 	sigchld := make(chan os.Signal, 8)
+	// No signal is ignored: ignored dispositions survive exec, and the
+	// container would inherit them. In its own session, without a
+	// terminal, the monitor gets no SIGHUP or SIGINT anyway.
 	signal.Notify(sigchld, unix.SIGCHLD)
-	signal.Ignore(unix.SIGHUP, unix.SIGINT, unix.SIGPIPE)
 	err := m.setup()
 	if err != nil {
 		m.cleanupFailed() // before the caller hears of the failure
