@@ -28,7 +28,6 @@ type execFlags struct {
 	noNewPrivs    bool
 	preserveFds   int
 	apparmor      string
-	label         string
 	processLabel  string
 	ignorePaused  bool
 	cgroup        string

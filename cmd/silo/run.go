@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	units "github.com/docker/go-units"
 	"github.com/moby/moby/api/types/container"
@@ -123,10 +124,13 @@ func runContainer(ctx context.Context, g *globals, f *runFlags, args []string) e
 	if err != nil {
 		return &exitError{code: 125, err: err}
 	}
+	t0 := time.Now()
+	defer func() { fmt.Fprintln(os.Stderr, "CT total", time.Since(t0)) }()
 	c, err := g.connect(ctx)
 	if err != nil {
 		return &exitError{code: 125, err: err}
 	}
+	fmt.Fprintln(os.Stderr, "CT connect", time.Since(t0))
 	created, err := c.ContainerCreate(ctx, f.name, cfg, host)
 	if err != nil {
 		if client.IsNotFound(err) {
@@ -135,6 +139,7 @@ func runContainer(ctx context.Context, g *globals, f *runFlags, args []string) e
 		return &exitError{code: 125, err: err}
 	}
 	id := created.ID
+	fmt.Fprintln(os.Stderr, "CT create", time.Since(t0))
 	for _, w := range created.Warnings {
 		fmt.Fprintln(os.Stderr, "WARNING:", w)
 	}
@@ -163,6 +168,7 @@ func runContainer(ctx context.Context, g *globals, f *runFlags, args []string) e
 	if err != nil {
 		return &exitError{code: 125, err: err}
 	}
+	fmt.Fprintln(os.Stderr, "CT wait+logs", time.Since(t0))
 	if err := c.ContainerStart(ctx, id); err != nil {
 		logs.Close()
 		if f.rm {
@@ -174,7 +180,9 @@ func runContainer(ctx context.Context, g *globals, f *runFlags, args []string) e
 	defer stopProxy()
 	copied := make(chan error, 1)
 	go func() { copied <- client.CopyLogs(logs, false, os.Stdout, os.Stderr) }()
+	fmt.Fprintln(os.Stderr, "CT start", time.Since(t0))
 	res := <-wait
+	fmt.Fprintln(os.Stderr, "CT wait", time.Since(t0))
 	// The log ends when the monitor closes it, right after the exit.
 	if err := <-copied; err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, context.Canceled) {
 		fmt.Fprintln(os.Stderr, "silo: logs:", err)

@@ -33,6 +33,7 @@ func (s *Service) Start(ctx context.Context, ref string) error {
 	case container.StateRemoving:
 		return fail(fmt.Errorf("container is being removed: %w", errdefs.ErrConflict))
 	}
+	t0 := time.Now()
 	sb, err := sandbox.Open(s.sandboxDir(c.ID))
 	if err != nil {
 		return fail(err)
@@ -40,6 +41,7 @@ func (s *Service) Start(ctx context.Context, ref string) error {
 	if _, err := sb.Mount(ctx); err != nil {
 		return fail(err)
 	}
+	TT("start.mount", t0)
 	mcfg := s.monitorConfig(&c)
 	// What an earlier run left (exit.json, runtime state) goes first.
 	if err := s.cfg.Monitors.Delete(ctx, mcfg); err != nil {
@@ -48,7 +50,9 @@ func (s *Service) Start(ctx context.Context, ref string) error {
 	if err := os.MkdirAll(mcfg.StateDir, 0o700); err != nil {
 		return fail(err)
 	}
+	TT("start.delete+mkdir", t0)
 	mon, err := s.cfg.Monitors.Start(ctx, mcfg)
+	TT("start.monitor", t0)
 	if err != nil {
 		code := startErrorCode(err)
 		_ = s.setState(e, func(c *Container) {
@@ -69,6 +73,7 @@ func (s *Service) Start(ctx context.Context, ref string) error {
 		mon.Close()
 		return fail(err)
 	}
+	TT("start.setState", t0)
 	s.watch(e, mon)
 	return nil
 }
@@ -94,7 +99,9 @@ func (s *Service) watch(e *entry, mon Monitor) {
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
+		t0 := time.Now()
 		st, err := mon.Wait(s.ctx)
+		TT("watch.wait", t0)
 		if s.ctx.Err() != nil {
 			return // the daemon is stopping; the next one reconnects
 		}
@@ -116,6 +123,8 @@ func (s *Service) watch(e *entry, mon Monitor) {
 // waiters woken, and an AutoRemove container removed.
 func (s *Service) exited(e *entry, st ExitStatus) {
 	ctx := context.WithoutCancel(s.ctx)
+	t0 := time.Now()
+	defer TT("exited", t0)
 	s.mu.Lock()
 	c := *e.c
 	if e.mon != nil {
@@ -129,11 +138,14 @@ func (s *Service) exited(e *entry, st ExitStatus) {
 	if _, err := os.Stat(marker); errors.Is(err, os.ErrNotExist) {
 		_ = os.WriteFile(marker, nil, 0o640)
 	}
+	TT("exited.marker", t0)
 	if sb, err := sandbox.Open(s.sandboxDir(c.ID)); err == nil {
+		TT("exited.open", t0)
 		if err := sb.Unmount(ctx); err != nil {
 			s.log.Warn("unmount sandbox after exit", "container", c.ID, "err", err)
 		}
 	}
+	TT("exited.unmount", t0)
 	if st.ExitedAt.IsZero() {
 		st.ExitedAt = time.Now()
 	}
@@ -158,9 +170,11 @@ func (s *Service) exited(e *entry, st ExitStatus) {
 			defer s.wg.Done()
 			// Let followers (`silo run` printing the output) read the
 			// last entries before the log goes away.
+			t1 := time.Now()
 			for deadline := time.Now().Add(5 * time.Second); e.followers.Load() > 0 && time.Now().Before(deadline); {
 				time.Sleep(20 * time.Millisecond)
 			}
+			TT("autoremove.followers", t1)
 			if err := s.Remove(ctx, c.ID, RemoveOptions{}); err != nil && !errdefs.IsNotFound(err) {
 				s.log.Error("auto-remove", "container", c.ID, "err", err)
 			}
@@ -341,15 +355,19 @@ func (s *Service) Remove(ctx context.Context, ref string, opts RemoveOptions) er
 			return fail(fmt.Errorf("container did not exit after SIGKILL: %w", errdefs.ErrConflict))
 		}
 	}
+	t0 := time.Now()
 	if err := s.setState(e, func(c *Container) { c.State.Status = container.StateRemoving }); err != nil {
 		return fail(err)
 	}
+	TT("remove.setState", t0)
 	if err := s.removeFiles(ctx, &c); err != nil {
 		return fail(err)
 	}
+	TT("remove.files", t0)
 	if err := s.db.delete(c.ID); err != nil {
 		return fail(err)
 	}
+	TT("remove.db", t0)
 	s.mu.Lock()
 	delete(s.ctrs, c.ID)
 	close(e.removedCh)
@@ -383,3 +401,5 @@ func (s *Service) removeFiles(ctx context.Context, c *Container) error {
 	}
 	return nil
 }
+
+func TT(what string, t0 time.Time) { println("TT", what, time.Since(t0).Microseconds()) }

@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -327,12 +326,4 @@ func (c *Container) killAndWait() {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-}
-
-// writePidFile writes pid atomically, as runc does for --pid-file.
-func writePidFile(path string, pid int) error {
-	if path == "" {
-		return nil
-	}
-	return writeFileAtomic(path, []byte(strconv.Itoa(pid)), 0o644)
 }

@@ -607,8 +607,3 @@ func setupConsole(sockFd int, size *specs.Box) error {
 	}
 	return nil
 }
-
-// validMountDest reports whether dest is acceptable as a mount destination.
-func validMountDest(dest string) bool {
-	return strings.HasPrefix(dest, "/")
-}

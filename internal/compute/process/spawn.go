@@ -292,6 +292,7 @@ func (c *Container) spawnInit(ctx context.Context, doc *compute.Document, plan *
 	}
 	if spec.Hooks != nil {
 		state := c.b.ociState(c.st, compute.Created)
+		//lint:ignore SA1019 prestart is deprecated, yet runtime-spec 1.x still requires running it
 		if err := runHooks("prestart", spec.Hooks.Prestart, state); err != nil {
 			return err
 		}

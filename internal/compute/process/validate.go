@@ -113,6 +113,7 @@ func validateSpec(s *specs.Spec) error {
 	}
 	if h := s.Hooks; h != nil {
 		for stage, hs := range map[string][]specs.Hook{
+			//lint:ignore SA1019 prestart is deprecated, yet runtime-spec 1.x still requires running it
 			"prestart": h.Prestart, "createRuntime": h.CreateRuntime, "createContainer": h.CreateContainer,
 			"startContainer": h.StartContainer, "poststart": h.Poststart, "poststop": h.Poststop,
 		} {

@@ -282,7 +282,8 @@ func TestValidateSpecErrors(t *testing.T) {
 			want:   "linux.personality.domain", is: errdefs.ErrInvalidArgument,
 		},
 		{
-			name:   "hook path relative",
+			name: "hook path relative",
+			//lint:ignore SA1019 prestart is still part of the runtime spec
 			mutate: func(s *specs.Spec) { s.Hooks.Prestart = []specs.Hook{{Path: "bin/hook"}} },
 			want:   "hooks.prestart[0].path", is: errdefs.ErrInvalidArgument,
 		},
