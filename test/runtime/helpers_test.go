@@ -230,11 +230,6 @@ func uniqueID(t *testing.T) string {
 // SpecOpt adjusts a container's spec before config.json is written.
 type SpecOpt func(*specs.Spec)
 
-// withArgs sets process.args.
-func withArgs(args ...string) SpecOpt {
-	return func(s *specs.Spec) { s.Process.Args = args }
-}
-
 // Container is a bundle in t.TempDir() and the id it runs under.
 type Container struct {
 	t           *testing.T
