@@ -171,33 +171,9 @@ func runExec(cmd *command, sys compute.System, proc *specs.Process, ef *execFlag
 			return err
 		}
 	}
-	done := make(chan int, 1)
-	go func() {
-		code, _ := p.Wait(ctx)
-		done <- code
-	}()
-	for {
-		select {
-		case code := <-done:
-			if term != nil {
-				term.drain()
-			}
-			if code != 0 {
-				return &exitError{code: code}
-			}
-			return nil
-		case s := <-sigs:
-			sig := s.(unix.Signal)
-			switch sig {
-			case unix.SIGCHLD, unix.SIGURG, unix.SIGPIPE:
-				continue
-			case unix.SIGWINCH:
-				if term != nil {
-					term.resize()
-				}
-				continue
-			}
-			_ = p.Signal(sig)
-		}
+	code := forwardUntilExit(ctx, sigs, term, p.Wait, func(sig unix.Signal) { _ = p.Signal(sig) })
+	if code != 0 {
+		return &exitError{code: code}
 	}
+	return nil
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/signal"
@@ -61,6 +62,19 @@ func (c *createFlags) document(id string) (*compute.Document, error) {
 	}, nil
 }
 
+// prepare opens the backend and loads the bundle for create and run.
+func (c *createFlags) prepare(g *globals, id string) (*process.Backend, *compute.Document, error) {
+	b, err := g.backend()
+	if err != nil {
+		return nil, nil, err
+	}
+	doc, err := c.document(id)
+	if err != nil {
+		return nil, nil, err
+	}
+	return b, doc, nil
+}
+
 func writePidFile(path string, pid int) error {
 	if path == "" {
 		return nil
@@ -82,11 +96,7 @@ func newCreateCommand(g *globals) *command {
 		Short: "create a container; it waits for `start`",
 		Args:  exactArgs(1),
 		RunE: func(cmd *command, args []string) error {
-			b, err := g.backend()
-			if err != nil {
-				return err
-			}
-			doc, err := cf.document(args[0])
+			b, doc, err := cf.prepare(g, args[0])
 			if err != nil {
 				return err
 			}
@@ -132,11 +142,7 @@ func newRunCommand(g *globals) *command {
 		Short: "create and start a container; without -d wait for it and delete it",
 		Args:  exactArgs(1),
 		RunE: func(cmd *command, args []string) error {
-			b, err := g.backend()
-			if err != nil {
-				return err
-			}
-			doc, err := cf.document(args[0])
+			b, doc, err := cf.prepare(g, args[0])
 			if err != nil {
 				return err
 			}
@@ -203,9 +209,29 @@ func runForeground(cmd *command, b *process.Backend, doc *compute.Document, cf *
 		}
 	}
 	<-notified
+	code := forwardUntilExit(ctx, sigs, term, sys.Wait, func(sig unix.Signal) {
+		_ = sys.Signal(ctx, sig, false)
+	})
+	if !cf.keep {
+		if err := sys.Delete(ctx, true); err != nil {
+			return err
+		}
+	}
+	process.Trace("deleted")
+	if code != 0 {
+		return &exitError{code: code}
+	}
+	return nil
+}
+
+// forwardUntilExit passes the signals runsilo receives on to the process
+// until wait returns, and returns its exit status. SIGWINCH resizes the
+// bridged terminal instead; SIGCHLD (ours, for reaping), SIGURG (Go's
+// preemption) and SIGPIPE are not forwarded.
+func forwardUntilExit(ctx context.Context, sigs chan os.Signal, term *terminalBridge, wait func(context.Context) (int, error), forward func(unix.Signal)) int {
 	done := make(chan int, 1)
 	go func() {
-		code, _ := sys.Wait(ctx)
+		code, _ := wait(ctx)
 		done <- code
 	}()
 	for {
@@ -214,29 +240,17 @@ func runForeground(cmd *command, b *process.Backend, doc *compute.Document, cf *
 			if term != nil {
 				term.drain()
 			}
-			if !cf.keep {
-				if err := sys.Delete(ctx, true); err != nil {
-					return err
-				}
-			}
-			process.Trace("deleted")
-			if code != 0 {
-				return &exitError{code: code}
-			}
-			return nil
+			return code
 		case s := <-sigs:
-			sig := s.(unix.Signal)
-			switch sig {
+			switch sig := s.(unix.Signal); sig {
 			case unix.SIGCHLD, unix.SIGURG, unix.SIGPIPE:
-				// SIGCHLD is ours (reaping), SIGURG is Go's preemption.
-				continue
 			case unix.SIGWINCH:
 				if term != nil {
 					term.resize()
 				}
-				continue
+			default:
+				forward(sig)
 			}
-			_ = sys.Signal(ctx, sig, false)
 		}
 	}
 }
