@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
-	"time"
 
 	units "github.com/docker/go-units"
 	"github.com/moby/moby/api/types/container"
@@ -124,13 +123,10 @@ func runContainer(ctx context.Context, g *globals, f *runFlags, args []string) e
 	if err != nil {
 		return &exitError{code: 125, err: err}
 	}
-	t0 := time.Now()
-	defer func() { fmt.Fprintln(os.Stderr, "CT total", time.Since(t0)) }()
 	c, err := g.connect(ctx)
 	if err != nil {
 		return &exitError{code: 125, err: err}
 	}
-	fmt.Fprintln(os.Stderr, "CT connect", time.Since(t0))
 	created, err := c.ContainerCreate(ctx, f.name, cfg, host)
 	if err != nil {
 		if client.IsNotFound(err) {
@@ -139,7 +135,6 @@ func runContainer(ctx context.Context, g *globals, f *runFlags, args []string) e
 		return &exitError{code: 125, err: err}
 	}
 	id := created.ID
-	fmt.Fprintln(os.Stderr, "CT create", time.Since(t0))
 	for _, w := range created.Warnings {
 		fmt.Fprintln(os.Stderr, "WARNING:", w)
 	}
@@ -158,17 +153,28 @@ func runContainer(ctx context.Context, g *globals, f *runFlags, args []string) e
 	if f.rm {
 		cond = container.WaitConditionRemoved
 	}
-	wait, err := c.ContainerWait(ctx, id, cond)
-	if err != nil {
-		return &exitError{code: 125, err: err}
-	}
+	// The wait and the log follower are independent requests, both to be
+	// in place before the start: send them at once.
 	logCtx, cancelLogs := context.WithCancel(ctx)
 	defer cancelLogs()
-	logs, err := c.OpenLogs(logCtx, id, client.LogsOptions{Follow: true})
-	if err != nil {
+	type opened struct {
+		logs io.ReadCloser
+		err  error
+	}
+	logsCh := make(chan opened, 1)
+	go func() {
+		l, err := c.OpenLogs(logCtx, id, client.LogsOptions{Follow: true})
+		logsCh <- opened{l, err}
+	}()
+	wait, werr := c.ContainerWait(ctx, id, cond)
+	o := <-logsCh
+	if err := errors.Join(werr, o.err); err != nil {
+		if o.logs != nil {
+			o.logs.Close()
+		}
 		return &exitError{code: 125, err: err}
 	}
-	fmt.Fprintln(os.Stderr, "CT wait+logs", time.Since(t0))
+	logs := o.logs
 	if err := c.ContainerStart(ctx, id); err != nil {
 		logs.Close()
 		if f.rm {
@@ -180,9 +186,7 @@ func runContainer(ctx context.Context, g *globals, f *runFlags, args []string) e
 	defer stopProxy()
 	copied := make(chan error, 1)
 	go func() { copied <- client.CopyLogs(logs, false, os.Stdout, os.Stderr) }()
-	fmt.Fprintln(os.Stderr, "CT start", time.Since(t0))
 	res := <-wait
-	fmt.Fprintln(os.Stderr, "CT wait", time.Since(t0))
 	// The log ends when the monitor closes it, right after the exit.
 	if err := <-copied; err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, context.Canceled) {
 		fmt.Fprintln(os.Stderr, "silo: logs:", err)

@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/silo-containers/silo/internal/engine"
 	"github.com/silo-containers/silo/internal/engine/monitor"
@@ -50,12 +49,9 @@ func (m *monitors) config(cfg engine.MonitorConfig) *monitor.Config {
 
 // Start launches silo-monitor and returns once the container runs.
 func (m *monitors) Start(ctx context.Context, cfg engine.MonitorConfig) (engine.Monitor, error) {
-	t0 := time.Now()
 	if err := monitor.Start(ctx, m.binary, m.config(cfg)); err != nil {
 		return nil, err
 	}
-	engine.TT("monitor.Start", t0)
-	defer engine.TT("monitor.Open", t0)
 	return m.Open(ctx, cfg)
 }
 
@@ -82,8 +78,6 @@ func (m *monitors) Exited(cfg engine.MonitorConfig) (engine.ExitStatus, error) {
 // left: normally the monitor deleted the container itself; a monitor that
 // died (kill -9) may have left the runtime's state.
 func (m *monitors) Delete(ctx context.Context, cfg engine.MonitorConfig) error {
-	t0 := time.Now()
-	defer engine.TT("monitors.Delete", t0)
 	_ = monitor.NewClient(cfg.StateDir).Release(ctx)
 	if _, err := os.Stat(filepath.Join(m.runtimeRoot, cfg.ID)); err == nil {
 		out, err := exec.CommandContext(ctx, m.runtime, "--root", m.runtimeRoot, "delete", "-f", cfg.ID).CombinedOutput()
@@ -123,9 +117,7 @@ func (m *monitorConn) Wait(ctx context.Context) (engine.ExitStatus, error) {
 	if err != nil {
 		return engine.ExitStatus{}, err
 	}
-	t0 := time.Now()
 	_ = m.c.Release(context.WithoutCancel(ctx))
-	engine.TT("conn.Release", t0)
 	return exitStatus(st), nil
 }
 

@@ -76,8 +76,6 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (_ CreateRespon
 		}
 	}
 
-	t0 := time.Now()
-	defer TT("create", t0)
 	img, err := s.cfg.Images.Image(ctx, cfg.Image)
 	if err != nil {
 		if errdefs.IsNotFound(err) {
@@ -119,17 +117,14 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (_ CreateRespon
 		}
 		_ = os.RemoveAll(dir)
 	}()
-	TT("create.hold+layers", t0)
 	sb, err = sandbox.Create(ctx, s.sandboxDir(id), layers, sandbox.Options{SizeBytes: size, TemplateDir: s.templateDir()})
 	if err != nil {
 		return fail(err)
 	}
-	TT("create.sbcreate", t0)
 	rootfs, err := sb.Mount(ctx)
 	if err != nil {
 		return fail(err)
 	}
-	TT("create.mount", t0)
 	if cfg.Hostname == "" {
 		cfg.Hostname = id[:12]
 	}
@@ -143,7 +138,6 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (_ CreateRespon
 	if err := writeJSONAtomic(filepath.Join(dir, "config.json"), spec); err != nil {
 		return fail(err)
 	}
-	TT("create.spec", t0)
 	if err := os.MkdirAll(s.logDir(id), 0o700); err != nil {
 		return fail(err)
 	}

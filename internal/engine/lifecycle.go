@@ -33,7 +33,6 @@ func (s *Service) Start(ctx context.Context, ref string) error {
 	case container.StateRemoving:
 		return fail(fmt.Errorf("container is being removed: %w", errdefs.ErrConflict))
 	}
-	t0 := time.Now()
 	sb, err := sandbox.Open(s.sandboxDir(c.ID))
 	if err != nil {
 		return fail(err)
@@ -41,7 +40,6 @@ func (s *Service) Start(ctx context.Context, ref string) error {
 	if _, err := sb.Mount(ctx); err != nil {
 		return fail(err)
 	}
-	TT("start.mount", t0)
 	mcfg := s.monitorConfig(&c)
 	// What an earlier run left (exit.json, runtime state) goes first.
 	if err := s.cfg.Monitors.Delete(ctx, mcfg); err != nil {
@@ -50,9 +48,7 @@ func (s *Service) Start(ctx context.Context, ref string) error {
 	if err := os.MkdirAll(mcfg.StateDir, 0o700); err != nil {
 		return fail(err)
 	}
-	TT("start.delete+mkdir", t0)
 	mon, err := s.cfg.Monitors.Start(ctx, mcfg)
-	TT("start.monitor", t0)
 	if err != nil {
 		code := startErrorCode(err)
 		_ = s.setState(e, func(c *Container) {
@@ -73,7 +69,6 @@ func (s *Service) Start(ctx context.Context, ref string) error {
 		mon.Close()
 		return fail(err)
 	}
-	TT("start.setState", t0)
 	s.watch(e, mon)
 	return nil
 }
@@ -99,9 +94,7 @@ func (s *Service) watch(e *entry, mon Monitor) {
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		t0 := time.Now()
 		st, err := mon.Wait(s.ctx)
-		TT("watch.wait", t0)
 		if s.ctx.Err() != nil {
 			return // the daemon is stopping; the next one reconnects
 		}
@@ -123,8 +116,6 @@ func (s *Service) watch(e *entry, mon Monitor) {
 // waiters woken, and an AutoRemove container removed.
 func (s *Service) exited(e *entry, st ExitStatus) {
 	ctx := context.WithoutCancel(s.ctx)
-	t0 := time.Now()
-	defer TT("exited", t0)
 	s.mu.Lock()
 	c := *e.c
 	if e.mon != nil {
@@ -132,20 +123,22 @@ func (s *Service) exited(e *entry, st ExitStatus) {
 		e.mon = nil
 	}
 	s.mu.Unlock()
+	autoRemove := c.HostConfig != nil && c.HostConfig.AutoRemove
 	// Followers stop at the closed marker; a monitor that died without
 	// writing it must not leave them waiting forever.
 	marker := filepath.Join(s.logDir(c.ID), logs.ClosedName)
 	if _, err := os.Stat(marker); errors.Is(err, os.ErrNotExist) {
 		_ = os.WriteFile(marker, nil, 0o640)
 	}
-	TT("exited.marker", t0)
-	if sb, err := sandbox.Open(s.sandboxDir(c.ID)); err == nil {
-		TT("exited.open", t0)
-		if err := sb.Unmount(ctx); err != nil {
-			s.log.Warn("unmount sandbox after exit", "container", c.ID, "err", err)
+	// An AutoRemove container's sandbox is unmounted by its removal, right
+	// after; unmounting it here too would only delay the waiters.
+	if !autoRemove {
+		if sb, err := sandbox.Open(s.sandboxDir(c.ID)); err == nil {
+			if err := sb.Unmount(ctx); err != nil {
+				s.log.Warn("unmount sandbox after exit", "container", c.ID, "err", err)
+			}
 		}
 	}
-	TT("exited.unmount", t0)
 	if st.ExitedAt.IsZero() {
 		st.ExitedAt = time.Now()
 	}
@@ -164,17 +157,20 @@ func (s *Service) exited(e *entry, st ExitStatus) {
 	close(e.exitCh)
 	e.exitCh = make(chan struct{})
 	s.mu.Unlock()
-	if c.HostConfig != nil && c.HostConfig.AutoRemove {
+	if autoRemove {
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
 			// Let followers (`silo run` printing the output) read the
-			// last entries before the log goes away.
-			t1 := time.Now()
-			for deadline := time.Now().Add(5 * time.Second); e.followers.Load() > 0 && time.Now().Before(deadline); {
-				time.Sleep(20 * time.Millisecond)
+			// last entries before the log goes away: they end at the
+			// closed marker, so this is short unless a client stalls.
+			t := time.NewTimer(5 * time.Second)
+			select {
+			case <-s.followersGone(e):
+			case <-t.C:
+			case <-s.ctx.Done():
 			}
-			TT("autoremove.followers", t1)
+			t.Stop()
 			if err := s.Remove(ctx, c.ID, RemoveOptions{}); err != nil && !errdefs.IsNotFound(err) {
 				s.log.Error("auto-remove", "container", c.ID, "err", err)
 			}
@@ -355,19 +351,15 @@ func (s *Service) Remove(ctx context.Context, ref string, opts RemoveOptions) er
 			return fail(fmt.Errorf("container did not exit after SIGKILL: %w", errdefs.ErrConflict))
 		}
 	}
-	t0 := time.Now()
 	if err := s.setState(e, func(c *Container) { c.State.Status = container.StateRemoving }); err != nil {
 		return fail(err)
 	}
-	TT("remove.setState", t0)
 	if err := s.removeFiles(ctx, &c); err != nil {
 		return fail(err)
 	}
-	TT("remove.files", t0)
 	if err := s.db.delete(c.ID); err != nil {
 		return fail(err)
 	}
-	TT("remove.db", t0)
 	s.mu.Lock()
 	delete(s.ctrs, c.ID)
 	close(e.removedCh)
@@ -377,23 +369,21 @@ func (s *Service) Remove(ctx context.Context, ref string, opts RemoveOptions) er
 
 // removeFiles deletes what a container holds on disk and in the image
 // store. Every step accepts that an earlier, crashed removal did part of it.
+//
+// The runtime's leftovers go first (a monitor that died may have left
+// processes that hold the sandbox). The sandbox is unmounted and the
+// container directory renamed into the trash, deleted in the background:
+// unlinking the sandbox image and the directory tree is off the caller's
+// path (restore empties the trash of a daemon that stopped before it was
+// done). The image hold goes last, once no overlay uses its layers.
 func (s *Service) removeFiles(ctx context.Context, c *Container) error {
-	sb, err := sandbox.Open(s.sandboxDir(c.ID))
-	switch {
-	case err == nil:
-		if err := sb.Remove(ctx); err != nil {
-			return err
-		}
-	case !errdefs.IsNotFound(err):
-		return err
-	}
 	if err := s.cfg.Monitors.Delete(ctx, s.monitorConfig(c)); err != nil {
 		return err
 	}
-	if err := os.RemoveAll(s.stateDir(c.ID)); err != nil {
+	if err := s.trashCtrDir(ctx, c.ID); err != nil {
 		return err
 	}
-	if err := os.RemoveAll(s.ctrDir(c.ID)); err != nil {
+	if err := os.RemoveAll(s.stateDir(c.ID)); err != nil {
 		return err
 	}
 	if err := s.cfg.Images.Release(ctx, c.ID); err != nil {
@@ -402,4 +392,63 @@ func (s *Service) removeFiles(ctx context.Context, c *Container) error {
 	return nil
 }
 
-func TT(what string, t0 time.Time) { println("TT", what, time.Since(t0).Microseconds()) }
+// trashCtrDir unmounts the container's sandbox and moves its directory
+// into the trash, whose deletion runs in the background. Where the rename
+// fails it deletes the directory in place.
+func (s *Service) trashCtrDir(ctx context.Context, id string) error {
+	sb, err := sandbox.Open(s.sandboxDir(id))
+	switch {
+	case err == nil:
+		if err := sb.Unmount(ctx); err != nil {
+			return err
+		}
+	case !errdefs.IsNotFound(err):
+		return err
+	}
+	dir := s.ctrDir(id)
+	trashed := filepath.Join(s.trashDir(), id)
+	if err := os.Rename(dir, trashed); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil // an earlier removal got this far
+		}
+		s.log.Warn("move container directory to the trash", "container", id, "err", err)
+		return s.deleteCtrDir(ctx, dir)
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		if err := s.deleteCtrDir(context.WithoutCancel(ctx), trashed); err != nil {
+			s.log.Warn("empty the trash", "container", id, "err", err)
+		}
+	}()
+	return nil
+}
+
+// deleteCtrDir deletes a container directory: its sandbox through the
+// sandbox package (which refuses while anything is mounted), then the rest.
+func (s *Service) deleteCtrDir(ctx context.Context, dir string) error {
+	sb, err := sandbox.Open(filepath.Join(dir, "sandbox"))
+	switch {
+	case err == nil:
+		if err := sb.Remove(ctx); err != nil {
+			return err
+		}
+	case !errdefs.IsNotFound(err):
+		return err
+	}
+	return os.RemoveAll(dir)
+}
+
+// emptyTrash deletes what a daemon that stopped left in the trash.
+func (s *Service) emptyTrash(ctx context.Context) {
+	ents, err := os.ReadDir(s.trashDir())
+	if err != nil {
+		s.log.Warn("list the trash", "err", err)
+		return
+	}
+	for _, d := range ents {
+		if err := s.deleteCtrDir(ctx, filepath.Join(s.trashDir(), d.Name())); err != nil {
+			s.log.Error("empty the trash", "dir", d.Name(), "err", err)
+		}
+	}
+}

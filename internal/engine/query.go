@@ -267,8 +267,7 @@ func (s *Service) Logs(ctx context.Context, ref string, opts LogsOptions) (tty b
 		ctx, cancel := context.WithCancel(ctx)
 		defer cancel()
 		if opts.Follow {
-			e.followers.Add(1)
-			defer e.followers.Add(-1)
+			defer s.follow(e)()
 			go func() {
 				select {
 				case <-removed:

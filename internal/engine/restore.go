@@ -23,6 +23,7 @@ import (
 //	removing         -                           removal finished
 //	created, exited  half-made sandbox mounts    cleaned (sandbox.Open)
 //	(no record)      a directory in containers/  deleted (a crashed Create)
+//	(removed)        a directory in trash/           deleted (removal's last step)
 func (s *Service) restore(ctx context.Context) error {
 	ctrs, err := s.db.all()
 	if err != nil {
@@ -52,6 +53,7 @@ func (s *Service) restore(ctx context.Context) error {
 		}
 	}
 	s.removeOrphans(ctx, known)
+	s.emptyTrash(ctx)
 	return nil
 }
 

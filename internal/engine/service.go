@@ -10,7 +10,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/moby/moby/api/types/container"
@@ -74,8 +73,49 @@ type entry struct {
 	exitCh    chan struct{}
 	removedCh chan struct{}
 	// followers counts log readers following this container; AutoRemove
-	// waits (a little) for them to read the last entries.
-	followers atomic.Int32
+	// waits (a little) for them to read the last entries. noFollowers is
+	// closed when followers drops to 0. Both guarded by Service.mu.
+	followers   int
+	noFollowers chan struct{}
+}
+
+// closedChan is an already closed channel.
+var closedChan = func() chan struct{} {
+	ch := make(chan struct{})
+	close(ch)
+	return ch
+}()
+
+// follow registers a log follower of e and returns the function that
+// unregisters it.
+func (s *Service) follow(e *entry) (done func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e.followers == 0 {
+		e.noFollowers = make(chan struct{})
+	}
+	e.followers++
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			if e.followers--; e.followers == 0 {
+				close(e.noFollowers)
+			}
+		})
+	}
+}
+
+// followersGone returns a channel that is closed once e has no log
+// followers.
+func (s *Service) followersGone(e *entry) <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e.followers == 0 {
+		return closedChan
+	}
+	return e.noFollowers
 }
 
 // New opens the service's database under cfg.DataRoot and reconciles what
@@ -94,7 +134,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	for _, d := range []string{cfg.DataRoot, filepath.Join(cfg.DataRoot, "containers"), filepath.Join(cfg.ExecRoot, "containers")} {
+	for _, d := range []string{cfg.DataRoot, filepath.Join(cfg.DataRoot, "containers"), filepath.Join(cfg.DataRoot, "trash"), filepath.Join(cfg.ExecRoot, "containers")} {
 		if err := os.MkdirAll(d, 0o711); err != nil {
 			return nil, fmt.Errorf("new engine: %w", err)
 		}
@@ -138,6 +178,10 @@ func (s *Service) sandboxDir(id string) string { return filepath.Join(s.ctrDir(i
 func (s *Service) logDir(id string) string     { return filepath.Join(s.ctrDir(id), "logs") }
 func (s *Service) stateDir(id string) string   { return filepath.Join(s.cfg.ExecRoot, "containers", id) }
 func (s *Service) templateDir() string         { return filepath.Join(s.cfg.DataRoot, "sandbox-templates") }
+
+// trashDir holds the directories of removed containers until they are
+// deleted in the background (see removeFiles).
+func (s *Service) trashDir() string { return filepath.Join(s.cfg.DataRoot, "trash") }
 
 func (s *Service) monitorConfig(c *Container) MonitorConfig {
 	var opts map[string]string
