@@ -56,7 +56,9 @@ func (c *Container) CreateProcess(ctx context.Context, p *compute.ProcessParams)
 		defer f.Close()
 		console = f
 	}
+	seccompFilter := c.b.compileSeccompAsync(c.st.Spec.Linux.Seccomp)
 	ch, nums, err := spawn(plan, nil, nil, stdioFiles(p.Stdin, p.Stdout, p.Stderr), p.PreserveFDs, []*os.File{console})
+	filter, ferr := seccompFilter()
 	if err != nil {
 		return nil, err
 	}
@@ -69,7 +71,11 @@ func (c *Container) CreateProcess(ctx context.Context, p *compute.ProcessParams)
 	if err := c.b.cgroupManager(c.st).Apply(ch.pid); err != nil {
 		return fail(err)
 	}
+	if ferr != nil {
+		return fail(ferr)
+	}
 	cfg := &initConfig{
+		Seccomp:     filter,
 		ID:          c.st.ID,
 		Bundle:      c.st.Bundle,
 		Rootfs:      c.st.Rootfs,

@@ -119,9 +119,9 @@ func runInit(sync *syncPipe, cfg *initConfig) error {
 		return err
 	}
 	var filter *seccomp.Filter
-	if sc := cfg.Spec.Linux.Seccomp; sc != nil {
-		if filter, err = seccomp.Compile(sc); err != nil {
-			return err
+	if len(cfg.Seccomp) > 0 {
+		if filter, err = seccomp.UnmarshalFilter(cfg.Seccomp); err != nil {
+			return fmt.Errorf("linux.seccomp: %w", err)
 		}
 	}
 	creds, err := newCredentials(proc)

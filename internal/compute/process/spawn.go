@@ -210,6 +210,7 @@ func (c *Container) spawnInit(ctx context.Context, doc *compute.Document, plan *
 	// The cgroups are made and limited while clone and the child's runtime
 	// start; only adding the pid has to wait for the child.
 	cgDone := make(chan error, 1)
+	seccompFilter := c.b.compileSeccompAsync(spec.Linux.Seccomp)
 	go func() {
 		err := cg.Apply(0)
 		if err == nil {
@@ -240,7 +241,12 @@ func (c *Container) spawnInit(ctx context.Context, doc *compute.Document, plan *
 	if cgErr != nil {
 		return fmt.Errorf("cgroups of %q: %w", c.st.ID, cgErr)
 	}
+	filter, err := seccompFilter()
+	if err != nil {
+		return err
+	}
 	cfg := &initConfig{
+		Seccomp:      filter,
 		ID:           c.st.ID,
 		Bundle:       doc.Bundle,
 		Rootfs:       c.st.Rootfs,

@@ -38,6 +38,9 @@ type initConfig struct {
 	PreserveFds int `json:"preserve_fds"`
 	// CgroupMounts tells init what to bind for "cgroup" mounts.
 	CgroupMounts []cgroups.MountSource `json:"cgroup_mounts,omitempty"`
+	// Seccomp is the compiled filter (seccomp.Filter.MarshalBinary), made
+	// by the parent so that init never runs the compiler.
+	Seccomp []byte `json:"seccomp,omitempty"`
 	// State is the OCI state for hooks that init runs itself.
 	State *specs.State `json:"state,omitempty"`
 
