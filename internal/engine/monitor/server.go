@@ -276,6 +276,42 @@ func (m *monitor) runtime(stdio [3]*os.File, args ...string) error {
 //
 // Preconditions: reapMu held (the reaper must not take this status).
 func waitChild(pid int) (unix.WaitStatus, error) {
+	// A pidfd becomes readable when the process exits: the Go poller then
+	// wakes us, with no sleeping loop and no OS thread parked in wait4.
+	fd, err := unix.PidfdOpen(pid, unix.PIDFD_NONBLOCK)
+	if err != nil {
+		return pollChild(pid)
+	}
+	f := os.NewFile(uintptr(fd), "pidfd")
+	defer f.Close()
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return pollChild(pid)
+	}
+	var ws unix.WaitStatus
+	var werr error
+	err = rc.Read(func(uintptr) bool {
+		got, err := unix.Wait4(pid, &ws, unix.WNOHANG, nil)
+		switch {
+		case errors.Is(err, unix.EINTR):
+			return false
+		case err != nil:
+			werr = &os.SyscallError{Syscall: "wait4", Err: err}
+			return true
+		}
+		return got == pid
+	})
+	if werr != nil {
+		return ws, werr
+	}
+	if err != nil {
+		return pollChild(pid)
+	}
+	return ws, nil
+}
+
+// pollChild is waitChild for kernels without pidfd_open (before 5.3).
+func pollChild(pid int) (unix.WaitStatus, error) {
 	delay := 50 * time.Microsecond
 	for {
 		var ws unix.WaitStatus
@@ -419,8 +455,8 @@ func (m *monitor) writeState() error {
 	return writeFileAtomic(filepath.Join(m.cfg.Dir, StateName), o.line())
 }
 
-// writeExit records the exit status atomically: temp file, fsync, rename,
-// fsync of the directory. It must survive the monitor, and a crash.
+// writeExit records the exit status atomically (temp file, rename): it
+// must survive the monitor, and a crash of it or of silod.
 func writeExit(dir string, st *State) error {
 	return writeFileAtomic(filepath.Join(dir, ExitName), st.encode(&object{}).line())
 }
@@ -431,20 +467,15 @@ func writeFileAtomic(path string, data []byte) error {
 	if err != nil {
 		return err
 	}
+	// No fsync: the monitor's files live in the exec root (/run), which
+	// does not outlive a reboot any more than the container does; the
+	// rename alone keeps readers from seeing a torn file.
 	_, werr := f.Write(data)
-	serr := f.Sync()
-	if err := errors.Join(werr, serr, f.Close()); err != nil {
+	if err := errors.Join(werr, f.Close()); err != nil {
 		os.Remove(tmp)
 		return err
 	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	if d, err := os.Open(filepath.Dir(path)); err == nil {
-		_ = d.Sync()
-		d.Close()
-	}
-	return nil
+	return os.Rename(tmp, path)
 }
 
 // memoryEventsFile finds the file with the oom_kill counter of pid's
