@@ -438,7 +438,7 @@ func TestStartFails(t *testing.T) {
 	b := bundle(t, rt, "mon-bad", false, "/no/such/binary")
 	cfg := &Config{ID: "mon-bad", Bundle: b, Runtime: rt, RuntimeRoot: filepath.Join(base, "rt"), Dir: filepath.Join(base, "mon")}
 	err := Start(ctx(t), bin, cfg)
-	if err == nil || !strings.Contains(err.Error(), "runtime create") {
+	if err == nil || !strings.Contains(err.Error(), "runtime run") {
 		t.Fatalf("start of a bad container: %v", err)
 	}
 	if entries, _ := os.ReadDir(cfg.RuntimeRoot); len(entries) > 0 {

@@ -159,7 +159,9 @@ func (m *monitor) startContainer() error {
 		}
 		stdio[0], m.stdin, theirs = r, w, append(theirs, r)
 	}
-	args := []string{"create", "--bundle", cfg.Bundle, "--pid-file", filepath.Join(cfg.Dir, pidName)}
+	// One runtime process creates and starts the container ("run -d"):
+	// create and start as two would cost a second runtime start-up.
+	args := []string{"run", "--detach", "--bundle", cfg.Bundle, "--pid-file", filepath.Join(cfg.Dir, pidName)}
 	var masterCh chan *os.File
 	if cfg.Terminal {
 		cl, err := listen(filepath.Join(cfg.Dir, consoleName))
@@ -228,12 +230,10 @@ func (m *monitor) startContainer() error {
 		m.deleteContainer()
 		return errors.New("monitor " + cfg.ID + ": no init pid from the runtime")
 	}
+	// The cgroup is the container's own and new: its OOM count starts at 0
+	// whenever we read it.
 	m.oomFile = memoryEventsFile(pid)
 	m.oomBase = oomKills(m.oomFile)
-	if err := m.runtime(stdio, "start", cfg.ID); err != nil {
-		m.deleteContainer()
-		return err
-	}
 	m.mu.Lock()
 	m.state = State{ID: cfg.ID, Pid: pid, Status: StatusRunning, Started: time.Now().UTC(), MonitorPid: m.self}
 	m.mu.Unlock()
