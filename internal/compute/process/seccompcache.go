@@ -18,19 +18,24 @@ import (
 // output for a given profile would change.
 const seccompCacheFormat = "libseccomp-bpf/1/" + runtime.GOARCH
 
+// SeccompCacheDir keeps compiled seccomp profiles. It is outside the state
+// root on purpose: that directory holds containers and nothing else, and
+// tools list it as such.
+var SeccompCacheDir = "/var/cache/runsilo/seccomp"
+
 // compiledSeccomp returns the profile compiled to BPF in the binary form
 // that init loads. Compiling with libseccomp is slow for real profiles
 // (Docker's default one: ~35 ms for three architectures), and containers
-// of one engine share a handful of profiles, so results are kept under the
-// state root (a directory only root can write), keyed by the profile's
-// hash. A corrupt cache entry is compiled again.
+// share a handful of profiles, so results are kept in SeccompCacheDir (a
+// directory only root can write), keyed by the profile's hash. A corrupt
+// cache entry is compiled again.
 func (b *Backend) compiledSeccomp(sc *specs.LinuxSeccomp) ([]byte, error) {
 	key, err := json.Marshal(sc)
 	if err != nil {
 		return nil, fmt.Errorf("linux.seccomp: %w", err)
 	}
 	sum := sha256.Sum256(append([]byte(seccompCacheFormat), key...))
-	dir := filepath.Join(b.Root, ".seccomp")
+	dir := SeccompCacheDir
 	path := filepath.Join(dir, hex.EncodeToString(sum[:]))
 	if data, err := os.ReadFile(path); err == nil {
 		if _, err := seccomp.UnmarshalFilter(data); err == nil {
