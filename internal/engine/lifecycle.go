@@ -12,6 +12,7 @@ import (
 
 	"github.com/moby/moby/api/types/container"
 
+	"github.com/silo-containers/silo/internal/compute/process/cgroups"
 	"github.com/silo-containers/silo/internal/engine/logs"
 	"github.com/silo-containers/silo/internal/errdefs"
 	"github.com/silo-containers/silo/internal/storage/sandbox"
@@ -389,6 +390,9 @@ func (s *Service) removeFiles(ctx context.Context, c *Container) error {
 	if err := s.cfg.Images.Release(ctx, c.ID); err != nil {
 		s.log.Warn("release image", "container", c.ID, "err", err)
 	}
+	// The runtime removed the container's cgroup; the engine's parent goes
+	// with the last container under it.
+	cgroups.RemoveIfEmpty(s.cfg.CgroupParent)
 	return nil
 }
 

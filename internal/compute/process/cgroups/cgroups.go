@@ -8,7 +8,12 @@
 // /sys/fs/cgroup/unified that may hold controllers such as hugetlb).
 package cgroups
 
-import specs "github.com/opencontainers/runtime-spec/specs-go"
+import (
+	"os"
+	"path/filepath"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
 
 // Manager controls the cgroups of one container.
 //
@@ -150,4 +155,28 @@ type Memory struct {
 	Kernel    MemoryEntry       `json:"kernel,omitempty"`
 	KernelTCP MemoryEntry       `json:"kernelTCP,omitempty"`
 	Raw       map[string]uint64 `json:"raw,omitempty"`
+}
+
+// RemoveIfEmpty removes the cgroup at absolute path p in every mounted
+// hierarchy where it is empty (no processes, no child groups): rmdir
+// refuses anything else, so a parent still shared by other containers is
+// left for the last one. An engine calls it for its cgroup parent
+// ("/silo") once a container is gone, so that parent does not outlive the
+// containers under it.
+func RemoveIfEmpty(p string) {
+	p = filepath.Clean("/" + p)
+	if p == "/" {
+		return
+	}
+	l, err := hostLayout()
+	if err != nil {
+		return
+	}
+	hs := append([]*hierarchy{}, l.v1...)
+	if l.unified != nil {
+		hs = append(hs, l.unified)
+	}
+	for _, h := range hs {
+		_ = os.Remove(filepath.Join(h.mountpoint, p))
+	}
 }
