@@ -130,6 +130,7 @@ func imageCommand(g *globals) *cobra.Command {
 	rm.Use = "rm [OPTIONS] IMAGE [IMAGE...]"
 	load := loadCommand(g)
 	cmd.AddCommand(bb, ls, rm, load)
+	cmd.AddCommand(distCommands(g)...)
 	return cmd
 }
 

@@ -61,6 +61,8 @@ func main() {
 		rmCommand(g), inspectCommand(g), waitCommand(g), imagesCommand(g), loadCommand(g),
 		imageCommand(g), versionCommand(g), infoCommand(g),
 	)
+	root.AddCommand(distCommands(g)...)
+	root.AddCommand(attachCommand(g)) // attach.go
 	err := root.Execute()
 	if err == nil {
 		return

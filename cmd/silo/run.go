@@ -46,8 +46,8 @@ func runCommand(g *globals) *cobra.Command {
 	fl := cmd.Flags()
 	fl.BoolVarP(&f.detach, "detach", "d", false, "run the container in the background and print its ID")
 	fl.BoolVar(&f.rm, "rm", false, "remove the container when it exits")
-	fl.BoolVarP(&f.tty, "tty", "t", false, "allocate a pseudo-TTY (not available yet)")
-	fl.BoolVarP(&f.interactive, "interactive", "i", false, "keep STDIN open (not available yet)")
+	fl.BoolVarP(&f.tty, "tty", "t", false, "allocate a pseudo-TTY")
+	fl.BoolVarP(&f.interactive, "interactive", "i", false, "keep STDIN open even if not attached")
 	fl.StringVar(&f.name, "name", "", "assign a name to the container")
 	fl.StringArrayVarP(&f.env, "env", "e", nil, "set environment variables")
 	fl.StringVarP(&f.workdir, "workdir", "w", "", "working directory inside the container")
@@ -65,13 +65,12 @@ func runCommand(g *globals) *cobra.Command {
 
 // configs turns the flags into the API's container and host config.
 func (f *runFlags) configs(args []string) (*container.Config, *container.HostConfig, error) {
-	if f.tty || f.interactive {
-		return nil, nil, errors.New("-t and -i need attach, which silo does not have yet: run without them (add -d to run in the background)")
-	}
 	cfg := &container.Config{
 		Image: args[0], Cmd: args[1:], Env: f.env, WorkingDir: f.workdir, User: f.user,
 		Hostname: f.hostname, Labels: map[string]string{},
 		AttachStdout: !f.detach, AttachStderr: !f.detach,
+		Tty: f.tty, OpenStdin: f.interactive,
+		AttachStdin: f.interactive && !f.detach, StdinOnce: f.interactive && !f.detach,
 	}
 	if f.entrypointSet {
 		cfg.Entrypoint = []string{f.entrypoint}
@@ -84,6 +83,11 @@ func (f *runFlags) configs(args []string) (*container.Config, *container.HostCon
 		cfg.Labels[k] = v
 	}
 	host := &container.HostConfig{AutoRemove: f.rm, Isolation: container.Isolation(f.isolation)}
+	if f.tty && !f.detach {
+		if h, w := terminalSize(); h > 0 {
+			host.ConsoleSize = [2]uint{uint(h), uint(w)}
+		}
+	}
 	if f.memory != "" {
 		n, err := units.RAMInBytes(f.memory)
 		if err != nil {
@@ -123,6 +127,9 @@ func runContainer(ctx context.Context, g *globals, f *runFlags, args []string) e
 	if err != nil {
 		return &exitError{code: 125, err: err}
 	}
+	if f.tty && f.interactive && !f.detach && !isConsole(os.Stdin) {
+		return &exitError{code: 125, err: errors.New("the input device is not a TTY")}
+	}
 	c, err := g.connect(ctx)
 	if err != nil {
 		return &exitError{code: 125, err: err}
@@ -152,6 +159,9 @@ func runContainer(ctx context.Context, g *globals, f *runFlags, args []string) e
 	cond := container.WaitConditionNextExit
 	if f.rm {
 		cond = container.WaitConditionRemoved
+	}
+	if f.tty || f.interactive {
+		return runAttached(ctx, g, c, f, id, cond)
 	}
 	// The wait and the log follower are independent requests, both to be
 	// in place before the start: send them at once.

@@ -14,8 +14,6 @@ func TestRunConfigs(t *testing.T) {
 		check func(t *testing.T, f *runFlags)
 		err   string
 	}{
-		{name: "tty refused", flags: runFlags{tty: true}, args: []string{"busybox"}, err: "-t and -i need attach"},
-		{name: "stdin refused", flags: runFlags{interactive: true}, args: []string{"busybox"}, err: "-t and -i need attach"},
 		{name: "bad memory", flags: runFlags{memory: "lots"}, args: []string{"busybox"}, err: "invalid memory"},
 		{name: "negative cpus", flags: runFlags{cpus: -1}, args: []string{"busybox"}, err: "--cpus"},
 		{name: "bad storage opt", flags: runFlags{storageOpts: []string{"size"}}, args: []string{"busybox"}, err: "key=value"},
@@ -43,6 +41,21 @@ func TestRunConfigs(t *testing.T) {
 	if !host.AutoRemove || host.Memory != 64<<20 || host.NanoCPUs != 1.5e9 || *host.PidsLimit != 20 ||
 		host.StorageOpt["size"] != "1G" || host.Isolation != "process" {
 		t.Errorf("host config %+v", host)
+	}
+}
+
+func TestRunConfigsAttach(t *testing.T) {
+	f := runFlags{tty: true, interactive: true}
+	cfg, _, err := f.configs([]string{"busybox", "sh"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cfg.Tty || !cfg.OpenStdin || !cfg.AttachStdin || !cfg.StdinOnce || !cfg.AttachStdout {
+		t.Errorf("-it: %+v", cfg)
+	}
+	f = runFlags{interactive: true, detach: true}
+	if cfg, _, err = f.configs([]string{"busybox"}); err != nil || !cfg.OpenStdin || cfg.AttachStdin || cfg.StdinOnce {
+		t.Errorf("-di: %+v, %v", cfg, err)
 	}
 }
 

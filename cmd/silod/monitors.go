@@ -44,6 +44,7 @@ func (m *monitors) config(cfg engine.MonitorConfig) *monitor.Config {
 	return &monitor.Config{
 		ID: cfg.ID, Bundle: cfg.Bundle, Runtime: m.runtime, RuntimeRoot: m.runtimeRoot,
 		Dir: cfg.StateDir, LogDir: cfg.LogDir, LogOpts: cfg.LogOptions,
+		Terminal: cfg.Terminal, Stdin: cfg.Stdin, HoldOutput: cfg.HoldOutput,
 	}
 }
 
@@ -119,6 +120,18 @@ func (m *monitorConn) Wait(ctx context.Context) (engine.ExitStatus, error) {
 	}
 	_ = m.c.Release(context.WithoutCancel(ctx))
 	return exitStatus(st), nil
+}
+
+func (m *monitorConn) Attach(ctx context.Context, o engine.MonitorAttachOptions) (engine.Attachment, error) {
+	a, err := m.c.Attach(ctx, monitor.AttachOptions{Stdin: o.Stdin, Stdout: o.Stdout, Stderr: o.Stderr, StdinOnce: o.StdinOnce})
+	if err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+func (m *monitorConn) Resize(ctx context.Context, rows, cols uint16) error {
+	return m.c.Resize(ctx, rows, cols)
 }
 
 func (m *monitorConn) Close() error { return nil }

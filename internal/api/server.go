@@ -41,6 +41,8 @@ type Backend interface {
 	List(ctx context.Context, opts engine.ListOptions) ([]container.Summary, error)
 	Inspect(ctx context.Context, ref string) (container.InspectResponse, error)
 	Logs(ctx context.Context, ref string, opts engine.LogsOptions) (bool, iter.Seq2[logs.Entry, error], error)
+	Attach(ctx context.Context, ref string, opts engine.AttachOptions) (bool, engine.Attachment, error)
+	Resize(ctx context.Context, ref string, height, width uint16) error
 	Count() engine.Counts
 
 	Images(ctx context.Context) ([]image.Summary, error)
@@ -99,12 +101,18 @@ func (s *Server) routes() {
 	m.HandleFunc("POST /containers/{id}/wait", s.containerWait)
 	m.HandleFunc("DELETE /containers/{id}", s.containerRemove)
 	m.HandleFunc("GET /containers/{id}/logs", s.containerLogs)
+	m.HandleFunc("POST /containers/{id}/attach", s.containerAttach) // attach.go
+	m.HandleFunc("POST /containers/{id}/resize", s.containerResize)
 
 	m.HandleFunc("GET /images/json", s.imageList)
 	m.HandleFunc("POST /images/load", s.imageLoad)
 	// Image names hold slashes: /images/{name...}/json is parsed by hand.
-	m.HandleFunc("GET /images/{rest...}", s.imageGet)
+	m.HandleFunc("GET /images/{rest...}", s.imageGetOrSave)
 	m.HandleFunc("DELETE /images/{rest...}", s.imageRemove)
+	// Pull, push, tag, save: images_dist.go.
+	m.HandleFunc("POST /images/create", s.imageCreate)
+	m.HandleFunc("POST /images/{rest...}", s.imagePost)
+	m.HandleFunc("GET /images/get", s.imageSaveMany)
 	// silo's own: build busybox:latest offline from the host's busybox-static.
 	m.HandleFunc("POST /silo/images/busybox", s.imageBusybox)
 
@@ -120,14 +128,14 @@ func (s *Server) routes() {
 
 // notImplemented are the Docker API endpoints silo does not serve yet.
 var notImplemented = []string{
-	"POST /containers/{id}/attach", "GET /containers/{id}/attach/ws",
+	"GET /containers/{id}/attach/ws",
 	"POST /containers/{id}/restart", "POST /containers/{id}/pause", "POST /containers/{id}/unpause",
-	"POST /containers/{id}/resize", "POST /containers/{id}/exec", "POST /containers/{id}/rename",
+	"POST /containers/{id}/exec", "POST /containers/{id}/rename",
 	"POST /containers/{id}/update", "GET /containers/{id}/top", "GET /containers/{id}/stats",
 	"GET /containers/{id}/changes", "GET /containers/{id}/export", "GET /containers/{id}/archive",
 	"PUT /containers/{id}/archive", "HEAD /containers/{id}/archive", "POST /containers/prune",
 	"POST /exec/{id}/start", "POST /exec/{id}/resize", "GET /exec/{id}/json",
-	"POST /images/create", "POST /images/build", "POST /build", "POST /images/prune", "GET /images/get",
+	"POST /images/build", "POST /build", "POST /images/prune",
 	"GET /images/search", "POST /commit", "GET /events", "GET /system/df", "POST /auth",
 	"GET /networks", "POST /networks/create", "GET /volumes", "POST /volumes/create",
 	"GET /plugins", "GET /distribution/{name...}",

@@ -235,7 +235,11 @@ func TestHandlers(t *testing.T) {
 		{"image remove unknown", "DELETE", "/images/nope", "", 404, "no such image"},
 		{"busybox", "POST", "/silo/images/busybox", "", 200, "Loaded image: busybox:latest"},
 
-		{"attach", "POST", "/v1.51/containers/web/attach?stream=1", "", 501, "POST /containers/{id}/attach: not implemented yet"},
+		{"attach no stream", "POST", "/v1.51/containers/web/attach?stream=1", "", 400, "choose at least one stream"},
+		{"attach unknown", "POST", "/containers/nope/attach?stream=1&stdout=1", "", 404, "no such container"},
+		{"resize", "POST", "/containers/web/resize?h=24&w=80", "", 200, ""},
+		{"resize bad", "POST", "/containers/web/resize?h=x&w=80", "", 400, "must be numbers"},
+		{"resize unknown", "POST", "/containers/nope/resize?h=24&w=80", "", 404, "no such container"},
 		{"exec", "POST", "/containers/web/exec", `{}`, 501, "not implemented yet"},
 		{"pull", "POST", "/images/create?fromImage=busybox", "", 501, "POST /images/create: not implemented yet"},
 		{"unknown path", "GET", "/nothing/here", "", 404, "page not found"},

@@ -59,12 +59,6 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (_ CreateRespon
 	if host.RestartPolicy.Name != "" && host.RestartPolicy.Name != container.RestartPolicyDisabled {
 		return CreateResponse{}, fmt.Errorf("create container: restart policy %q: not implemented yet: %w", host.RestartPolicy.Name, errdefs.ErrNotImplemented)
 	}
-	if cfg.AttachStdin || cfg.OpenStdin {
-		return CreateResponse{}, fmt.Errorf("create container: stdin (-i) needs attach, which is not implemented yet: %w", errdefs.ErrNotImplemented)
-	}
-	if cfg.Tty {
-		return CreateResponse{}, fmt.Errorf("create container: a terminal (-t) needs attach, which is not implemented yet: %w", errdefs.ErrNotImplemented)
-	}
 	size, err := sandboxSize(host.StorageOpt)
 	if err != nil {
 		return CreateResponse{}, err

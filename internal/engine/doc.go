@@ -35,6 +35,18 @@
 // Start is allowed from created and exited; Remove of a running container
 // needs force, which kills it first.
 //
+// # Attach
+//
+// Attach to a running container goes to its monitor. Docker attaches
+// before it starts a container, when no monitor exists: the attachment
+// then waits in entry.pending, and the next Start launches the monitor
+// with HoldOutput (the monitor keeps its first output, up to 1 MiB, for
+// the first client) and connects the waiting attachments before it
+// watches the exit, so nothing the process wrote, even at once, is
+// missed. A failed start or a removal ends waiting attachments (EOF).
+// Attach and Start both hold entry.op, so an attachment is either
+// connected to a running monitor or seen by the next Start.
+//
 // # Locks
 //
 // Service.mu guards the in-memory index (Service.ctrs). Each container's

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -30,6 +31,8 @@ type fakeMonitors struct {
 	exited  map[string]ExitStatus
 	// gone simulates monitors that died with the daemon down.
 	gone bool
+	// cfgs are the configs Start got.
+	cfgs []MonitorConfig
 }
 
 type fakeMon struct {
@@ -61,6 +64,7 @@ func (m *fakeMonitors) Start(ctx context.Context, cfg MonitorConfig) (Monitor, e
 	_ = w.WriteEntry(logs.Stdout, []byte("started\n"), time.Now())
 	mon := &fakeMon{m: m, id: cfg.ID, pid: 4242, done: make(chan struct{}), w: w}
 	m.mu.Lock()
+	m.cfgs = append(m.cfgs, cfg)
 	m.running[cfg.ID] = mon
 	m.mu.Unlock()
 	if strings.Contains(string(spec), `"exit 3"`) {
@@ -126,6 +130,30 @@ func (f *fakeMon) Wait(ctx context.Context) (ExitStatus, error) {
 	}
 }
 func (f *fakeMon) Close() error { return nil }
+
+// Attach gives "started\n" as output, then EOF at the exit; input is
+// echoed back.
+func (f *fakeMon) Attach(ctx context.Context, o MonitorAttachOptions) (Attachment, error) {
+	r, w := io.Pipe()
+	go func() {
+		_, _ = w.Write([]byte("started\n"))
+		<-f.done
+		w.Close()
+	}()
+	return &fakeAttachment{r: r, w: w}, nil
+}
+
+func (f *fakeMon) Resize(ctx context.Context, rows, cols uint16) error { return nil }
+
+type fakeAttachment struct {
+	r *io.PipeReader
+	w *io.PipeWriter
+}
+
+func (a *fakeAttachment) Read(p []byte) (int, error)  { return a.r.Read(p) }
+func (a *fakeAttachment) Write(p []byte) (int, error) { return len(p), nil }
+func (a *fakeAttachment) CloseWrite() error           { return nil }
+func (a *fakeAttachment) Close() error                { return a.r.Close() }
 
 type fixture struct {
 	root   string
@@ -332,7 +360,6 @@ func TestCreateErrors(t *testing.T) {
 		{"tiny size", CreateRequest{Config: &container.Config{Image: "busybox"}, HostConfig: &container.HostConfig{StorageOpt: map[string]string{"size": "1k"}}},
 			errdefs.ErrInvalidArgument, "size"},
 		{"relative workdir", CreateRequest{Config: &container.Config{Image: "busybox", WorkingDir: "rel"}}, errdefs.ErrInvalidArgument, "not absolute"},
-		{"tty", CreateRequest{Config: &container.Config{Image: "busybox", Tty: true}}, errdefs.ErrNotImplemented, "attach"},
 		{"restart policy", CreateRequest{Config: &container.Config{Image: "busybox"}, HostConfig: &container.HostConfig{RestartPolicy: container.RestartPolicy{Name: "always"}}},
 			errdefs.ErrNotImplemented, "restart policy"},
 	}
@@ -505,5 +532,68 @@ func TestNames(t *testing.T) {
 		if (err != nil) != tt.err || got != tt.want {
 			t.Errorf("checkName(%q) = %q, %v", tt.in, got, err)
 		}
+	}
+}
+
+func TestAttachBeforeStart(t *testing.T) {
+	f := setup(t)
+	s := f.open(t)
+	defer s.Close()
+	ctx := context.Background()
+	resp, err := s.Create(ctx, CreateRequest{Config: &container.Config{Image: "busybox", Cmd: []string{"sh"}, Tty: true, OpenStdin: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := resp.ID
+	tty, a, err := s.Attach(ctx, id, AttachOptions{Stdin: true, Stdout: true, Stderr: true})
+	if err != nil || !tty {
+		t.Fatalf("attach: tty %v, %v", tty, err)
+	}
+	got := make(chan string, 1)
+	go func() {
+		b, _ := io.ReadAll(a)
+		got <- string(b)
+	}()
+	if err := s.Resize(ctx, id, 24, 80); !errdefs.IsConflict(err) {
+		t.Fatalf("resize before start: %v", err)
+	}
+	if err := s.Start(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	f.mons.mu.Lock()
+	cfg := f.mons.cfgs[len(f.mons.cfgs)-1]
+	f.mons.mu.Unlock()
+	if !cfg.Terminal || !cfg.Stdin || !cfg.HoldOutput {
+		t.Fatalf("monitor config %+v", cfg)
+	}
+	if err := s.Resize(ctx, id, 24, 80); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Kill(ctx, id, ""); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case out := <-got:
+		if out != "started\n" {
+			t.Fatalf("output %q", out)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("attachment did not end")
+	}
+	a.Close()
+
+	// An attachment whose container is removed ends.
+	if _, err := s.Wait(ctx, id, container.WaitConditionNotRunning); err != nil {
+		t.Fatal(err)
+	}
+	_, a2, err := s.Attach(ctx, id, AttachOptions{Stdout: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Remove(ctx, id, RemoveOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := a2.Read(make([]byte, 8)); n != 0 || err != io.EOF {
+		t.Fatalf("read after remove: %d %v", n, err)
 	}
 }

@@ -49,8 +49,11 @@ func (s *Service) Start(ctx context.Context, ref string) error {
 	if err := os.MkdirAll(mcfg.StateDir, 0o700); err != nil {
 		return fail(err)
 	}
+	pending := s.takePending(e)
+	mcfg.HoldOutput = len(pending) > 0
 	mon, err := s.cfg.Monitors.Start(ctx, mcfg)
 	if err != nil {
+		failPending(pending)
 		code := startErrorCode(err)
 		_ = s.setState(e, func(c *Container) {
 			c.State.Error, c.State.ExitCode = err.Error(), code
@@ -68,8 +71,12 @@ func (s *Service) Start(ctx context.Context, ref string) error {
 		// rather than lose track of it.
 		_ = mon.Signal(context.WithoutCancel(ctx), syscall.SIGKILL)
 		mon.Close()
+		failPending(pending)
 		return fail(err)
 	}
+	// Before the watcher: once it has the exit it lets the monitor go,
+	// and the held output with it.
+	connectPending(mon, pending)
 	s.watch(e, mon)
 	return nil
 }
@@ -341,7 +348,9 @@ func (s *Service) Remove(ctx context.Context, ref string, opts RemoveOptions) er
 			return fail(fmt.Errorf("container is running: stop the container before removing or force remove: %w", errdefs.ErrConflict))
 		}
 		exit := s.exitChan(e)
-		if err := s.signal(ctx, e, syscall.SIGKILL); err != nil && s.snapshot(e).State.Running() {
+		// A conflict means the monitor saw the exit already and the
+		// watcher has yet to record it: wait for that.
+		if err := s.signal(ctx, e, syscall.SIGKILL); err != nil && !errdefs.IsConflict(err) && s.snapshot(e).State.Running() {
 			return fail(err)
 		}
 		select {
@@ -352,6 +361,7 @@ func (s *Service) Remove(ctx context.Context, ref string, opts RemoveOptions) er
 			return fail(fmt.Errorf("container did not exit after SIGKILL: %w", errdefs.ErrConflict))
 		}
 	}
+	failPending(s.takePending(e))
 	if err := s.setState(e, func(c *Container) { c.State.Status = container.StateRemoving }); err != nil {
 		return fail(err)
 	}

@@ -43,6 +43,14 @@ type MonitorConfig struct {
 	LogDir string
 	// LogOptions are docker's --log-opt values (max-size, max-file).
 	LogOptions map[string]string
+	// Terminal gives the container a pty (docker run -t).
+	Terminal bool
+	// Stdin keeps the container's stdin open for attached clients
+	// (docker run -i).
+	Stdin bool
+	// HoldOutput keeps the first output for the first client to attach:
+	// set when clients attached before the start.
+	HoldOutput bool
 }
 
 // ExitStatus is how a container's process ended.
@@ -85,6 +93,31 @@ type Monitor interface {
 	Signal(ctx context.Context, sig syscall.Signal) error
 	// Wait blocks until the container's process has exited.
 	Wait(ctx context.Context) (ExitStatus, error)
+	// Attach connects to the container's stdio (see Attachment).
+	Attach(ctx context.Context, opts MonitorAttachOptions) (Attachment, error)
+	// Resize sets the size of the container's terminal.
+	Resize(ctx context.Context, rows, cols uint16) error
 	// Close drops the connection; the monitor and container go on.
+	Close() error
+}
+
+// MonitorAttachOptions choose the streams of an attachment.
+type MonitorAttachOptions struct {
+	Stdin, Stdout, Stderr bool
+	// StdinOnce closes the container's stdin when the client's input
+	// ends.
+	StdinOnce bool
+}
+
+// Attachment is a live connection to a container's stdio. Read gives the
+// output: raw for a container with a terminal, otherwise in Docker's
+// multiplexed form (8-byte frame headers); it ends (io.EOF) once the
+// container has exited and its output is drained. Write goes to the
+// container's stdin.
+type Attachment interface {
+	io.ReadWriter
+	// CloseWrite ends the input (with StdinOnce the stdin closes).
+	CloseWrite() error
+	// Close ends the attachment.
 	Close() error
 }

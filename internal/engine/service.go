@@ -77,6 +77,9 @@ type entry struct {
 	// closed when followers drops to 0. Both guarded by Service.mu.
 	followers   int
 	noFollowers chan struct{}
+	// pending are clients that attached while the container did not
+	// run; the next Start connects them. Guarded by Service.mu.
+	pending []*pendingAttach
 }
 
 // closedChan is an already closed channel.
@@ -188,7 +191,11 @@ func (s *Service) monitorConfig(c *Container) MonitorConfig {
 	if c.HostConfig != nil {
 		opts = c.HostConfig.LogConfig.Config
 	}
-	return MonitorConfig{ID: c.ID, Bundle: s.ctrDir(c.ID), StateDir: s.stateDir(c.ID), LogDir: s.logDir(c.ID), LogOptions: opts}
+	mc := MonitorConfig{ID: c.ID, Bundle: s.ctrDir(c.ID), StateDir: s.stateDir(c.ID), LogDir: s.logDir(c.ID), LogOptions: opts}
+	if c.Config != nil {
+		mc.Terminal, mc.Stdin = c.Config.Tty, c.Config.OpenStdin
+	}
+	return mc
 }
 
 // lookup finds a container by full id, name, or unique id prefix, as

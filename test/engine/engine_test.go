@@ -355,9 +355,9 @@ func TestEngine(t *testing.T) {
 		}
 	})
 
-	t.Run("tty refused", func(t *testing.T) {
+	t.Run("-it needs a terminal", func(t *testing.T) {
 		_, errOut, code := d.silo("run", "-it", "busybox", "sh")
-		if code != 125 || !strings.Contains(errOut, "attach") {
+		if code != 125 || !strings.Contains(errOut, "the input device is not a TTY") {
 			t.Fatalf("exit %d, stderr %q", code, errOut)
 		}
 	})

@@ -52,6 +52,10 @@ type Config struct {
 	Terminal bool
 	// Stdin keeps a pipe open to the container's stdin (docker run -i).
 	Stdin bool
+	// HoldOutput keeps the container's first output (up to 1 MiB) for the
+	// first client that attaches, so that a client attaching right after
+	// the start (docker run, which attached before) misses nothing.
+	HoldOutput bool
 	// Grace is how long to keep serving after the exit (0: DefaultGrace).
 	Grace time.Duration
 }
@@ -75,6 +79,9 @@ func (c *Config) Args() []string {
 	}
 	if c.Stdin {
 		a = append(a, "--stdin")
+	}
+	if c.HoldOutput {
+		a = append(a, "--hold-output")
 	}
 	if c.Grace != 0 {
 		a = append(a, "--grace", c.Grace.String())
@@ -114,6 +121,9 @@ func ParseArgs(args []string) (*Config, error) {
 			continue
 		case "--stdin":
 			c.Stdin = !hasVal || val == "true"
+			continue
+		case "--hold-output":
+			c.HoldOutput = !hasVal || val == "true"
 			continue
 		case "--id", "--bundle", "--runtime", "--runtime-root", "--dir", "--log-dir", "--log-opt", "--grace":
 			if v, err = value(); err != nil {

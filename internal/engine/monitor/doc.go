@@ -51,6 +51,11 @@
 //	                                        input from the client to stdin; the output ends (EOF) when
 //	                                        the container has exited and its output is drained.
 //
+// With --hold-output (Config.HoldOutput) the output written before the
+// first attach (up to 1 MiB) is kept and sent to that first client, even
+// if the container has exited meanwhile: silod sets it when clients
+// attached before the start (docker run).
+//
 // The monitor avoids net, fmt, encoding/json and flag (it speaks its
 // small JSON with its own codec), so that a static CGO_ENABLED=0 binary
 // stays about 2 MB and an idle monitor under 1 MB of private memory.

@@ -18,11 +18,26 @@ const (
 // container: its stream ends.
 type hub struct {
 	tty bool
+	// hold keeps the output (up to holdLimit bytes) until the first
+	// client attaches, which gets it first (Config.HoldOutput).
+	hold      bool
+	held      []heldFrame
+	heldBytes int
 
 	mu     sync.Mutex // guards subs and closed
 	subs   map[*sub]struct{}
 	closed bool
 }
+
+// heldFrame is a frame kept for the first client.
+type heldFrame struct {
+	stream byte
+	frame  []byte
+}
+
+// holdLimit bounds the output kept for the first client; what goes
+// beyond it is only in the log.
+const holdLimit = 1 << 20
 
 // sub is one attached client's queue of frames.
 type sub struct {
@@ -33,19 +48,37 @@ type sub struct {
 // subQueue is how many chunks (each at most 16 KiB) a client may lag.
 const subQueue = 256
 
-// add registers a client; nil once the container's output has ended.
+// add registers a client; nil once the container's output has ended
+// (unless held output waits for a first client: it then gets that and
+// the end).
 func (h *hub) add(stdout, stderr bool) *sub {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.closed {
+	if h.closed && !h.hold {
 		return nil
 	}
 	if h.subs == nil {
 		h.subs = map[*sub]struct{}{}
 	}
-	s := &sub{ch: make(chan []byte, subQueue), stdout: stdout, stderr: stderr}
+	s := &sub{ch: make(chan []byte, subQueue+len(h.held)), stdout: stdout, stderr: stderr}
+	if h.hold {
+		for _, f := range h.held {
+			if s.wants(f.stream) {
+				s.ch <- f.frame
+			}
+		}
+		h.hold, h.held, h.heldBytes = false, nil, 0
+	}
+	if h.closed {
+		close(s.ch)
+		return s
+	}
 	h.subs[s] = struct{}{}
 	return s
+}
+
+func (s *sub) wants(stream byte) bool {
+	return stream == frameStdout && s.stdout || stream == frameStderr && s.stderr
 }
 
 // remove unregisters a client that went away.
@@ -62,7 +95,7 @@ func (h *hub) remove(s *sub) {
 func (h *hub) send(stream byte, p []byte) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if len(h.subs) == 0 || len(p) == 0 {
+	if len(h.subs) == 0 && !h.hold || len(p) == 0 {
 		return
 	}
 	var frame []byte
@@ -75,8 +108,12 @@ func (h *hub) send(stream byte, p []byte) {
 		frame[4], frame[5], frame[6], frame[7] = byte(n>>24), byte(n>>16), byte(n>>8), byte(n)
 		copy(frame[frameHeader:], p)
 	}
+	if h.hold && h.heldBytes+len(frame) <= holdLimit {
+		h.held = append(h.held, heldFrame{stream, frame})
+		h.heldBytes += len(frame)
+	}
 	for s := range h.subs {
-		if stream == frameStdout && !s.stdout || stream == frameStderr && !s.stderr {
+		if !s.wants(stream) {
 			continue
 		}
 		select {

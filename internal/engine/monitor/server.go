@@ -60,7 +60,7 @@ type monitor struct {
 // reaps every child. ready, if not nil, receives "ok\n" once the container
 // runs (or the error that prevented it) and is closed.
 func Serve(cfg *Config, ready *os.File) error {
-	m := &monitor{cfg: cfg, self: os.Getpid(), hub: &hub{tty: cfg.Terminal},
+	m := &monitor{cfg: cfg, self: os.Getpid(), hub: &hub{tty: cfg.Terminal, hold: cfg.HoldOutput},
 		done: make(chan struct{}), release: make(chan struct{})}
 	sigchld := make(chan os.Signal, 8)
 	// No signal is ignored: ignored dispositions survive exec, and the

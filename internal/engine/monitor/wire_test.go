@@ -80,13 +80,13 @@ func FuzzParseObject(f *testing.F) {
 
 func TestArgsRoundTrip(t *testing.T) {
 	c := &Config{ID: "c1", Bundle: "/b", Runtime: "runsilo", RuntimeRoot: "/run/r", Dir: "/run/m", LogDir: "/var/log/c1",
-		LogOpts: map[string]string{"max-size": "10m", "max-file": "3"}, Terminal: true, Stdin: true, Grace: 5 * time.Second}
+		LogOpts: map[string]string{"max-size": "10m", "max-file": "3"}, Terminal: true, Stdin: true, HoldOutput: true, Grace: 5 * time.Second}
 	got, err := ParseArgs(c.Args())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got.ID != c.ID || got.Bundle != c.Bundle || got.Runtime != c.Runtime || got.RuntimeRoot != c.RuntimeRoot || got.Dir != c.Dir ||
-		got.LogDir != c.LogDir || !got.Terminal || !got.Stdin || got.Grace != c.Grace || got.LogOpts["max-file"] != "3" || got.LogOpts["max-size"] != "10m" {
+		got.LogDir != c.LogDir || !got.Terminal || !got.Stdin || !got.HoldOutput || got.Grace != c.Grace || got.LogOpts["max-file"] != "3" || got.LogOpts["max-size"] != "10m" {
 		t.Fatalf("got %+v", got)
 	}
 	for _, bad := range [][]string{
@@ -139,5 +139,57 @@ func TestHubFraming(t *testing.T) {
 	}
 	if n != subQueue {
 		t.Fatalf("slow client got %d frames, want %d then the end", n, subQueue)
+	}
+}
+
+func TestHubHold(t *testing.T) {
+	read := func(s *sub) string {
+		var stream bytes.Buffer
+		for f := range s.ch {
+			stream.Write(f)
+		}
+		var o, e bytes.Buffer
+		if err := Demux(&stream, &o, &e); err != nil {
+			t.Fatal(err)
+		}
+		return o.String() + "|" + e.String()
+	}
+	// The first client gets what came before it, the second does not.
+	h := &hub{hold: true}
+	h.send(frameStdout, []byte("early "))
+	h.send(frameStderr, []byte("warn"))
+	first := h.add(true, true)
+	second := h.add(true, false)
+	h.send(frameStdout, []byte("late"))
+	h.close()
+	if got := read(first); got != "early late|warn" {
+		t.Fatalf("first client: %q", got)
+	}
+	if got := read(second); got != "late|" {
+		t.Fatalf("second client: %q", got)
+	}
+	// Output that ended before the first client still reaches it.
+	h = &hub{hold: true, tty: true}
+	h.send(frameStdout, []byte("bye"))
+	h.close()
+	s := h.add(true, true)
+	if s == nil {
+		t.Fatal("no client after the end despite held output")
+	}
+	var raw bytes.Buffer
+	for f := range s.ch {
+		raw.Write(f)
+	}
+	if raw.String() != "bye" || h.add(true, true) != nil {
+		t.Fatalf("held tty output %q", raw.String())
+	}
+	// The hold is bounded.
+	h = &hub{hold: true}
+	chunk := make([]byte, 64<<10)
+	for i := 0; i < 40; i++ {
+		h.send(frameStdout, chunk)
+	}
+	if h.heldBytes > holdLimit {
+		t.Fatalf("held %d bytes", h.heldBytes)
 	}
 }

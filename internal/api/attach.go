@@ -1,0 +1,176 @@
+package api
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/silo-containers/silo/internal/engine"
+	"github.com/silo-containers/silo/internal/errdefs"
+)
+
+// containerAttach is POST /containers/{id}/attach: Docker's connection
+// hijack. The answer is 101 UPGRADED (Connection: Upgrade, Upgrade: tcp)
+// when the client asked for an upgrade, else 200, with the stream's
+// content type; then the raw connection carries the container's output
+// to the client (raw with a terminal, else multiplexed) and the client's
+// input to the container's stdin. The client's half-close ends the input
+// (the container's stdin closes with StdinOnce); the end of the output
+// (the container exited) closes the connection.
+//
+// logs=1 sends what the log holds first; stream=0 sends only that.
+func (s *Server) containerAttach(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	stream, withLogs := boolValue(r, "stream"), boolValue(r, "logs")
+	opts := engine.AttachOptions{Stdin: boolValue(r, "stdin"), Stdout: boolValue(r, "stdout"), Stderr: boolValue(r, "stderr")}
+	if !opts.Stdin && !opts.Stdout && !opts.Stderr {
+		writeError(w, fmt.Errorf("bad parameters: you must choose at least one stream: %w", errdefs.ErrInvalidArgument))
+		return
+	}
+	ctx := r.Context()
+	var (
+		tty bool
+		a   engine.Attachment
+		err error
+	)
+	if withLogs {
+		// Look before attaching: an unknown container is an error status.
+		if tty, _, err = s.b.Logs(ctx, id, engine.LogsOptions{Stdout: opts.Stdout, Stderr: opts.Stderr, Tail: -1}); err != nil {
+			writeError(w, err)
+			return
+		}
+	}
+	if stream {
+		if tty, a, err = s.b.Attach(ctx, id, opts); err != nil {
+			writeError(w, err)
+			return
+		}
+		defer a.Close()
+	} else if _, err := s.b.Inspect(ctx, id); err != nil {
+		writeError(w, err)
+		return
+	}
+	conn, brw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		writeError(w, fmt.Errorf("attach: hijack the connection: %w", err))
+		return
+	}
+	defer conn.Close()
+	ctype := "application/vnd.docker.multiplexed-stream"
+	if tty {
+		ctype = "application/vnd.docker.raw-stream"
+	}
+	var head strings.Builder
+	if upgradeRequested(r) {
+		head.WriteString("HTTP/1.1 101 UPGRADED\r\nContent-Type: " + ctype + "\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n")
+	} else {
+		head.WriteString("HTTP/1.1 200 OK\r\nContent-Type: " + ctype + "\r\n")
+	}
+	for _, k := range []string{"Api-Version", "Server", "Ostype"} {
+		if v := w.Header().Get(k); v != "" {
+			head.WriteString(k + ": " + v + "\r\n")
+		}
+	}
+	head.WriteString("\r\n")
+	if _, err := brw.WriteString(head.String()); err != nil {
+		return
+	}
+	if withLogs {
+		if err := s.writeAttachLogs(r, brw.Writer, id, opts, tty); err != nil {
+			return
+		}
+	}
+	if err := brw.Flush(); err != nil || a == nil {
+		return
+	}
+	// Input is read from conn itself (after what the server buffered):
+	// through brw, the server's reader would cancel the request's context
+	// at the client's half-close, and the attachment with it.
+	var in io.Reader = conn
+	if n := brw.Reader.Buffered(); n > 0 {
+		buffered, _ := brw.Reader.Peek(n)
+		in = io.MultiReader(bytes.NewReader(buffered), conn)
+	}
+	copyAttach(conn, in, a, opts.Stdin)
+}
+
+// copyAttach copies the output of a to conn until it ends, and, with
+// stdin, what the client sends (in) to a; the client's half-close becomes
+// a.CloseWrite.
+func copyAttach(conn net.Conn, in io.Reader, a engine.Attachment, stdin bool) {
+	var wg sync.WaitGroup
+	if stdin {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := io.Copy(a, in); err == nil {
+				// EOF: the client closed its side.
+				_ = a.CloseWrite()
+			}
+		}()
+	}
+	_, _ = io.Copy(conn, a)
+	// The output ended: the client reads EOF, and the input copier, if
+	// still reading, stops.
+	if cw, ok := conn.(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite()
+	}
+	conn.Close()
+	a.Close()
+	wg.Wait()
+}
+
+// writeAttachLogs sends the log's entries (attach with logs=1).
+func (s *Server) writeAttachLogs(r *http.Request, w io.Writer, id string, opts engine.AttachOptions, tty bool) error {
+	_, entries, err := s.b.Logs(r.Context(), id, engine.LogsOptions{Stdout: opts.Stdout, Stderr: opts.Stderr, Tail: -1})
+	if err != nil {
+		return err
+	}
+	out := &streamWriter{w: w, mux: !tty}
+	for e, err := range entries {
+		if err != nil {
+			return err
+		}
+		if err := out.write(e.Stream, e.Line); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// upgradeRequested reports whether the client asked to upgrade the
+// connection (docker sends Connection: Upgrade, Upgrade: tcp).
+func upgradeRequested(r *http.Request) bool {
+	if r.Header.Get("Upgrade") != "" {
+		return true
+	}
+	for _, v := range r.Header.Values("Connection") {
+		for _, t := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), "upgrade") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// containerResize is POST /containers/{id}/resize?h=&w=.
+func (s *Server) containerResize(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	h, herr := strconv.ParseUint(q.Get("h"), 10, 16)
+	wd, werr := strconv.ParseUint(q.Get("w"), 10, 16)
+	if herr != nil || werr != nil {
+		writeError(w, fmt.Errorf("resize: h and w must be numbers from 0 to 65535: %w", errdefs.ErrInvalidArgument))
+		return
+	}
+	if err := s.b.Resize(r.Context(), r.PathValue("id"), uint16(h), uint16(wd)); err != nil {
+		writeError(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+}

@@ -1,0 +1,187 @@
+//go:build integration
+
+package engine
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/creack/pty"
+)
+
+// ptyOutput collects what a process writes to a pty master.
+type ptyOutput struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (o *ptyOutput) Write(p []byte) (int, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.buf.Write(p)
+}
+
+func (o *ptyOutput) String() string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.buf.String()
+}
+
+// waitFor polls o until it contains s.
+func (o *ptyOutput) waitFor(t *testing.T, s string, d time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !strings.Contains(o.String(), s) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %q in the output: %q", s, o.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestRunInteractive drives `silo run -it` through a real pty, and
+// `silo run -i` through a pipe.
+func TestRunInteractive(t *testing.T) {
+	d := newDaemon(t)
+	d.must("image", "build-busybox")
+
+	t.Run("it", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, repoBin("silo"), "--host", d.host(), "--no-start-daemon", "run", "--rm", "-it", "busybox", "sh")
+		ptmx, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 30, Cols: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ptmx.Close()
+		out := &ptyOutput{}
+		copied := make(chan struct{})
+		go func() { _, _ = io.Copy(out, ptmx); close(copied) }()
+		// The shell's prompt: it came before any input, so the attach
+		// made before the start got it.
+		out.waitFor(t, "# ", 20*time.Second)
+		// The terminal size made it into the container.
+		if _, err := ptmx.WriteString("stty size\r"); err != nil {
+			t.Fatal(err)
+		}
+		out.waitFor(t, "30 100", 10*time.Second)
+		if err := pty.Setsize(ptmx, &pty.Winsize{Rows: 40, Cols: 120}); err != nil {
+			t.Fatal(err)
+		}
+		// SIGWINCH → resize: poll, the resize is asynchronous.
+		deadline := time.Now().Add(10 * time.Second)
+		for !strings.Contains(out.String(), "40 120") {
+			if time.Now().After(deadline) {
+				t.Fatalf("no resize: %q", out.String())
+			}
+			_, _ = ptmx.WriteString("stty size\r")
+			time.Sleep(200 * time.Millisecond)
+		}
+		if _, err := ptmx.WriteString("echo h''i; exit 5\r"); err != nil {
+			t.Fatal(err)
+		}
+		err = cmd.Wait()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 5 {
+			t.Fatalf("silo run -it: %v, want exit 5; output %q\n%s", err, out.String(), d.tail())
+		}
+		ptmx.Close()
+		<-copied
+		if !strings.Contains(out.String(), "\r\nhi\r\n") {
+			t.Fatalf("no hi in %q", out.String())
+		}
+	})
+
+	t.Run("i", func(t *testing.T) {
+		cmd := exec.Command(repoBin("silo"), "--host", d.host(), "--no-start-daemon", "run", "--rm", "-i", "busybox", "cat")
+		cmd.Stdin = strings.NewReader("hello\n")
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		got, err := cmd.Output()
+		if err != nil || string(got) != "hello\n" {
+			t.Fatalf("echo hello | silo run -i busybox cat: %q, %v\n%s\n%s", got, err, stderr.String(), d.tail())
+		}
+	})
+
+	t.Run("t without i", func(t *testing.T) {
+		out, errOut, code := d.silo("run", "--rm", "-t", "busybox", "sh", "-c", "echo out; echo err >&2; exit 2")
+		if code != 2 || out != "out\r\nerr\r\n" {
+			t.Fatalf("silo run -t: exit %d, %q %q", code, out, errOut)
+		}
+	})
+
+	t.Run("attach", func(t *testing.T) {
+		id := strings.TrimSpace(d.must("run", "-d", "-i", "busybox", "sh", "-c", "read x; echo got $x; exit 4"))
+		cmd := exec.Command(repoBin("silo"), "--host", d.host(), "--no-start-daemon", "attach", id)
+		cmd.Stdin = strings.NewReader("it\n")
+		got, err := cmd.Output()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 4 || string(got) != "got it\n" {
+			t.Fatalf("silo attach: %q, %v", got, err)
+		}
+		d.must("rm", id)
+	})
+}
+
+// TestDockerRunForeground runs the stock docker CLI without -d: it
+// attaches before the start.
+func TestDockerRunForeground(t *testing.T) {
+	docker := "/usr/local/bin/docker"
+	if _, err := os.Stat(docker); err != nil {
+		t.Skip("no docker CLI")
+	}
+	d := newDaemon(t)
+	d.must("image", "build-busybox")
+	env := []string{"DOCKER_HOST=" + d.host(), "DOCKER_CONFIG=" + filepath.Join(d.root, "docker-config")}
+	out, errOut, code := d.run(docker, []string{"run", "--rm", "busybox", "echo", "hi"}, env)
+	if code != 0 || out != "hi\n" {
+		t.Fatalf("docker run --rm busybox echo hi: exit %d, %q %q\n%s", code, out, errOut, d.tail())
+	}
+	out, errOut, code = d.run(docker, []string{"run", "--rm", "busybox", "sh", "-c", "exit 3"}, env)
+	if code != 3 {
+		t.Fatalf("docker run exit 3: exit %d, %q %q\n%s", code, out, errOut, d.tail())
+	}
+	t.Run("it", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, docker, "run", "--rm", "-it", "busybox", "sh")
+		cmd.Env = append(os.Environ(), env...)
+		ptmx, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 30, Cols: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ptmx.Close()
+		out := &ptyOutput{}
+		go func() { _, _ = io.Copy(out, ptmx) }()
+		out.waitFor(t, "# ", 20*time.Second)
+		if _, err := ptmx.WriteString("stty size; echo h''i; exit 5\r"); err != nil {
+			t.Fatal(err)
+		}
+		err = cmd.Wait()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 5 {
+			t.Fatalf("docker run -it: %v, want exit 5; output %q\n%s", err, out.String(), d.tail())
+		}
+		out.waitFor(t, "hi", 5*time.Second)
+		out.waitFor(t, "30 100", time.Second)
+	})
+	cmd := exec.Command(docker, "run", "--rm", "-i", "busybox", "cat")
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdin = strings.NewReader("hello\n")
+	got, err := cmd.Output()
+	if err != nil || string(got) != "hello\n" {
+		t.Fatalf("docker run -i cat: %q, %v", got, err)
+	}
+	if ps, _, _ := d.run(docker, []string{"ps", "-aq"}, env); strings.TrimSpace(ps) != "" {
+		t.Fatalf("containers left: %q", ps)
+	}
+}
