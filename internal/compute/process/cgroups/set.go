@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"regexp"
 	"slices"
 	"strings"
 
@@ -597,9 +596,22 @@ func setBlockIOV2(dir string, b *specs.LinuxBlockIO) error {
 
 // --- hugetlb ---
 
-// pageSizeRE is the OCI page size format; it also keeps the size from
-// naming another file.
-var pageSizeRE = regexp.MustCompile(`^[0-9]+[KMGTP]B$`)
+// validPageSize checks the OCI page size format ("2MB", "1GB": digits, a
+// unit letter, "B"); it also keeps the size from naming another file.
+// (A hand check rather than regexp: this package is on the start path, and
+// regexp adds to every runtime start.)
+func validPageSize(s string) bool {
+	n := len(s)
+	if n < 3 || s[n-1] != 'B' || !strings.ContainsRune("KMGTP", rune(s[n-2])) {
+		return false
+	}
+	for i := 0; i < n-2; i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
 
 func (m *manager) setHugetlb(r *specs.LinuxResources) error {
 	if len(r.HugepageLimits) == 0 {
@@ -614,7 +626,7 @@ func (m *manager) setHugetlb(r *specs.LinuxResources) error {
 		limitFile, rsvdFile = "max", "rsvd.max"
 	}
 	for _, h := range r.HugepageLimits {
-		if !pageSizeRE.MatchString(h.Pagesize) {
+		if !validPageSize(h.Pagesize) {
 			return fmt.Errorf("invalid hugepage size %q", h.Pagesize)
 		}
 		base := "hugetlb." + h.Pagesize + "."
