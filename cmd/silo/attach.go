@@ -96,6 +96,9 @@ type attachStream struct {
 	br   *bufio.Reader
 	// tty says the output is raw (the container has a terminal).
 	tty bool
+	// resizePath is where setupTerminal sends window sizes
+	// (default: the container's /resize).
+	resizePath string
 }
 
 // dialHost connects to the daemon at host (unix:///path or tcp://addr).
@@ -123,8 +126,15 @@ func openAttach(ctx context.Context, host, id string, stdin, stdout, stderr bool
 			q.Set(k, "1")
 		}
 	}
-	req := "POST /containers/" + url.PathEscape(id) + "/attach?" + q.Encode() + " HTTP/1.1\r\n" +
-		"Host: silo\r\nContent-Type: text/plain\r\nContent-Length: 0\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n"
+	return hijack(ctx, conn, "/containers/"+url.PathEscape(id)+"/attach?"+q.Encode(), "text/plain", nil, id)
+}
+
+// hijack sends POST path with body on conn (its own connection to the
+// daemon) and returns the stream once the daemon switched it to raw
+// (attach, exec start); id names the target in errors.
+func hijack(ctx context.Context, conn net.Conn, path, ctype string, body []byte, id string) (*attachStream, error) {
+	req := "POST " + path + " HTTP/1.1\r\n" +
+		"Host: silo\r\nContent-Type: " + ctype + "\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n" + string(body)
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
 	if _, err := io.WriteString(conn, req); err != nil {
@@ -202,7 +212,11 @@ func (s *attachStream) setupTerminal(ctx context.Context, host, id string, tty, 
 	if out, err := consoleOf(os.Stdout, os.Stdin); err == nil {
 		resize := func() {
 			if ws, err := out.Size(); err == nil && ws.Height > 0 && ws.Width > 0 {
-				_ = resizeContainer(ctx, host, id, ws.Height, ws.Width)
+				path := s.resizePath
+				if path == "" {
+					path = "/containers/" + url.PathEscape(id) + "/resize"
+				}
+				_ = resizeAt(ctx, host, path, ws.Height, ws.Width)
 			}
 		}
 		resize()
@@ -260,8 +274,8 @@ func isConsole(f *os.File) bool {
 	return err == nil
 }
 
-// resizeContainer is POST /containers/{id}/resize.
-func resizeContainer(ctx context.Context, host, id string, h, w uint16) error {
+// resizeAt is POST path?h=&w= (/containers/{id}/resize, /exec/{id}/resize).
+func resizeAt(ctx context.Context, host, path string, h, w uint16) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	conn, err := dialHost(ctx, host)
@@ -270,7 +284,7 @@ func resizeContainer(ctx context.Context, host, id string, h, w uint16) error {
 	}
 	defer conn.Close()
 	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
-	req := "POST /containers/" + url.PathEscape(id) + "/resize?h=" + strconv.Itoa(int(h)) + "&w=" + strconv.Itoa(int(w)) +
+	req := "POST " + path + "?h=" + strconv.Itoa(int(h)) + "&w=" + strconv.Itoa(int(w)) +
 		" HTTP/1.1\r\nHost: silo\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
 	if _, err := io.WriteString(conn, req); err != nil {
 		return err

@@ -63,6 +63,8 @@ func main() {
 	)
 	root.AddCommand(distCommands(g)...)
 	root.AddCommand(attachCommand(g)) // attach.go
+	root.AddCommand(execCommand(g))   // exec.go
+	root.AddCommand(importCommand(g)) // import.go
 	err := root.Execute()
 	if err == nil {
 		return

@@ -29,6 +29,7 @@ type runFlags struct {
 	cpus                         float64
 	pidsLimit                    int64
 	hostname                     string
+	restart                      string // restart.go
 }
 
 func runCommand(g *globals) *cobra.Command {
@@ -60,6 +61,7 @@ func runCommand(g *globals) *cobra.Command {
 	fl.StringVar(&f.isolation, "isolation", "", "container isolation technology (process, hyperv)")
 	fl.StringArrayVarP(&f.labels, "label", "l", nil, "set meta data on a container")
 	fl.StringVar(&f.hostname, "hostname", "", "container host name")
+	fl.StringVar(&f.restart, "restart", "no", "restart policy: no, always, on-failure[:max-retries], unless-stopped")
 	return cmd
 }
 
@@ -83,6 +85,10 @@ func (f *runFlags) configs(args []string) (*container.Config, *container.HostCon
 		cfg.Labels[k] = v
 	}
 	host := &container.HostConfig{AutoRemove: f.rm, Isolation: container.Isolation(f.isolation)}
+	var err error
+	if host.RestartPolicy, err = parseRestartPolicy(f.restart); err != nil {
+		return nil, nil, err
+	}
 	if f.tty && !f.detach {
 		if h, w := terminalSize(); h > 0 {
 			host.ConsoleSize = [2]uint{uint(h), uint(w)}

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bufio"
 	"bytes"
 	"fmt"
 	"io"
@@ -55,12 +56,34 @@ func (s *Server) containerAttach(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	conn, brw, err := http.NewResponseController(w).Hijack()
+	conn, brw, err := hijackStream(w, r, tty)
 	if err != nil {
-		writeError(w, fmt.Errorf("attach: hijack the connection: %w", err))
 		return
 	}
 	defer conn.Close()
+	if withLogs {
+		if err := s.writeAttachLogs(r, brw.Writer, id, opts, tty); err != nil {
+			return
+		}
+	}
+	if err := brw.Flush(); err != nil || a == nil {
+		return
+	}
+	copyAttach(conn, hijackedInput(conn, brw), a, opts.Stdin)
+}
+
+// hijackStream takes over the connection of an attach-like request
+// (attach, exec start) and writes the head of the answer (not flushed):
+// 101 UPGRADED when the client asked for an upgrade, else 200, with the
+// content type of the stream (raw for a terminal, else multiplexed). A
+// hijack failure is answered as an error.
+func hijackStream(w http.ResponseWriter, r *http.Request, tty bool) (net.Conn, *bufio.ReadWriter, error) {
+	conn, brw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		err = fmt.Errorf("attach: hijack the connection: %w", err)
+		writeError(w, err)
+		return nil, nil, err
+	}
 	ctype := "application/vnd.docker.multiplexed-stream"
 	if tty {
 		ctype = "application/vnd.docker.raw-stream"
@@ -78,25 +101,23 @@ func (s *Server) containerAttach(w http.ResponseWriter, r *http.Request) {
 	}
 	head.WriteString("\r\n")
 	if _, err := brw.WriteString(head.String()); err != nil {
-		return
+		conn.Close()
+		return nil, nil, err
 	}
-	if withLogs {
-		if err := s.writeAttachLogs(r, brw.Writer, id, opts, tty); err != nil {
-			return
-		}
-	}
-	if err := brw.Flush(); err != nil || a == nil {
-		return
-	}
-	// Input is read from conn itself (after what the server buffered):
-	// through brw, the server's reader would cancel the request's context
-	// at the client's half-close, and the attachment with it.
+	return conn, brw, nil
+}
+
+// hijackedInput is what the client sends on a hijacked connection. It is
+// read from conn itself (after what the server buffered): through brw,
+// the server's reader would cancel the request's context at the client's
+// half-close, and the attachment with it.
+func hijackedInput(conn net.Conn, brw *bufio.ReadWriter) io.Reader {
 	var in io.Reader = conn
 	if n := brw.Reader.Buffered(); n > 0 {
 		buffered, _ := brw.Reader.Peek(n)
 		in = io.MultiReader(bytes.NewReader(buffered), conn)
 	}
-	copyAttach(conn, in, a, opts.Stdin)
+	return in
 }
 
 // copyAttach copies the output of a to conn until it ends, and, with

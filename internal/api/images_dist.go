@@ -211,7 +211,7 @@ func repoAndTag(n string) (string, string) {
 func (s *Server) imageCreate(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	if q.Get("fromSrc") != "" {
-		writeError(w, fmt.Errorf("image import (fromSrc): not implemented yet: %w", errdefs.ErrNotImplemented))
+		s.imageImport(w, r) // images_import.go
 		return
 	}
 	from := q.Get("fromImage")

@@ -103,6 +103,10 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /containers/{id}/logs", s.containerLogs)
 	m.HandleFunc("POST /containers/{id}/attach", s.containerAttach) // attach.go
 	m.HandleFunc("POST /containers/{id}/resize", s.containerResize)
+	m.HandleFunc("POST /containers/{id}/exec", s.containerExec) // exec.go
+	m.HandleFunc("POST /exec/{id}/start", s.execStart)
+	m.HandleFunc("POST /exec/{id}/resize", s.execResize)
+	m.HandleFunc("GET /exec/{id}/json", s.execInspect)
 
 	m.HandleFunc("GET /images/json", s.imageList)
 	m.HandleFunc("POST /images/load", s.imageLoad)
@@ -130,11 +134,10 @@ func (s *Server) routes() {
 var notImplemented = []string{
 	"GET /containers/{id}/attach/ws",
 	"POST /containers/{id}/restart", "POST /containers/{id}/pause", "POST /containers/{id}/unpause",
-	"POST /containers/{id}/exec", "POST /containers/{id}/rename",
+	"POST /containers/{id}/rename",
 	"POST /containers/{id}/update", "GET /containers/{id}/top", "GET /containers/{id}/stats",
 	"GET /containers/{id}/changes", "GET /containers/{id}/export", "GET /containers/{id}/archive",
 	"PUT /containers/{id}/archive", "HEAD /containers/{id}/archive", "POST /containers/prune",
-	"POST /exec/{id}/start", "POST /exec/{id}/resize", "GET /exec/{id}/json",
 	"POST /images/build", "POST /build", "POST /images/prune",
 	"GET /images/search", "POST /commit", "GET /events", "GET /system/df", "POST /auth",
 	"GET /networks", "POST /networks/create", "GET /volumes", "POST /volumes/create",

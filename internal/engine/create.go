@@ -56,8 +56,8 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (_ CreateRespon
 	if host.LogConfig.Type != "json-file" {
 		return CreateResponse{}, fmt.Errorf("create container: log driver %q: only json-file is supported: %w", host.LogConfig.Type, errdefs.ErrNotImplemented)
 	}
-	if host.RestartPolicy.Name != "" && host.RestartPolicy.Name != container.RestartPolicyDisabled {
-		return CreateResponse{}, fmt.Errorf("create container: restart policy %q: not implemented yet: %w", host.RestartPolicy.Name, errdefs.ErrNotImplemented)
+	if err := checkRestartPolicy(host); err != nil {
+		return CreateResponse{}, err
 	}
 	size, err := sandboxSize(host.StorageOpt)
 	if err != nil {

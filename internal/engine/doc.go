@@ -28,6 +28,8 @@
 //	running    mounted   alive     Start
 //	exited     unmounted exited    exit of the process (seen by Wait on the
 //	                               monitor, or by reconciliation from exit.json)
+//	restarting unmounted -         exit, with a restart policy that restarts:
+//	                               waiting for the backoff timer (restart.go)
 //	removing   any       -         Remove in progress (a crash here: Restore
 //	                               finishes the removal)
 //	(gone)     -         -         Remove; AutoRemove after exit

@@ -360,8 +360,8 @@ func TestCreateErrors(t *testing.T) {
 		{"tiny size", CreateRequest{Config: &container.Config{Image: "busybox"}, HostConfig: &container.HostConfig{StorageOpt: map[string]string{"size": "1k"}}},
 			errdefs.ErrInvalidArgument, "size"},
 		{"relative workdir", CreateRequest{Config: &container.Config{Image: "busybox", WorkingDir: "rel"}}, errdefs.ErrInvalidArgument, "not absolute"},
-		{"restart policy", CreateRequest{Config: &container.Config{Image: "busybox"}, HostConfig: &container.HostConfig{RestartPolicy: container.RestartPolicy{Name: "always"}}},
-			errdefs.ErrNotImplemented, "restart policy"},
+		{"restart policy", CreateRequest{Config: &container.Config{Image: "busybox"}, HostConfig: &container.HostConfig{RestartPolicy: container.RestartPolicy{Name: "sometimes"}}},
+			errdefs.ErrInvalidArgument, "restart policy"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -26,6 +26,19 @@ func (s *Service) Start(ctx context.Context, ref string) error {
 	}
 	e.op.Lock()
 	defer e.op.Unlock()
+	return s.start(ctx, e, false)
+}
+
+// start runs e through a new monitor: for the user (which resets the
+// restart policy's count and backoff), or byPolicy (restart.go).
+// Preconditions: e.op held.
+func (s *Service) start(ctx context.Context, e *entry, byPolicy bool) error {
+	if !byPolicy {
+		s.mu.Lock()
+		s.stopRestartTimerLocked(e)
+		e.restart.delay = 0
+		s.mu.Unlock()
+	}
 	c := s.snapshot(e)
 	fail := func(err error) error { return fmt.Errorf("start container %s: %w", c.ID[:12], err) }
 	switch c.State.Status {
@@ -65,6 +78,11 @@ func (s *Service) Start(ctx context.Context, ref string) error {
 	}
 	err = s.setState(e, func(c *Container) {
 		c.State = State{Status: container.StateRunning, Pid: mon.Pid(), StartedAt: time.Now().UTC()}
+		if byPolicy {
+			c.RestartCount++
+		} else {
+			c.RestartCount, c.ManuallyStopped = 0, false
+		}
 	})
 	if err != nil {
 		// The container runs but is not recorded as running: stop it
@@ -150,6 +168,7 @@ func (s *Service) exited(e *entry, st ExitStatus) {
 	if st.ExitedAt.IsZero() {
 		st.ExitedAt = time.Now()
 	}
+	restart := false
 	err := s.setState(e, func(c *Container) {
 		c.State.Status = container.StateExited
 		c.State.Pid = 0
@@ -157,14 +176,21 @@ func (s *Service) exited(e *entry, st ExitStatus) {
 		c.State.OOMKilled = st.OOMKilled
 		c.State.Error = st.Error
 		c.State.FinishedAt = st.ExitedAt.UTC()
+		if restart = shouldRestart(c, st.Code); restart {
+			c.State.Status = container.StateRestarting
+		}
 	})
 	if err != nil {
+		restart = false
 		s.log.Error("record exit", "container", c.ID, "err", err)
 	}
 	s.mu.Lock()
 	close(e.exitCh)
 	e.exitCh = make(chan struct{})
 	s.mu.Unlock()
+	if restart {
+		s.scheduleRestart(e, st.ExitedAt.Sub(c.State.StartedAt))
+	}
 	if autoRemove {
 		s.wg.Add(1)
 		go func() {
@@ -226,9 +252,16 @@ func (s *Service) Stop(ctx context.Context, ref string, signal string, timeout *
 	e.op.Lock()
 	defer e.op.Unlock()
 	c := s.snapshot(e)
+	if c.State.Status == container.StateRestarting {
+		return s.suppressRestart(e)
+	}
 	if !c.State.Running() {
 		return fmt.Errorf("stop container %s: %w", c.ID[:12], ErrNotModified)
 	}
+	if err := s.suppressRestart(e); err != nil {
+		return fmt.Errorf("stop container %s: %w", c.ID[:12], err)
+	}
+	defer s.cancelRestart(e) // an exit just before the flag was set
 	if signal == "" && c.Config != nil {
 		signal = c.Config.StopSignal
 	}
@@ -343,10 +376,22 @@ func (s *Service) Remove(ctx context.Context, ref string, opts RemoveOptions) er
 		return fmt.Errorf("no such container: %s: %w", ref, errdefs.ErrNotFound)
 	}
 	fail := func(err error) error { return fmt.Errorf("remove container %s: %w", c.ID[:12], err) }
+	if c.State.Status == container.StateRestarting {
+		if !opts.Force {
+			return fail(fmt.Errorf("container is restarting: stop the container before removing or force remove: %w", errdefs.ErrConflict))
+		}
+		if err := s.suppressRestart(e); err != nil {
+			return fail(err)
+		}
+	}
 	if c.State.Running() {
 		if !opts.Force {
 			return fail(fmt.Errorf("container is running: stop the container before removing or force remove: %w", errdefs.ErrConflict))
 		}
+		if err := s.suppressRestart(e); err != nil {
+			return fail(err)
+		}
+		defer s.cancelRestart(e)
 		exit := s.exitChan(e)
 		// A conflict means the monitor saw the exit already and the
 		// watcher has yet to record it: wait for that.

@@ -20,6 +20,8 @@ import (
 //	running          monitor answers             running, watched again
 //	running          no monitor, exit.json       exited with its code
 //	running          no monitor, no exit.json    exited, code 255, error set
+//	                 (either: restarted if its restart policy says so)
+//	restarting       -                           restarted (restart.go)
 //	removing         -                           removal finished
 //	created, exited  half-made sandbox mounts    cleaned (sandbox.Open)
 //	(no record)      a directory in containers/  deleted (a crashed Create)
@@ -50,6 +52,7 @@ func (s *Service) restore(ctx context.Context) error {
 			if _, err := sandbox.Open(s.sandboxDir(c.ID)); err != nil && !errdefs.IsNotFound(err) {
 				s.log.Warn("open sandbox", "container", c.ID, "err", err)
 			}
+			s.restoreRestart(e) // restart.go
 		}
 	}
 	s.removeOrphans(ctx, known)

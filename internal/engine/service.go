@@ -57,6 +57,9 @@ type Service struct {
 
 	mu   sync.Mutex // guards ctrs and every entry's c, exitCh, removedCh
 	ctrs map[string]*entry
+
+	// execs are the exec instances (exec.go); in memory only, as Docker's.
+	execs execTable
 }
 
 // entry is one container in memory.
@@ -80,6 +83,9 @@ type entry struct {
 	// pending are clients that attached while the container did not
 	// run; the next Start connects them. Guarded by Service.mu.
 	pending []*pendingAttach
+	// restart is the pending restart by the restart policy (restart.go);
+	// guarded by Service.mu.
+	restart restartState
 }
 
 // closedChan is an already closed channel.
@@ -162,6 +168,7 @@ func (s *Service) Close() error {
 	s.cancel()
 	s.mu.Lock()
 	for _, e := range s.ctrs {
+		s.stopRestartTimerLocked(e)
 		if e.mon != nil {
 			e.mon.Close()
 		}

@@ -31,6 +31,12 @@ type Container struct {
 	State State
 	// SandboxSize is the writable layer's size in bytes.
 	SandboxSize int64
+	// RestartCount counts the restarts by the restart policy since the
+	// last start by the user.
+	RestartCount int
+	// ManuallyStopped is set by stop and rm -f, cleared by a user's
+	// start: it suppresses restarts (Docker's HasBeenManuallyStopped).
+	ManuallyStopped bool
 }
 
 // State is the lifecycle state of a container, as docker reports it.
