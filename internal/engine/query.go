@@ -286,6 +286,14 @@ func (s *Service) Logs(ctx context.Context, ref string, opts LogsOptions) (tty b
 				return
 			}
 		}
+		if opts.Follow && ctx.Err() == nil {
+			// The log closes as the process exits; a client that acts on
+			// the end of `logs -f` (docker rm, say) must find the exit
+			// recorded, so the stream ends only once it is.
+			wctx, wcancel := context.WithTimeout(ctx, 5*time.Second)
+			_, _ = s.Wait(wctx, c.ID, container.WaitConditionNotRunning)
+			wcancel()
+		}
 	}
 	return c.Config != nil && c.Config.Tty, seq, nil
 }
