@@ -19,6 +19,7 @@ import (
 
 	"github.com/silo-containers/silo/internal/errdefs"
 	"github.com/silo-containers/silo/internal/storage/archive"
+	"github.com/silo-containers/silo/internal/storage/content"
 	"github.com/silo-containers/silo/internal/storage/image"
 )
 
@@ -39,7 +40,7 @@ func (s *Store) Load(ctx context.Context, r io.Reader) ([]string, error) {
 	}
 	defer os.Remove(f.Name())
 	defer f.Close()
-	if _, err := io.Copy(f, ctxReader{ctx, r}); err != nil {
+	if _, err := io.Copy(f, content.ContextReader(ctx, r)); err != nil {
 		return nil, fmt.Errorf("load: spool: %w", err)
 	}
 	src, err := indexTar(f)
@@ -338,16 +339,4 @@ func (s *Store) Save(ctx context.Context, refs []string, w io.Writer) error {
 		return fmt.Errorf("save %v: %w", refs, err)
 	}
 	return nil
-}
-
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }

@@ -272,6 +272,10 @@ func (w *Writer) Close() error {
 	return nil
 }
 
+// ContextReader returns a reader that stops with ctx's error once ctx is
+// done, so a long copy (a layer download, a tarball load) can be cancelled.
+func ContextReader(ctx context.Context, r io.Reader) io.Reader { return ctxReader{ctx, r} }
+
 type ctxReader struct {
 	ctx context.Context
 	r   io.Reader
