@@ -9,7 +9,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -34,6 +33,20 @@ func (o *ptyOutput) String() string {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	return o.buf.String()
+}
+
+// askUntil writes cmd to the terminal every 200 ms until o contains want:
+// for answers that change asynchronously (a resize reaching the container).
+func (o *ptyOutput) askUntil(t *testing.T, term io.Writer, cmd, want string, d time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !strings.Contains(o.String(), want) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %q after %q: %q", want, cmd, o.String())
+		}
+		_, _ = io.WriteString(term, cmd)
+		time.Sleep(200 * time.Millisecond)
+	}
 }
 
 // waitFor polls o until it contains s.
@@ -78,14 +91,7 @@ func TestRunInteractive(t *testing.T) {
 			t.Fatal(err)
 		}
 		// SIGWINCH → resize: poll, the resize is asynchronous.
-		deadline := time.Now().Add(10 * time.Second)
-		for !strings.Contains(out.String(), "40 120") {
-			if time.Now().After(deadline) {
-				t.Fatalf("no resize: %q", out.String())
-			}
-			_, _ = ptmx.WriteString("stty size\r")
-			time.Sleep(200 * time.Millisecond)
-		}
+		out.askUntil(t, ptmx, "stty size\r", "40 120", 10*time.Second)
 		if _, err := ptmx.WriteString("echo h''i; exit 5\r"); err != nil {
 			t.Fatal(err)
 		}
@@ -135,13 +141,12 @@ func TestRunInteractive(t *testing.T) {
 // TestDockerRunForeground runs the stock docker CLI without -d: it
 // attaches before the start.
 func TestDockerRunForeground(t *testing.T) {
-	docker := "/usr/local/bin/docker"
-	if _, err := os.Stat(docker); err != nil {
+	if !haveDocker() {
 		t.Skip("no docker CLI")
 	}
 	d := newDaemon(t)
 	d.must("image", "build-busybox")
-	env := []string{"DOCKER_HOST=" + d.host(), "DOCKER_CONFIG=" + filepath.Join(d.root, "docker-config")}
+	docker, env := dockerCLI, d.dockerEnv()
 	out, errOut, code := d.run(docker, []string{"run", "--rm", "busybox", "echo", "hi"}, env)
 	if code != 0 || out != "hi\n" {
 		t.Fatalf("docker run --rm busybox echo hi: exit %d, %q %q\n%s", code, out, errOut, d.tail())

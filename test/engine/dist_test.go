@@ -139,22 +139,14 @@ func TestPushPull(t *testing.T) {
 
 // The stock docker CLI pulls, pushes, tags and saves through silod.
 func TestDockerPushPull(t *testing.T) {
-	docker := "/usr/local/bin/docker"
-	if _, err := os.Stat(docker); err != nil {
+	if !haveDocker() {
 		t.Skip("no docker CLI")
 	}
 	addr := startRegistry(t)
 	d := newDaemon(t)
 	d.must("image", "build-busybox")
-	env := []string{"DOCKER_HOST=" + d.host(), "DOCKER_CONFIG=" + filepath.Join(d.root, "docker-config")}
-	dk := func(args ...string) string {
-		t.Helper()
-		out, errOut, code := d.run(docker, args, env)
-		if code != 0 {
-			t.Fatalf("docker %s: exit %d\n%s%s\n%s", strings.Join(args, " "), code, out, errOut, d.tail())
-		}
-		return out
-	}
+	docker, env := dockerCLI, d.dockerEnv()
+	dk := func(args ...string) string { t.Helper(); return d.dockerOK(t, args...) }
 	ref := addr + "/test/dbox:2"
 	dk("tag", "busybox", ref)
 	if out := dk("push", ref); !strings.Contains(out, "2: digest: sha256:") {

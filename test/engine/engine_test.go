@@ -118,6 +118,30 @@ func (d *daemon) silo(args ...string) (string, string, int) {
 	return d.run(repoBin("silo"), append([]string{"--host", d.host(), "--no-start-daemon"}, args...), nil)
 }
 
+// dockerCLI is the stock docker CLI, where the machine has it.
+const dockerCLI = "/usr/local/bin/docker"
+
+func haveDocker() bool {
+	_, err := os.Stat(dockerCLI)
+	return err == nil
+}
+
+// dockerEnv points the docker CLI at d, with a config directory of its own.
+func (d *daemon) dockerEnv() []string {
+	return []string{"DOCKER_HOST=" + d.host(), "DOCKER_CONFIG=" + filepath.Join(d.root, "docker-config")}
+}
+
+// dockerOK runs the docker CLI against d and fails the test unless it
+// exits 0; it returns the output.
+func (d *daemon) dockerOK(t *testing.T, args ...string) string {
+	t.Helper()
+	out, errOut, code := d.run(dockerCLI, args, d.dockerEnv())
+	if code != 0 {
+		t.Fatalf("docker %s: exit %d\n%s%s\n%s", strings.Join(args, " "), code, out, errOut, d.tail())
+	}
+	return out
+}
+
 func (d *daemon) run(bin string, args []string, env []string) (string, string, int) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -469,21 +493,13 @@ func TestExitWhileDaemonDown(t *testing.T) {
 
 // The stock docker CLI drives silod.
 func TestDockerCLI(t *testing.T) {
-	docker := "/usr/local/bin/docker"
-	if _, err := os.Stat(docker); err != nil {
+	if !haveDocker() {
 		t.Skip("no docker CLI")
 	}
 	d := newDaemon(t)
 	d.must("image", "build-busybox")
-	env := []string{"DOCKER_HOST=" + d.host(), "DOCKER_CONFIG=" + filepath.Join(d.root, "docker-config")}
-	dk := func(args ...string) string {
-		t.Helper()
-		out, errOut, code := d.run(docker, args, env)
-		if code != 0 {
-			t.Fatalf("docker %s: exit %d\n%s%s\n%s", strings.Join(args, " "), code, out, errOut, d.tail())
-		}
-		return out
-	}
+
+	dk := func(args ...string) string { t.Helper(); return d.dockerOK(t, args...) }
 	if v := dk("version", "--format", "{{.Server.Version}}"); strings.TrimSpace(v) == "" {
 		t.Fatalf("version: %q", v)
 	}

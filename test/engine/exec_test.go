@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -79,11 +78,10 @@ func TestExec(t *testing.T) {
 		testExecIt(t, d, repoBin("silo"), []string{"--host", d.host(), "--no-start-daemon"}, nil)
 	})
 
-	docker := "/usr/local/bin/docker"
-	if _, err := os.Stat(docker); err != nil {
+	if !haveDocker() {
 		return
 	}
-	env := []string{"DOCKER_HOST=" + d.host(), "DOCKER_CONFIG=" + filepath.Join(d.root, "docker-config")}
+	docker, env := dockerCLI, d.dockerEnv()
 	t.Run("docker", func(t *testing.T) {
 		if out, errOut, code := d.run(docker, []string{"exec", "web", "echo", "hi"}, env); code != 0 || out != "hi\n" {
 			t.Fatalf("docker exec web echo hi: exit %d, %q %q\n%s", code, out, errOut, d.tail())
@@ -122,14 +120,7 @@ func testExecIt(t *testing.T, d *daemon, bin string, pre, env []string) {
 	copied := make(chan struct{})
 	go func() { _, _ = io.Copy(out, ptmx); close(copied) }()
 	out.waitFor(t, "# ", 20*time.Second)
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(out.String(), "30 100") {
-		if time.Now().After(deadline) {
-			t.Fatalf("no terminal size: %q", out.String())
-		}
-		_, _ = ptmx.WriteString("stty size\r")
-		time.Sleep(200 * time.Millisecond)
-	}
+	out.askUntil(t, ptmx, "stty size\r", "30 100", 10*time.Second)
 	if _, err := ptmx.WriteString("echo x''y; exit 3\r"); err != nil {
 		t.Fatal(err)
 	}
