@@ -43,6 +43,10 @@ type manager struct {
 	created []string
 	// v2Ctrls caches the v2 dir's cgroup.controllers.
 	v2Ctrls map[string]bool
+	// made is set once Apply has made every directory: the runtime calls
+	// Apply(0) ahead of the fork and Apply(pid) after it, and the second
+	// call must not walk and mkdir the whole tree again on the start path.
+	made bool
 }
 
 var _ Manager = (*manager)(nil)
@@ -204,6 +208,26 @@ func (m *manager) hierarchyOf(g *group) *hierarchy {
 func (m *manager) Apply(pid int) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if !m.made {
+		if err := m.createAll(); err != nil {
+			return err
+		}
+		m.made = true
+	}
+	if pid <= 0 {
+		return nil
+	}
+	p := strconv.Itoa(pid)
+	for _, g := range m.groups {
+		if err := writeFile(g.dir, "cgroup.procs", p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// createAll makes the container's directory in every hierarchy.
+func (m *manager) createAll() error {
 	for _, g := range slices.Clone(m.groups) {
 		if err := m.create(g); err != nil {
 			if g.version == 2 && m.v2Optional && isPermanentMkdirErr(err) {
@@ -213,15 +237,6 @@ func (m *manager) Apply(pid int) error {
 				m.v2 = ""
 				continue
 			}
-			return err
-		}
-	}
-	if pid <= 0 {
-		return nil
-	}
-	p := strconv.Itoa(pid)
-	for _, g := range m.groups {
-		if err := writeFile(g.dir, "cgroup.procs", p); err != nil {
 			return err
 		}
 	}
