@@ -59,8 +59,8 @@ func psCommand(g *globals) *cobra.Command {
 				for i, n := range s.Names {
 					names[i] = strings.TrimPrefix(n, "/")
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%q\t%s ago\t%s\t\t%s\n", shortID(s.ID, noTrunc), s.Image, command,
-					units.HumanDuration(time.Since(time.Unix(s.Created, 0))), s.Status, strings.Join(names, ","))
+				fmt.Fprintf(tw, "%s\t%s\t%q\t%s ago\t%s\t%s\t%s\n", shortID(s.ID, noTrunc), s.Image, command,
+					units.HumanDuration(time.Since(time.Unix(s.Created, 0))), s.Status, portsColumn(s.Ports), strings.Join(names, ","))
 			}
 			return tw.Flush()
 		},
@@ -184,18 +184,22 @@ func killCommand(g *globals) *cobra.Command {
 }
 
 func rmCommand(g *globals) *cobra.Command {
-	var force bool
+	var force, volumes bool
 	cmd := &cobra.Command{
 		Use:   "rm [OPTIONS] CONTAINER [CONTAINER...]",
 		Short: "Remove one or more containers",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return eachContainer(g, cmd, args, func(c *client.Client, id string) error {
+				if volumes {
+					return c.ContainerRemoveVolumes(cmd.Context(), id, force)
+				}
 				return c.ContainerRemove(cmd.Context(), id, force)
 			})
 		},
 	}
 	cmd.Flags().BoolVarP(&force, "force", "f", false, "force the removal of a running container")
+	cmd.Flags().BoolVarP(&volumes, "volumes", "v", false, "remove anonymous volumes associated with the container")
 	return cmd
 }
 
@@ -251,6 +255,29 @@ var templateFuncs = template.FuncMap{
 	"split": strings.Split,
 }
 
+// renderTemplate executes a --format template on an inspected object: on
+// its typed value, or on the raw JSON for fields the type lacks.
+func renderTemplate(format string, v any, raw []byte) (string, error) {
+	tmpl, err := template.New("").Funcs(templateFuncs).Parse(format)
+	if err != nil {
+		return "", fmt.Errorf("template parsing error: %w", err)
+	}
+	var buf bytes.Buffer
+	if err := tmpl.Execute(&buf, v); err != nil {
+		var m map[string]any
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.UseNumber()
+		if derr := dec.Decode(&m); derr != nil {
+			return "", fmt.Errorf("template: %w", err)
+		}
+		buf.Reset()
+		if err := tmpl.Execute(&buf, m); err != nil {
+			return "", fmt.Errorf("template: %w", err)
+		}
+	}
+	return buf.String(), nil
+}
+
 func inspectCommand(g *globals) *cobra.Command {
 	var format string
 	cmd := &cobra.Command{
@@ -258,13 +285,6 @@ func inspectCommand(g *globals) *cobra.Command {
 		Short: "Return low-level information on containers",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var tmpl *template.Template
-			if format != "" {
-				var err error
-				if tmpl, err = template.New("").Funcs(templateFuncs).Parse(format); err != nil {
-					return &exitError{code: 1, err: fmt.Errorf("template parsing error: %w", err)}
-				}
-			}
 			c, err := g.connect(cmd.Context())
 			if err != nil {
 				return err
@@ -278,27 +298,17 @@ func inspectCommand(g *globals) *cobra.Command {
 					failed = err
 					continue
 				}
-				if tmpl == nil {
+				if format == "" {
 					raws = append(raws, raw)
 					continue
 				}
-				var buf bytes.Buffer
-				if err := tmpl.Execute(&buf, v); err != nil {
-					// Fields the typed value lacks: the raw JSON may have them.
-					var m map[string]any
-					dec := json.NewDecoder(bytes.NewReader(raw))
-					dec.UseNumber()
-					if derr := dec.Decode(&m); derr != nil {
-						return err
-					}
-					buf.Reset()
-					if err := tmpl.Execute(&buf, m); err != nil {
-						return &exitError{code: 1, err: fmt.Errorf("template: %w", err)}
-					}
+				out, err := renderTemplate(format, v, raw)
+				if err != nil {
+					return &exitError{code: 1, err: err}
 				}
-				fmt.Println(buf.String())
+				fmt.Println(out)
 			}
-			if tmpl == nil {
+			if format == "" {
 				if raws == nil {
 					raws = []json.RawMessage{}
 				}

@@ -62,9 +62,12 @@ func main() {
 		imageCommand(g), versionCommand(g), infoCommand(g),
 	)
 	root.AddCommand(distCommands(g)...)
-	root.AddCommand(attachCommand(g)) // attach.go
-	root.AddCommand(execCommand(g))   // exec.go
-	root.AddCommand(importCommand(g)) // import.go
+	root.AddCommand(attachCommand(g))  // attach.go
+	root.AddCommand(execCommand(g))    // exec.go
+	root.AddCommand(importCommand(g))  // import.go
+	root.AddCommand(networkCommand(g)) // network.go
+	addOpsCommands(root, g)            // ops.go: pause … volume, system df
+	root.AddCommand(buildCommand(g), commitCommand(g), builderCommand(g))
 	err := root.Execute()
 	if err == nil {
 		return

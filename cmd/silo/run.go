@@ -29,7 +29,9 @@ type runFlags struct {
 	cpus                         float64
 	pidsLimit                    int64
 	hostname                     string
-	restart                      string // restart.go
+	restart                      string       // restart.go
+	more                         runMoreFlags // run_more.go: mounts, --init, healthchecks
+	net                          netFlags     // network.go
 }
 
 func runCommand(g *globals) *cobra.Command {
@@ -62,6 +64,8 @@ func runCommand(g *globals) *cobra.Command {
 	fl.StringArrayVarP(&f.labels, "label", "l", nil, "set meta data on a container")
 	fl.StringVar(&f.hostname, "hostname", "", "container host name")
 	fl.StringVar(&f.restart, "restart", "no", "restart policy: no, always, on-failure[:max-retries], unless-stopped")
+	f.more.register(fl)
+	f.net.register(cmd)
 	return cmd
 }
 
@@ -87,6 +91,9 @@ func (f *runFlags) configs(args []string) (*container.Config, *container.HostCon
 	host := &container.HostConfig{AutoRemove: f.rm, Isolation: container.Isolation(f.isolation)}
 	var err error
 	if host.RestartPolicy, err = parseRestartPolicy(f.restart); err != nil {
+		return nil, nil, err
+	}
+	if err := f.more.apply(cfg, host); err != nil {
 		return nil, nil, err
 	}
 	if f.tty && !f.detach {
@@ -140,7 +147,11 @@ func runContainer(ctx context.Context, g *globals, f *runFlags, args []string) e
 	if err != nil {
 		return &exitError{code: 125, err: err}
 	}
-	created, err := c.ContainerCreate(ctx, f.name, cfg, host)
+	netCfg, err := f.net.apply(cfg, host)
+	if err != nil {
+		return &exitError{code: 125, err: err}
+	}
+	created, err := c.ContainerCreate(ctx, f.name, cfg, host, netCfg)
 	if err != nil {
 		if client.IsNotFound(err) {
 			err = fmt.Errorf("unable to find image '%s' locally (silo does not pull yet: `silo load` a saved image, or `silo image build-busybox`): %w", cfg.Image, err)

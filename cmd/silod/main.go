@@ -35,6 +35,7 @@ type options struct {
 	cgroupParent string
 	runtime      string
 	monitor      string
+	hostNetns    string
 	debug        bool
 }
 
@@ -54,6 +55,8 @@ func main() {
 	fs.StringVar(&o.cgroupParent, "cgroup-parent", "/silo", "cgroup under which containers go")
 	fs.StringVar(&o.runtime, "runtime", "", "path of runsilo (default: next to silod, then PATH)")
 	fs.StringVar(&o.monitor, "monitor", "", "path of silo-monitor (default: next to silod, then PATH; else the interim monitor in silod)")
+	fs.StringVar(&o.hostNetns, "host-netns", os.Getenv("SILO_HOST_NETNS"),
+		"network namespace (a path) where silo's networks, bridges and published ports live (default: silod's own; env SILO_HOST_NETNS)")
 	fs.BoolVar(&o.debug, "debug", false, "log every request")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	_ = fs.Parse(os.Args[1:])
@@ -96,11 +99,17 @@ func run(o options, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	nets, err := openNetworks(ctx, o, log)
+	if err != nil {
+		return err
+	}
+	defer nets.Close()
 	svc, err := engine.New(ctx, engine.Config{
 		DataRoot:     filepath.Join(o.dataRoot, "engine"),
 		ExecRoot:     filepath.Join(o.execRoot, "engine"),
 		Images:       images,
 		Monitors:     mons,
+		Networks:     nets,
 		CgroupParent: o.cgroupParent,
 		Logger:       log,
 		Busybox: func(ctx context.Context, ref string) (storage.ImageInfo, error) {

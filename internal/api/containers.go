@@ -61,6 +61,7 @@ func (s *Server) containerCreate(w http.ResponseWriter, r *http.Request) {
 	}
 	resp, err := s.b.Create(r.Context(), engine.CreateRequest{
 		Name: r.URL.Query().Get("name"), Config: req.Config, HostConfig: req.HostConfig,
+		NetworkingConfig: req.NetworkingConfig,
 	})
 	if err != nil {
 		writeError(w, err)
@@ -138,7 +139,7 @@ func (s *Server) containerRemove(w http.ResponseWriter, r *http.Request) {
 		writeError(w, fmt.Errorf("remove links: not implemented yet: %w", errdefs.ErrNotImplemented))
 		return
 	}
-	if err := s.b.Remove(r.Context(), r.PathValue("id"), engine.RemoveOptions{Force: boolValue(r, "force")}); err != nil {
+	if err := s.b.Remove(r.Context(), r.PathValue("id"), engine.RemoveOptions{Force: boolValue(r, "force"), RemoveVolumes: boolValue(r, "v")}); err != nil {
 		writeError(w, err)
 		return
 	}

@@ -24,6 +24,8 @@ func statusOf(err error) int {
 		return http.StatusNotFound
 	case errors.Is(err, errdefs.ErrConflict), errors.Is(err, errdefs.ErrAlreadyExists):
 		return http.StatusConflict
+	case errors.Is(err, errdefs.ErrForbidden):
+		return http.StatusForbidden
 	case errors.Is(err, errdefs.ErrNotImplemented):
 		return http.StatusNotImplemented
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):

@@ -322,6 +322,10 @@ func (s *Server) imageGetOrSave(w http.ResponseWriter, r *http.Request) {
 		s.saveImages(w, r, []string{name})
 		return
 	}
+	if name, ok := strings.CutSuffix(r.PathValue("rest"), "/history"); ok && name != "" {
+		s.imageHistory(w, r, name) // containers_ops.go
+		return
+	}
 	s.imageGet(w, r)
 }
 

@@ -15,6 +15,7 @@ import (
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/image"
+	mobynet "github.com/moby/moby/api/types/network"
 
 	"github.com/silo-containers/silo/internal/api/apiversion"
 	"github.com/silo-containers/silo/internal/engine"
@@ -50,6 +51,14 @@ type Backend interface {
 	LoadImages(ctx context.Context, r io.Reader) ([]string, error)
 	RemoveImage(ctx context.Context, ref string, force bool) ([]image.DeleteResponse, error)
 	BuildBusybox(ctx context.Context, ref string) (string, error)
+
+	NetworkList(ctx context.Context, f engine.Filters) ([]mobynet.Summary, error)
+	NetworkInspect(ctx context.Context, ref string) (engine.NetworkDetail, error)
+	NetworkCreate(ctx context.Context, req mobynet.CreateRequest) (mobynet.CreateResponse, error)
+	NetworkRemove(ctx context.Context, ref string) error
+	NetworkConnect(ctx context.Context, ref, ctr string, es *mobynet.EndpointSettings) error
+	NetworkDisconnect(ctx context.Context, ref, ctr string) error
+	NetworkPrune(ctx context.Context, f engine.Filters) ([]string, error)
 }
 
 var _ Backend = (*engine.Service)(nil)
@@ -117,8 +126,25 @@ func (s *Server) routes() {
 	m.HandleFunc("POST /images/create", s.imageCreate)
 	m.HandleFunc("POST /images/{rest...}", s.imagePost)
 	m.HandleFunc("GET /images/get", s.imageSaveMany)
+	m.HandleFunc("GET /networks", s.networkList) // networks.go
+	m.HandleFunc("GET /networks/{id}", s.networkInspect)
+	m.HandleFunc("POST /networks/create", s.networkCreate)
+	m.HandleFunc("DELETE /networks/{id}", s.networkRemove)
+	m.HandleFunc("POST /networks/{id}/connect", s.networkConnect)
+	m.HandleFunc("POST /networks/{id}/disconnect", s.networkDisconnect)
+	m.HandleFunc("POST /networks/prune", s.networkPrune)
+
 	// silo's own: build busybox:latest offline from the host's busybox-static.
 	m.HandleFunc("POST /silo/images/busybox", s.imageBusybox)
+	// Builds and commits: build.go.
+	m.HandleFunc("POST /build", s.build)
+	m.HandleFunc("POST /commit", s.commit)
+	m.HandleFunc("POST /build/prune", s.buildPrune)
+
+	s.volumeRoutes()  // volumes.go
+	s.opsRoutes()     // containers_ops.go
+	s.systemRoutes()  // events.go
+	s.archiveRoutes() // archive.go
 
 	for _, ep := range notImplemented {
 		m.HandleFunc(ep, func(w http.ResponseWriter, r *http.Request) {
@@ -132,15 +158,10 @@ func (s *Server) routes() {
 
 // notImplemented are the Docker API endpoints silo does not serve yet.
 var notImplemented = []string{
-	"GET /containers/{id}/attach/ws",
-	"POST /containers/{id}/restart", "POST /containers/{id}/pause", "POST /containers/{id}/unpause",
-	"POST /containers/{id}/rename",
-	"POST /containers/{id}/update", "GET /containers/{id}/top", "GET /containers/{id}/stats",
-	"GET /containers/{id}/changes", "GET /containers/{id}/export", "GET /containers/{id}/archive",
-	"PUT /containers/{id}/archive", "HEAD /containers/{id}/archive", "POST /containers/prune",
-	"POST /images/build", "POST /build", "POST /images/prune",
-	"GET /images/search", "POST /commit", "GET /events", "GET /system/df", "POST /auth",
-	"GET /networks", "POST /networks/create", "GET /volumes", "POST /volumes/create",
+	"GET /containers/{id}/attach/ws", "POST /containers/{id}/update",
+	"GET /containers/{id}/changes", "GET /containers/{id}/export",
+	"POST /images/build",
+	"GET /images/search", "POST /auth",
 	"GET /plugins", "GET /distribution/{name...}",
 }
 

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/events"
+	mobynet "github.com/moby/moby/api/types/network"
 
 	"github.com/silo-containers/silo/internal/engine/ocispec"
 	"github.com/silo-containers/silo/internal/errdefs"
@@ -22,6 +24,9 @@ type CreateRequest struct {
 	Name       string
 	Config     *container.Config
 	HostConfig *container.HostConfig
+	// NetworkingConfig holds per-network endpoint settings (aliases,
+	// static addresses) and extra networks to join.
+	NetworkingConfig *mobynet.NetworkingConfig
 }
 
 // CreateResponse names the new container.
@@ -63,6 +68,10 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (_ CreateRespon
 	if err != nil {
 		return CreateResponse{}, err
 	}
+	endpoints, err := s.planNetworks(ctx, cfg, host, req.NetworkingConfig)
+	if err != nil {
+		return CreateResponse{}, fmt.Errorf("create container: %w", err)
+	}
 	name := ""
 	if req.Name != "" {
 		if name, err = checkName(req.Name); err != nil {
@@ -75,6 +84,13 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (_ CreateRespon
 		if errdefs.IsNotFound(err) {
 			return CreateResponse{}, fmt.Errorf("no such image: %s: %w", cfg.Image, errdefs.ErrNotFound)
 		}
+		return CreateResponse{}, fmt.Errorf("create container: %w", err)
+	}
+	mounts, err := s.planMounts(cfg, host, &img.Config.Config, s.mountPointsOfRef) // mounts.go
+	if err != nil {
+		return CreateResponse{}, fmt.Errorf("create container: %w", err)
+	}
+	if err := s.prepareHealth(ctx, cfg, img.ID.String()); err != nil { // health.go
 		return CreateResponse{}, fmt.Errorf("create container: %w", err)
 	}
 	id := newID()
@@ -97,12 +113,20 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (_ CreateRespon
 	if err := os.MkdirAll(dir, 0o711); err != nil {
 		return fail(err)
 	}
-	var sb *sandbox.Sandbox
+	var (
+		sb    *sandbox.Sandbox
+		netns string
+	)
 	defer func() {
 		if err == nil {
 			return
 		}
 		bg := context.WithoutCancel(ctx)
+		if netns != "" {
+			if rerr := s.cfg.Networks.RemoveNamespace(bg, id); rerr != nil {
+				s.log.Error("clean up network namespace", "container", id, "err", rerr)
+			}
+		}
 		if sb != nil {
 			if rerr := sb.Remove(bg); rerr != nil {
 				s.log.Error("clean up sandbox", "container", id, "err", rerr)
@@ -119,14 +143,35 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (_ CreateRespon
 	if err != nil {
 		return fail(err)
 	}
+	if err := s.attachMounts(ctx, id, rootfs, mounts); err != nil {
+		return fail(err)
+	}
+	defer func() {
+		if err != nil {
+			s.releaseMounts(context.WithoutCancel(ctx), id, true)
+		}
+	}()
 	if cfg.Hostname == "" {
 		cfg.Hostname = id[:12]
 	}
+	if endpoints != nil {
+		if netns, err = s.cfg.Networks.CreateNamespace(ctx, id); err != nil {
+			return fail(err)
+		}
+	}
+	etc, err := s.etcMounts(id)
+	if err != nil {
+		return fail(err)
+	}
 	imgCfg := img.Config.Config
 	spec, err := ocispec.Generate(&ocispec.Input{
-		ID: id, Rootfs: rootfs, Image: &imgCfg, Config: cfg, Host: host, CgroupParent: s.cfg.CgroupParent,
+		ID: id, Rootfs: rootfs, Image: &imgCfg, Config: cfg, Host: mounts.specHost(host), CgroupParent: s.cfg.CgroupParent,
+		NetnsPath: netns, EtcFiles: etc, Mounts: mounts.specs,
 	})
 	if err != nil {
+		return fail(err)
+	}
+	if err := applyInit(spec, host); err != nil { // init.go
 		return fail(err)
 	}
 	if err := writeJSONAtomic(filepath.Join(dir, "config.json"), spec); err != nil {
@@ -138,16 +183,20 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (_ CreateRespon
 	c := &Container{
 		ID: id, Name: name, Created: time.Now().UTC(),
 		Image: cfg.Image, ImageID: img.ID.String(),
-		Config: cfg, HostConfig: host,
+		Config: cfg, HostConfig: host, NetworkingConfig: endpoints,
 		State:       State{Status: container.StateCreated},
 		SandboxSize: sb.SizeBytes(),
 	}
-	if len(spec.Process.Args) > 0 {
-		c.Path, c.Args = spec.Process.Args[0], spec.Process.Args[1:]
+	if netns != "" {
+		c.Net = &NetState{NetnsPath: netns}
+	}
+	if args := withoutInit(spec.Process.Args, host); len(args) > 0 { // init.go
+		c.Path, c.Args = args[0], args[1:]
 	}
 	if err := s.insert(c); err != nil {
 		return fail(err)
 	}
+	s.emit(events.ActionCreate, c, nil) // events.go
 	return CreateResponse{ID: id, Warnings: []string{}}, nil
 }
 

@@ -19,6 +19,8 @@
 //	DATA_ROOT/containers/ID/config.json  the OCI bundle (rootfs below is absolute)
 //	DATA_ROOT/containers/ID/sandbox/     the writable layer (package sandbox)
 //	DATA_ROOT/containers/ID/logs/        json-file logs written by the monitor
+//	DATA_ROOT/volumes/                   named and anonymous volumes and every
+//	                                     container's mount points (package volume)
 //	EXEC_ROOT/containers/ID/             the monitor's socket and exit.json
 //
 // # Container states

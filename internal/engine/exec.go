@@ -126,10 +126,13 @@ func (s *Service) ExecCreate(ctx context.Context, ref string, req container.Exec
 		return "", err
 	}
 	s.mu.Lock()
-	id, running := e.c.ID, e.c.State.Running()
+	id, running, paused := e.c.ID, e.c.State.Running(), e.c.State.Status == container.StatePaused
 	s.mu.Unlock()
 	if !running {
 		return "", fmt.Errorf("container %s is not running: %w", id, errdefs.ErrConflict)
+	}
+	if paused {
+		return "", fmt.Errorf("container %s is paused, unpause the container before exec: %w", id, errdefs.ErrConflict)
 	}
 	s.pruneExecs()
 	x := &execInstance{id: newID(), ctrID: id, cfg: req, done: make(chan struct{})}

@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/events"
 
 	"github.com/silo-containers/silo/internal/compute/process/cgroups"
 	"github.com/silo-containers/silo/internal/engine/logs"
@@ -46,6 +48,8 @@ func (s *Service) start(ctx context.Context, e *entry, byPolicy bool) error {
 		return fail(fmt.Errorf("container already started: %w", ErrNotModified))
 	case container.StateRemoving:
 		return fail(fmt.Errorf("container is being removed: %w", errdefs.ErrConflict))
+	case container.StatePaused:
+		return fail(fmt.Errorf("cannot start a paused container, try unpause instead: %w", errdefs.ErrConflict))
 	}
 	sb, err := sandbox.Open(s.sandboxDir(c.ID))
 	if err != nil {
@@ -62,10 +66,17 @@ func (s *Service) start(ctx context.Context, e *entry, byPolicy bool) error {
 	if err := os.MkdirAll(mcfg.StateDir, 0o700); err != nil {
 		return fail(err)
 	}
+	netst, err := s.connectNetworks(ctx, &c)
+	if err != nil {
+		return fail(err)
+	}
 	pending := s.takePending(e)
 	mcfg.HoldOutput = len(pending) > 0
 	mon, err := s.cfg.Monitors.Start(ctx, mcfg)
 	if err != nil {
+		if derr := s.disconnectNetworks(context.WithoutCancel(ctx), &c); derr != nil {
+			s.log.Error("clean up networks", "container", c.ID, "err", derr)
+		}
 		failPending(pending)
 		code := startErrorCode(err)
 		_ = s.setState(e, func(c *Container) {
@@ -78,6 +89,7 @@ func (s *Service) start(ctx context.Context, e *entry, byPolicy bool) error {
 	}
 	err = s.setState(e, func(c *Container) {
 		c.State = State{Status: container.StateRunning, Pid: mon.Pid(), StartedAt: time.Now().UTC()}
+		c.Net = netst
 		if byPolicy {
 			c.RestartCount++
 		} else {
@@ -96,6 +108,7 @@ func (s *Service) start(ctx context.Context, e *entry, byPolicy bool) error {
 	// and the held output with it.
 	connectPending(mon, pending)
 	s.watch(e, mon)
+	s.emitEntry(e, events.ActionStart, nil) // events.go
 	return nil
 }
 
@@ -117,6 +130,7 @@ func (s *Service) watch(e *entry, mon Monitor) {
 	s.mu.Lock()
 	e.mon = mon
 	s.mu.Unlock()
+	s.startHealth(e) // health.go
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -149,6 +163,7 @@ func (s *Service) exited(e *entry, st ExitStatus) {
 		e.mon = nil
 	}
 	s.mu.Unlock()
+	s.stopHealth(c.ID) // health.go
 	autoRemove := c.HostConfig != nil && c.HostConfig.AutoRemove
 	// Followers stop at the closed marker; a monitor that died without
 	// writing it must not leave them waiting forever.
@@ -165,6 +180,11 @@ func (s *Service) exited(e *entry, st ExitStatus) {
 			}
 		}
 	}
+	// Addresses and published ports are freed at exit, as docker does;
+	// a restart (by policy or by hand) attaches anew.
+	if err := s.disconnectNetworks(ctx, &c); err != nil {
+		s.log.Warn("disconnect networks after exit", "container", c.ID, "err", err)
+	}
 	if st.ExitedAt.IsZero() {
 		st.ExitedAt = time.Now()
 	}
@@ -176,6 +196,9 @@ func (s *Service) exited(e *entry, st ExitStatus) {
 		c.State.OOMKilled = st.OOMKilled
 		c.State.Error = st.Error
 		c.State.FinishedAt = st.ExitedAt.UTC()
+		if c.Net != nil {
+			c.Net = &NetState{NetnsPath: c.Net.NetnsPath}
+		}
 		if restart = shouldRestart(c, st.Code); restart {
 			c.State.Status = container.StateRestarting
 		}
@@ -184,6 +207,7 @@ func (s *Service) exited(e *entry, st ExitStatus) {
 		restart = false
 		s.log.Error("record exit", "container", c.ID, "err", err)
 	}
+	s.emitEntry(e, events.ActionDie, map[string]string{"exitCode": strconv.Itoa(st.Code)}) // events.go
 	s.mu.Lock()
 	close(e.exitCh)
 	e.exitCh = make(chan struct{})
@@ -205,7 +229,7 @@ func (s *Service) exited(e *entry, st ExitStatus) {
 			case <-s.ctx.Done():
 			}
 			t.Stop()
-			if err := s.Remove(ctx, c.ID, RemoveOptions{}); err != nil && !errdefs.IsNotFound(err) {
+			if err := s.Remove(ctx, c.ID, RemoveOptions{RemoveVolumes: true}); err != nil && !errdefs.IsNotFound(err) {
 				s.log.Error("auto-remove", "container", c.ID, "err", err)
 			}
 		}()
@@ -238,17 +262,24 @@ func (s *Service) signal(ctx context.Context, e *entry, sig syscall.Signal) erro
 	if err := mon.Signal(ctx, sig); err != nil {
 		return fmt.Errorf("kill container %s with signal %d: %w", id[:12], sig, err)
 	}
+	s.emitEntry(e, events.ActionKill, map[string]string{"signal": strconv.Itoa(int(sig))}) // events.go
+	s.thawIfKilled(ctx, e, sig)                                                            // pause.go
 	return nil
 }
 
 // Stop sends the container's stop signal, waits timeout (nil: the
 // container's StopTimeout or 10 s; negative: forever) for it to exit, then
 // kills it.
-func (s *Service) Stop(ctx context.Context, ref string, signal string, timeout *int) error {
+func (s *Service) Stop(ctx context.Context, ref string, signal string, timeout *int) (err error) {
 	e, err := s.lookup(ref)
 	if err != nil {
 		return err
 	}
+	defer func() {
+		if err == nil {
+			s.emitEntry(e, events.ActionStop, nil) // events.go
+		}
+	}()
 	e.op.Lock()
 	defer e.op.Unlock()
 	c := s.snapshot(e)
@@ -357,6 +388,8 @@ func (s *Service) Wait(ctx context.Context, ref string, condition container.Wait
 type RemoveOptions struct {
 	// Force kills a running container first.
 	Force bool
+	// RemoveVolumes removes the container's anonymous volumes (rm -v).
+	RemoveVolumes bool
 }
 
 // Remove deletes a container: its sandbox (unmounted first), bundle, logs
@@ -420,6 +453,9 @@ func (s *Service) Remove(ctx context.Context, ref string, opts RemoveOptions) er
 	delete(s.ctrs, c.ID)
 	close(e.removedCh)
 	s.mu.Unlock()
+	s.releaseMounts(ctx, c.ID, opts.RemoveVolumes) // mounts.go
+	s.forgetHealth(c.ID)                           // health.go
+	s.emit(events.ActionDestroy, &c, nil)          // events.go
 	return nil
 }
 
@@ -434,6 +470,9 @@ func (s *Service) Remove(ctx context.Context, ref string, opts RemoveOptions) er
 // done). The image hold goes last, once no overlay uses its layers.
 func (s *Service) removeFiles(ctx context.Context, c *Container) error {
 	if err := s.cfg.Monitors.Delete(ctx, s.monitorConfig(c)); err != nil {
+		return err
+	}
+	if err := s.disconnectNetworks(ctx, c); err != nil {
 		return err
 	}
 	if err := s.trashCtrDir(ctx, c.ID); err != nil {

@@ -46,7 +46,7 @@ func (s *Service) List(ctx context.Context, opts ListOptions) ([]container.Summa
 		if !match(&c) {
 			continue
 		}
-		out = append(out, summary(&c))
+		out = append(out, s.decorateSummary(summary(&c), &c)) // features.go
 		if opts.Limit > 0 && len(out) == opts.Limit {
 			break
 		}
@@ -182,7 +182,11 @@ func summary(c *Container) container.Summary {
 	if c.Config != nil && c.Config.Labels != nil {
 		sum.Labels = c.Config.Labels
 	}
-	sum.HostConfig.NetworkMode = "none"
+	if c.HostConfig != nil {
+		sum.HostConfig.NetworkMode = string(c.HostConfig.NetworkMode)
+		sum.Ports = portSummaries(c)
+		sum.NetworkSettings.Networks = netSettings(c).Networks
+	}
 	return sum
 }
 
@@ -191,6 +195,8 @@ func statusString(st *State) string {
 	switch st.Status {
 	case container.StateRunning:
 		return "Up " + units.HumanDuration(time.Since(st.StartedAt))
+	case container.StatePaused:
+		return "Up " + units.HumanDuration(time.Since(st.StartedAt)) + " (Paused)"
 	case container.StateExited:
 		if st.FinishedAt.IsZero() {
 			return fmt.Sprintf("Exited (%d)", st.ExitCode)
@@ -221,6 +227,7 @@ func (s *Service) Inspect(ctx context.Context, ref string) (container.InspectRes
 			Status:     st.Status,
 			Running:    st.Running(),
 			Restarting: st.Status == container.StateRestarting,
+			Paused:     st.Status == container.StatePaused,
 			OOMKilled:  st.OOMKilled,
 			Dead:       st.Status == container.StateDead,
 			Pid:        st.Pid,
@@ -229,20 +236,19 @@ func (s *Service) Inspect(ctx context.Context, ref string) (container.InspectRes
 			StartedAt:  timeOrZero(st.StartedAt),
 			FinishedAt: timeOrZero(st.FinishedAt),
 		},
-		Image:        c.ImageID,
-		LogPath:      s.logDir(c.ID) + "/" + logs.FileName,
-		Name:         "/" + c.Name,
-		Driver:       "overlay",
-		RestartCount: c.RestartCount,
-		Platform:     "linux",
-		ExecIDs:      nil,
-		HostConfig:   c.HostConfig,
-		Mounts:       []container.MountPoint{},
-		Config:       c.Config,
-		NetworkSettings: &container.NetworkSettings{
-			Networks: nil,
-		},
+		Image:           c.ImageID,
+		LogPath:         s.logDir(c.ID) + "/" + logs.FileName,
+		Name:            "/" + c.Name,
+		Driver:          "overlay",
+		RestartCount:    c.RestartCount,
+		Platform:        "linux",
+		ExecIDs:         nil,
+		HostConfig:      c.HostConfig,
+		Mounts:          s.mountPointsOf(c.ID), // mounts.go
+		Config:          c.Config,
+		NetworkSettings: netSettings(&c),
 	}
+	resp.State.Health = s.healthOf(c.ID) // health.go
 	return resp, nil
 }
 

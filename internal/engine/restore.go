@@ -41,7 +41,7 @@ func (s *Service) restore(ctx context.Context) error {
 	for _, c := range ctrs {
 		e := s.ctrs[c.ID]
 		switch c.State.Status {
-		case container.StateRunning:
+		case container.StateRunning, container.StatePaused:
 			s.reconnect(ctx, e)
 		case container.StateRemoving:
 			if err := s.Remove(ctx, c.ID, RemoveOptions{Force: true}); err != nil {
@@ -52,10 +52,18 @@ func (s *Service) restore(ctx context.Context) error {
 			if _, err := sandbox.Open(s.sandboxDir(c.ID)); err != nil && !errdefs.IsNotFound(err) {
 				s.log.Warn("open sandbox", "container", c.ID, "err", err)
 			}
+			// A container that exited while the daemon was away may have
+			// left its endpoints: free them.
+			if c.Net != nil && c.Net.Endpoints != nil {
+				if err := s.disconnectNetworks(ctx, c); err != nil {
+					s.log.Warn("disconnect networks", "container", c.ID, "err", err)
+				}
+			}
 			s.restoreRestart(e) // restart.go
 		}
 	}
 	s.removeOrphans(ctx, known)
+	s.sweepMounts(ctx, known) // mounts.go
 	s.emptyTrash(ctx)
 	return nil
 }

@@ -35,6 +35,9 @@ type Config struct {
 	Images ImageStore
 	// Monitors runs containers.
 	Monitors Monitors
+	// Networks gives containers their network namespaces and endpoints;
+	// nil runs every container as --network none would.
+	Networks Networks
 	// Busybox builds busybox offline under the given reference
 	// (internal/storage/baseimage); nil when not available.
 	Busybox func(ctx context.Context, ref string) (storage.ImageInfo, error)
@@ -60,6 +63,9 @@ type Service struct {
 
 	// execs are the exec instances (exec.go); in memory only, as Docker's.
 	execs execTable
+
+	// features: volumes, events (features.go).
+	features features
 }
 
 // entry is one container in memory.
@@ -154,8 +160,14 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	}
 	bg, cancel := context.WithCancel(context.Background())
 	s := &Service{cfg: cfg, db: d, log: log, ctx: bg, cancel: cancel, ctrs: map[string]*entry{}}
+	if err := s.openFeatures(); err != nil {
+		cancel()
+		d.close()
+		return nil, err
+	}
 	if err := s.restore(ctx); err != nil {
 		cancel()
+		_ = s.closeFeatures()
 		d.close()
 		return nil, err
 	}
@@ -175,7 +187,7 @@ func (s *Service) Close() error {
 	}
 	s.mu.Unlock()
 	s.wg.Wait()
-	return s.db.close()
+	return errors.Join(s.closeFeatures(), s.db.close())
 }
 
 func newEntry(c *Container) *entry {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/moby/moby/api/types/container"
+	mobynet "github.com/moby/moby/api/types/network"
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/silo-containers/silo/internal/errdefs"
@@ -27,6 +28,13 @@ type Container struct {
 
 	Config     *container.Config
 	HostConfig *container.HostConfig
+	// NetworkingConfig are the networks the container joins by name
+	// (the one of HostConfig.NetworkMode among them) with their
+	// endpoint settings (aliases, static addresses).
+	NetworkingConfig map[string]*mobynet.EndpointSettings `json:",omitempty"`
+	// Net is the container's networking; nil in the "none" and "host"
+	// modes.
+	Net *NetState `json:",omitempty"`
 
 	State State
 	// SandboxSize is the writable layer's size in bytes.
@@ -50,8 +58,11 @@ type State struct {
 	FinishedAt time.Time
 }
 
-// Running reports whether the container's process is thought alive.
-func (s State) Running() bool { return s.Status == container.StateRunning }
+// Running reports whether the container's process is thought alive; a
+// paused container's is (its processes are frozen), as in Docker.
+func (s State) Running() bool {
+	return s.Status == container.StateRunning || s.Status == container.StatePaused
+}
 
 var (
 	bucketContainers = []byte("containers")

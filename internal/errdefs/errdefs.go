@@ -16,6 +16,9 @@ var (
 	ErrConflict = errors.New("conflict")
 	// ErrNotImplemented: the operation is not supported here.
 	ErrNotImplemented = errors.New("not implemented")
+	// ErrForbidden: the operation is refused by rule, whatever the
+	// object's state (removing a pre-defined network).
+	ErrForbidden = errors.New("forbidden")
 )
 
 // IsNotFound reports whether err is, or wraps, ErrNotFound.

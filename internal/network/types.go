@@ -108,6 +108,9 @@ const (
 	// RemoteSubnetRoute sends a remote host's share of an overlay subnet
 	// through the tunnel to that host's provider address.
 	RemoteSubnetRoute NetworkPolicyType = "RemoteSubnetRoute"
+	// OutBoundNATPolicy lists destinations not masqueraded for every
+	// endpoint of a nat network that has no OutBoundNAT policy of its own.
+	OutBoundNATPolicy NetworkPolicyType = "OutBoundNAT"
 )
 
 // NetworkPolicy is one network policy. Settings holds the fields of its
@@ -133,6 +136,8 @@ type NetworkPolicySettings struct {
 	// DistributedRouterMacAddress is the remote host's MAC for the subnet
 	// (RemoteSubnetRoute), used for its FDB entry.
 	DistributedRouterMacAddress string `json:"DistributedRouterMacAddress,omitempty"`
+	// Exceptions are destinations not masqueraded (OutBoundNATPolicy).
+	Exceptions []netip.Prefix `json:"Exceptions,omitempty"`
 }
 
 // Endpoint is a container's attachment to a network: an interface in a
@@ -231,4 +236,14 @@ type OutboundNAT struct {
 // QoS limits the endpoint's egress bandwidth.
 type QoS struct {
 	MaximumOutgoingBandwidthInBytes uint64 `json:"MaximumOutgoingBandwidthInBytes"`
+}
+
+// Namespace is a network namespace made by the service (an HNS
+// namespace, the "compartment" a container or pod lives in). Its
+// endpoints are the endpoints whose Namespace is its ID.
+type Namespace struct {
+	ID string `json:"ID"`
+	// Path is the namespace's bind mount (RunDir/netns/<ID>).
+	Path    string    `json:"Path"`
+	Created time.Time `json:"Created"`
 }

@@ -30,6 +30,8 @@ func repoBin(name string) string {
 type daemon struct {
 	t                        *testing.T
 	root, data, exec, socket string
+	// netns names the namespace the daemon's networks live in.
+	netns string
 	cmd                      *exec.Cmd
 	log                      *os.File
 }
@@ -55,6 +57,7 @@ func newDaemon(t *testing.T) *daemon {
 		t.Fatal(err)
 	}
 	d.log = log
+	d.netns = newHostNetns(t) // network_test.go
 	t.Cleanup(func() { d.cleanup() })
 	d.start()
 	return d
@@ -67,7 +70,7 @@ func (d *daemon) host() string { return "unix://" + d.socket }
 func (d *daemon) start() {
 	d.t.Helper()
 	d.cmd = exec.Command(repoBin("silod"), "--host", d.host(), "--data-root", d.data, "--exec-root", d.exec,
-		"--cgroup-parent", cgroupParent, "--debug")
+		"--cgroup-parent", cgroupParent, "--host-netns", "/run/netns/"+d.netns, "--debug")
 	d.cmd.Stdout, d.cmd.Stderr = d.log, d.log
 	d.cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := d.cmd.Start(); err != nil {
@@ -215,6 +218,11 @@ func (d *daemon) cleanup() {
 		t.Errorf("cgroups left: %v", c)
 	}
 	removeCgroupParent()
+	if d.netns != "" {
+		if out, err := exec.Command("ip", "netns", "del", d.netns).CombinedOutput(); err != nil {
+			t.Errorf("ip netns del %s: %v: %s", d.netns, err, out)
+		}
+	}
 }
 
 func mountsUnder(root string) []string {
@@ -543,6 +551,11 @@ func TestAutostart(t *testing.T) {
 	root := t.TempDir()
 	d := &daemon{t: t, root: root, data: filepath.Join(root, "data"), exec: filepath.Join(root, "run"), socket: filepath.Join(root, "silo.sock")}
 	args := []string{"--host", d.host(), "--data-root", d.data, "--exec-root", d.exec}
+	// The silod that silo starts inherits the environment: its networks
+	// go into a namespace of the test's.
+	netns := newHostNetns(t)
+	t.Setenv("SILO_HOST_NETNS", "/run/netns/"+netns)
+	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", netns).Run() })
 	t.Cleanup(func() {
 		b, err := os.ReadFile(filepath.Join(d.exec, "silod.pid"))
 		if err != nil {

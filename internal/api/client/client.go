@@ -21,6 +21,7 @@ import (
 	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/api/types/common"
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/api/types/image"
 	"github.com/moby/moby/api/types/jsonstream"
 	"github.com/moby/moby/api/types/system"
@@ -174,13 +175,13 @@ func (c *Client) Info(ctx context.Context) (system.Info, error) {
 }
 
 // ContainerCreate creates a container.
-func (c *Client) ContainerCreate(ctx context.Context, name string, cfg *container.Config, host *container.HostConfig) (container.CreateResponse, error) {
+func (c *Client) ContainerCreate(ctx context.Context, name string, cfg *container.Config, host *container.HostConfig, netCfg *network.NetworkingConfig) (container.CreateResponse, error) {
 	q := url.Values{}
 	if name != "" {
 		q.Set("name", name)
 	}
 	var resp container.CreateResponse
-	err := c.call(ctx, http.MethodPost, "/containers/create", q, container.CreateRequest{Config: cfg, HostConfig: host}, &resp)
+	err := c.call(ctx, http.MethodPost, "/containers/create", q, container.CreateRequest{Config: cfg, HostConfig: host, NetworkingConfig: netCfg}, &resp)
 	return resp, err
 }
 

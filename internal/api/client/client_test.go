@@ -70,7 +70,7 @@ func TestClient(t *testing.T) {
 	if err := c.Ping(ctx); err != nil {
 		t.Fatal(err)
 	}
-	resp, err := c.ContainerCreate(ctx, "web", &container.Config{Image: "busybox"}, nil)
+	resp, err := c.ContainerCreate(ctx, "web", &container.Config{Image: "busybox"}, nil, nil)
 	if err != nil || resp.ID != "abc" {
 		t.Fatalf("create: %+v %v", resp, err)
 	}

@@ -12,8 +12,10 @@ package ocispec
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"path"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -61,6 +63,15 @@ type Input struct {
 	Mounts []specs.Mount
 	// CgroupParent is the cgroup under which containers go ("/silo").
 	CgroupParent string
+	// NetnsPath is the network namespace the engine made for the
+	// container; empty for a private namespace (--network none) or the
+	// host's (--network host).
+	NetnsPath string
+	// EtcFiles are files the engine writes for the container
+	// (/etc/hostname, /etc/hosts, /etc/resolv.conf) by their path inside
+	// it; they are bind-mounted over the image's unless a volume or bind
+	// mount of the user's covers the same path.
+	EtcFiles map[string]string
 }
 
 // Generate builds the runtime spec for in. Errors name the setting.
@@ -131,7 +142,7 @@ func Generate(in *Input) (*specs.Spec, error) {
 		adj := host.OomScoreAdj
 		s.Process.OOMScoreAdj = &adj
 	}
-	if err := setNamespaces(s, host); err != nil {
+	if err := setNamespaces(s, host, in.NetnsPath); err != nil {
 		return nil, err
 	}
 	if err := setSecurity(s, host); err != nil {
@@ -140,6 +151,9 @@ func Generate(in *Input) (*specs.Spec, error) {
 	if err := setResources(s, host); err != nil {
 		return nil, err
 	}
+	// The engine's etc files first: a user's mount on the same path
+	// replaces them.
+	s.Mounts = append(s.Mounts, etcMounts(in.EtcFiles)...)
 	if err := addMounts(s, host, in.Mounts); err != nil {
 		return nil, err
 	}
@@ -221,7 +235,7 @@ func defaultMounts(shmSize int64) []specs.Mount {
 
 // setNamespaces applies the pid/ipc/uts/network/cgroup modes ("host" shares
 // the host's namespace; "container:ID" is resolved by the engine first).
-func setNamespaces(s *specs.Spec, host *container.HostConfig) error {
+func setNamespaces(s *specs.Spec, host *container.HostConfig, netnsPath string) error {
 	type nsMode struct {
 		t    specs.LinuxNamespaceType
 		mode string
@@ -241,8 +255,8 @@ func setNamespaces(s *specs.Spec, host *container.HostConfig) error {
 				s.Hostname = ""
 			}
 			continue
-		case m.t == specs.NetworkNamespace && strings.HasPrefix(m.mode, "ns:"):
-			s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: m.t, Path: strings.TrimPrefix(m.mode, "ns:")})
+		case m.t == specs.NetworkNamespace && netnsPath != "":
+			s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: m.t, Path: netnsPath})
 			continue
 		case strings.HasPrefix(m.mode, "container:"):
 			return fmt.Errorf("%s mode %q: sharing another container's namespace is not supported yet: %w", m.t, m.mode, errdefs.ErrNotImplemented)
@@ -476,6 +490,16 @@ func setResources(s *specs.Spec, host *container.HostConfig) error {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// etcMounts binds the engine's etc files, in a stable order.
+func etcMounts(files map[string]string) []specs.Mount {
+	var ms []specs.Mount
+	for _, dest := range slices.Sorted(maps.Keys(files)) {
+		ms = append(ms, specs.Mount{Destination: dest, Type: "bind", Source: files[dest],
+			Options: []string{"rbind", "rprivate", "nosuid", "nodev", "noexec"}})
+	}
+	return ms
+}
 
 // addMounts adds --tmpfs, -v (binds) and --mount (bind, tmpfs) and the
 // engine's resolved volume mounts. A later mount on the same destination

@@ -1,0 +1,95 @@
+package api
+
+import (
+	"net/http"
+
+	mobynet "github.com/moby/moby/api/types/network"
+)
+
+// maxNetworkBody bounds network create/connect requests.
+const maxNetworkBody = 1 << 20
+
+func (s *Server) networkList(w http.ResponseWriter, r *http.Request) {
+	filters, err := parseFilters(r.URL.Query().Get("filters"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	list, err := s.b.NetworkList(r.Context(), filters)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, list)
+}
+
+func (s *Server) networkInspect(w http.ResponseWriter, r *http.Request) {
+	n, err := s.b.NetworkInspect(r.Context(), r.PathValue("id"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, n)
+}
+
+func (s *Server) networkCreate(w http.ResponseWriter, r *http.Request) {
+	var req mobynet.CreateRequest
+	if err := decodeBody(r, &req, maxNetworkBody); err != nil {
+		writeError(w, err)
+		return
+	}
+	resp, err := s.b.NetworkCreate(r.Context(), req)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, resp)
+}
+
+func (s *Server) networkRemove(w http.ResponseWriter, r *http.Request) {
+	if err := s.b.NetworkRemove(r.Context(), r.PathValue("id")); err != nil {
+		writeError(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) networkConnect(w http.ResponseWriter, r *http.Request) {
+	var req mobynet.ConnectRequest
+	if err := decodeBody(r, &req, maxNetworkBody); err != nil {
+		writeError(w, err)
+		return
+	}
+	if err := s.b.NetworkConnect(r.Context(), r.PathValue("id"), req.Container, req.EndpointConfig); err != nil {
+		writeError(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+func (s *Server) networkDisconnect(w http.ResponseWriter, r *http.Request) {
+	var req mobynet.DisconnectRequest
+	if err := decodeBody(r, &req, maxNetworkBody); err != nil {
+		writeError(w, err)
+		return
+	}
+	if err := s.b.NetworkDisconnect(r.Context(), r.PathValue("id"), req.Container); err != nil {
+		writeError(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+func (s *Server) networkPrune(w http.ResponseWriter, r *http.Request) {
+	filters, err := parseFilters(r.URL.Query().Get("filters"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	deleted, err := s.b.NetworkPrune(r.Context(), filters)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, mobynet.PruneReport{NetworksDeleted: deleted})
+}

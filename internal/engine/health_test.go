@@ -1,0 +1,201 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/silo-containers/silo/internal/errdefs"
+	"github.com/silo-containers/silo/internal/storage"
+)
+
+func TestProbeArgs(t *testing.T) {
+	for _, tc := range []struct {
+		test []string
+		want string
+		err  bool
+	}{
+		{nil, "", false},
+		{[]string{"NONE"}, "", false},
+		{[]string{"CMD", "true", "x"}, "true x", false},
+		{[]string{"CMD-SHELL", "exit 1"}, "/bin/sh -c exit 1", false},
+		{[]string{"CMD"}, "", true},
+		{[]string{"CMD-SHELL", "a", "b"}, "", true},
+		{[]string{"BOGUS"}, "", true},
+	} {
+		args, err := probeArgs(&container.HealthConfig{Test: tc.test})
+		if (err != nil) != tc.err || strings.Join(args, " ") != tc.want {
+			t.Errorf("%q: %q %v", tc.test, args, err)
+		}
+	}
+	for _, h := range []*container.HealthConfig{
+		{Test: []string{"CMD", "true"}, Interval: time.Microsecond},
+		{Test: []string{"CMD", "true"}, Retries: -1},
+	} {
+		if err := checkHealthConfig(h); !errors.Is(err, errdefs.ErrInvalidArgument) {
+			t.Errorf("%+v: %v", h, err)
+		}
+	}
+}
+
+// scriptedProbes is an ExecRunner whose processes exit with the codes of
+// a script, one per run (the last repeats).
+type scriptedProbes struct {
+	*fakeMonitors
+	mu    sync.Mutex
+	codes []int
+	runs  int
+}
+
+func (m *scriptedProbes) RunExec(ctx context.Context, cfg MonitorConfig, r ExecRun) (ExecProcess, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	code := m.codes[min(m.runs, len(m.codes)-1)]
+	m.runs++
+	return &fakeExecProc{out: strings.NewReader("probe " + strings.Join(r.Process.Args, " ")), exit: ExecExit{Code: code, Started: true}, pid: 0}, nil
+}
+
+func TestHealthTransitions(t *testing.T) {
+	f := setup(t)
+	mons := &scriptedProbes{fakeMonitors: f.mons, codes: []int{1, 0, 1, 1, 1}}
+	s, err := New(context.Background(), Config{
+		DataRoot: filepath.Join(f.root, "engine"), ExecRoot: filepath.Join(f.root, "run"),
+		Images: f.images, Monitors: mons, CgroupParent: "/silo-test",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	seq, err := s.Events(ctx, EventsOptions{Filters: Filters{"event": {"health_status"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan string, 16)
+	go func() {
+		for m := range seq {
+			got <- string(m.Action)
+		}
+	}()
+	resp, err := s.Create(ctx, CreateRequest{Name: "hc", Config: &container.Config{Image: "busybox", Cmd: []string{"sleep", "60"},
+		Healthcheck: &container.HealthConfig{Test: []string{"CMD-SHELL", "check"}, Interval: 20 * time.Millisecond, Retries: 2}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(ctx, resp.ID); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"health_status: healthy", "health_status: unhealthy"}
+	for _, w := range want {
+		select {
+		case a := <-got:
+			if a != w {
+				t.Fatalf("event %q, want %q", a, w)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("no %q event", w)
+		}
+	}
+	c, _ := s.Inspect(ctx, "hc")
+	h := c.State.Health
+	if h == nil || h.Status != container.Unhealthy || h.FailingStreak < 2 || len(h.Log) == 0 || h.Log[len(h.Log)-1].Output != "probe /bin/sh -c check" {
+		t.Fatalf("health %+v", h)
+	}
+	list, _ := s.List(ctx, ListOptions{})
+	if len(list) != 1 || !strings.HasSuffix(list[0].Status, "(unhealthy)") || list[0].Health == nil {
+		t.Fatalf("ps: %+v", list)
+	}
+	if err := s.Remove(ctx, "hc", RemoveOptions{Force: true}); err != nil {
+		t.Fatal(err)
+	}
+	if s.healthOf(resp.ID) != nil {
+		t.Fatal("health state kept after removal")
+	}
+}
+
+func TestImageHealthcheckMerged(t *testing.T) {
+	f := setup(t)
+	s := f.open(t)
+	defer s.Close()
+	ctx := context.Background()
+	base, err := f.images.DockerConfig(ctx, "busybox")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := base.Config
+	cfg.Healthcheck = &container.HealthConfig{Test: []string{"CMD", "true"}, Interval: time.Minute, Retries: 7}
+	if _, err := f.images.Commit(ctx, storage.CommitOptions{Parent: "busybox", Config: cfg, Refs: []string{"hc:latest"}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		own  *container.HealthConfig
+		want string
+	}{
+		{nil, "[CMD true] 1m0s 7"},
+		{&container.HealthConfig{Interval: time.Second}, "[CMD true] 1s 7"},
+		{&container.HealthConfig{Test: []string{"NONE"}}, "[NONE] 1m0s 7"},
+		{&container.HealthConfig{Test: []string{"CMD-SHELL", "x"}, Retries: 1}, "[CMD-SHELL x] 1m0s 1"},
+	} {
+		resp, err := s.Create(ctx, CreateRequest{Config: &container.Config{Image: "hc:latest", Cmd: []string{"true"}, Healthcheck: tc.own}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, _ := s.Inspect(ctx, resp.ID)
+		h := c.Config.Healthcheck
+		if got := fmt.Sprintf("%v %v %d", h.Test, h.Interval, h.Retries); got != tc.want {
+			t.Errorf("own %+v: %s, want %s", tc.own, got, tc.want)
+		}
+		if err := s.Remove(ctx, resp.ID, RemoveOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestApplyInit(t *testing.T) {
+	on, off := true, false
+	bin := filepath.Join(t.TempDir(), "tini")
+	if err := os.WriteFile(bin, []byte("#!/bin/true\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	old := initBinary
+	defer func() { initBinary = old }()
+	initBinary = bin
+	for _, tc := range []struct {
+		host *container.HostConfig
+		want string
+	}{
+		{nil, "sleep 1"},
+		{&container.HostConfig{Init: &off}, "sleep 1"},
+		{&container.HostConfig{Init: &on}, "/sbin/docker-init -- sleep 1"},
+	} {
+		sp := &specs.Spec{Process: &specs.Process{Args: []string{"sleep", "1"}}}
+		if err := applyInit(sp, tc.host); err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Join(sp.Process.Args, " "); got != tc.want {
+			t.Errorf("%+v: %q, want %q", tc.host, got, tc.want)
+		}
+		if got := strings.Join(withoutInit(sp.Process.Args, tc.host), " "); got != "sleep 1" {
+			t.Errorf("withoutInit: %q", got)
+		}
+		if m := specMount(sp, initPath); (m != nil) != (tc.want != "sleep 1") || m != nil && (m.Source != bin || !slices.Contains(m.Options, "ro")) {
+			t.Errorf("init mount %+v", m)
+		}
+	}
+	initBinary = filepath.Join(t.TempDir(), "missing")
+	err := applyInit(&specs.Spec{Process: &specs.Process{Args: []string{"x"}}}, &container.HostConfig{Init: &on})
+	if !errors.Is(err, errdefs.ErrInvalidArgument) || !strings.Contains(err.Error(), "apt-get install tini") {
+		t.Fatalf("missing tini: %v", err)
+	}
+}

@@ -1,0 +1,307 @@
+//go:build integration
+
+package engine
+
+import (
+	"fmt"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// waitEmpty waits until silo args prints nothing.
+func waitEmpty(t *testing.T, d *daemon, args ...string) {
+	t.Helper()
+	waitOutput(t, d, "", args...)
+}
+
+// waitOutput waits until silo args prints want.
+func waitOutput(t *testing.T, d *daemon, want string, args ...string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		out, _, _ := d.silo(args...)
+		if out == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("silo %s: %q, want %q", strings.Join(args, " "), out, want)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func logLines(d *daemon, ref string) int {
+	out, _, _ := d.silo("logs", ref)
+	return strings.Count(out, "\n")
+}
+
+// TestPauseRestartRename: pause freezes (the log stops growing, the
+// freezer says FROZEN), unpause thaws; a paused container can be killed;
+// restart gives a new process; rename frees the old name.
+func TestPauseRestartRename(t *testing.T) {
+	d := newDaemon(t)
+	d.must("image", "build-busybox")
+	d.must("run", "-d", "--name", "ticker", "busybox", "sh", "-c", "while true; do echo tick; sleep 0.05; done")
+	waitFor := func(cond func() bool, what string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out: %s", what)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	waitFor(func() bool { return logLines(d, "ticker") > 2 }, "ticks")
+	d.must("pause", "ticker")
+	if s := d.must("inspect", "-f", "{{.State.Status}} {{.State.Paused}} {{.State.Running}}", "ticker"); s != "paused true true\n" {
+		t.Fatalf("inspect after pause: %q", s)
+	}
+	if ps := d.must("ps"); !strings.Contains(ps, "(Paused)") {
+		t.Fatalf("ps: %q", ps)
+	}
+	pid := d.pid("ticker")
+	if st := procState(pid); st != "frozen" {
+		t.Fatalf("init of a paused container is %q", st)
+	}
+	n := logLines(d, "ticker")
+	time.Sleep(300 * time.Millisecond)
+	if m := logLines(d, "ticker"); m != n {
+		t.Fatalf("a paused container wrote: %d → %d lines", n, m)
+	}
+	if _, errOut, code := d.silo("exec", "ticker", "true"); code == 0 || !strings.Contains(errOut, "paused") {
+		t.Fatalf("exec in a paused container: exit %d %q", code, errOut)
+	}
+	d.must("unpause", "ticker")
+	waitFor(func() bool { return logLines(d, "ticker") > n+2 }, "ticks after unpause")
+
+	// A paused container stays paused across a kill -9 of silod.
+	d.must("pause", "ticker")
+	d.kill9()
+	d.start()
+	if s := d.must("inspect", "-f", "{{.State.Status}} {{.State.Pid}}", "ticker"); s != fmt.Sprintf("paused %d\n", pid) {
+		t.Fatalf("after a daemon restart: %q", s)
+	}
+	d.must("unpause", "ticker")
+	if st := procState(pid); st != "thawed" {
+		t.Fatalf("after unpause the freezer says %q", st)
+	}
+
+	// Restart: a new process, the same container.
+	d.must("restart", "-t", "0", "ticker")
+	if p := d.pid("ticker"); p == pid || !alive(p) {
+		t.Fatalf("restart: pid %d → %d", pid, p)
+	}
+	// A paused container is killed (thawed after SIGKILL).
+	d.must("pause", "ticker")
+	d.must("kill", "ticker")
+	d.waitFor("ticker", "{{.State.Status}}", "exited", 10*time.Second)
+	d.must("rename", "ticker", "tocker")
+	if _, _, code := d.silo("inspect", "ticker"); code == 0 {
+		t.Fatal("the old name still resolves")
+	}
+	d.must("run", "--name", "ticker", "busybox", "true")
+	if out := d.must("container", "prune", "-f"); strings.Count(out, "\n") < 4 || !strings.Contains(out, "Deleted Containers:") {
+		t.Fatalf("prune: %q", out)
+	}
+	if out := d.must("ps", "-aq"); out != "" {
+		t.Fatalf("prune left %q", out)
+	}
+
+	if !haveDocker() {
+		t.Skip("no docker CLI")
+	}
+	d.dockerOK(t, "run", "-d", "--name", "dp", "busybox", "sleep", "60")
+	d.dockerOK(t, "pause", "dp")
+	if s := d.dockerOK(t, "inspect", "-f", "{{.State.Status}}", "dp"); s != "paused\n" {
+		t.Fatalf("docker inspect: %q", s)
+	}
+	d.dockerOK(t, "unpause", "dp")
+	d.dockerOK(t, "rename", "dp", "dq")
+	d.dockerOK(t, "restart", "-t", "0", "dq")
+	d.dockerOK(t, "rm", "-f", "dq")
+}
+
+// procState is the freezer's view of a process: "frozen" when its
+// freezer cgroup says FROZEN (v1) or its cgroup.freeze is 1 (v2).
+func procState(pid int) string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	if err != nil {
+		return "gone"
+	}
+	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		parts := strings.SplitN(l, ":", 3)
+		if len(parts) != 3 {
+			continue
+		}
+		if strings.Contains(","+parts[1]+",", ",freezer,") {
+			st, _ := os.ReadFile("/sys/fs/cgroup/freezer" + parts[2] + "/freezer.state")
+			return strings.ToLower(strings.TrimSpace(string(st)))
+		}
+	}
+	return "unknown"
+}
+
+// TestTopStatsEvents: top lists the container's processes, stats gives
+// sane numbers (memory within the limit, pids), events report the
+// lifecycle, system df and image history answer; silo and docker.
+func TestTopStatsEvents(t *testing.T) {
+	d := newDaemon(t)
+	d.must("image", "build-busybox")
+	start := time.Now()
+	d.must("run", "-d", "--name", "busy", "-m", "64m", "--init", "busybox", "sh", "-c", "sleep 300 & sleep 301")
+	pid := d.pid("busy")
+
+	// Until the init has started the command.
+	var top string
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if top = d.must("top", "busy"); strings.Contains(top, "sleep 301") && strings.Contains(top, "sleep 300") {
+			break
+		}
+	}
+	if !strings.Contains(top, "PID") || !strings.Contains(top, "sleep 300") || !strings.Contains(top, "sleep 301") ||
+		!strings.Contains(top, "/sbin/docker-init") || !strings.Contains(top, strconv.Itoa(pid)) {
+		t.Fatalf("top: %q", top)
+	}
+	if strings.Contains(top, "silod") || strings.Contains(top, "silo-monitor") {
+		t.Fatalf("top shows host processes: %q", top)
+	}
+	if out := d.must("top", "busy", "-o", "pid,comm"); !strings.Contains(out, "COMMAND") || !strings.Contains(out, "docker-init") {
+		t.Fatalf("top -o pid,comm: %q", out)
+	}
+
+	stats := d.must("stats", "--no-stream", "busy")
+	// busy   0.00%   380KiB / 64MiB   0.58%   0B / 0B   0B / 0B   4
+	re := regexp.MustCompile(`busy\s+([0-9.]+)%\s+([0-9.]+)(B|KiB|MiB) / 64MiB\s+([0-9.]+)%.*\s(\d+)\n`)
+	m := re.FindStringSubmatch(stats)
+	if m == nil {
+		t.Fatalf("stats: %q", stats)
+	}
+	if pids, _ := strconv.Atoi(m[5]); pids != 3 {
+		t.Fatalf("stats pids %s, want 3 (init and two sleeps: sh execs the last one): %q", m[5], stats)
+	}
+	if mem, _ := strconv.ParseFloat(m[2], 64); mem <= 0 {
+		t.Fatalf("stats memory %s: %q", m[2], stats)
+	}
+
+	d.must("stop", "-t", "1", "busy")
+	d.must("rm", "busy")
+	until := time.Now()
+	ev := d.must("events", "--since", strconv.FormatInt(start.Unix(), 10), "--until", strconv.FormatInt(until.Unix()+1, 10),
+		"--filter", "container=busy")
+	var actions []string
+	for _, l := range strings.Split(strings.TrimSpace(ev), "\n") {
+		f := strings.Fields(l)
+		if len(f) > 2 {
+			actions = append(actions, f[2])
+		}
+	}
+	if got := strings.Join(actions, " "); got != "create start kill die stop destroy" {
+		t.Fatalf("events %q:\n%s", got, ev)
+	}
+
+	if out := d.must("system", "df"); !strings.Contains(out, "Images") || !strings.Contains(out, "Local Volumes") {
+		t.Fatalf("system df: %q", out)
+	}
+	if out := d.must("image", "history", "busybox"); !strings.Contains(out, "IMAGE") || strings.Count(out, "\n") < 2 {
+		t.Fatalf("history: %q", out)
+	}
+	_, errOut, code := d.silo("run", "--rm", "--init", "--entrypoint", "", "busybox")
+	if code != 125 || !strings.Contains(errOut, "no command") {
+		t.Fatalf("--init without a command: %d %q", code, errOut)
+	}
+
+	if !haveDocker() {
+		t.Skip("no docker CLI")
+	}
+	d.dockerOK(t, "run", "-d", "--name", "dbusy", "-m", "32m", "busybox", "sleep", "300")
+	if out := d.dockerOK(t, "top", "dbusy"); !strings.Contains(out, "sleep 300") {
+		t.Fatalf("docker top: %q", out)
+	}
+	out := d.dockerOK(t, "stats", "--no-stream", "--format", "{{.Name}} {{.MemUsage}} {{.PIDs}} {{.CPUPerc}}", "dbusy")
+	if !regexp.MustCompile(`^dbusy [0-9.]+(B|KiB|MiB) / 32MiB 1 [0-9.]+%\n$`).MatchString(out) {
+		t.Fatalf("docker stats: %q", out)
+	}
+	d.dockerOK(t, "rm", "-f", "dbusy")
+	ev = d.dockerOK(t, "events", "--since", strconv.FormatInt(until.Unix(), 10), "--until", strconv.FormatInt(time.Now().Unix()+1, 10),
+		"--filter", "container=dbusy", "--format", "{{.Action}}")
+	if got := strings.Fields(ev); strings.Join(got, " ") != "create start kill die destroy" {
+		t.Fatalf("docker events: %q", ev)
+	}
+	if out := d.dockerOK(t, "system", "df"); !strings.Contains(out, "Images") {
+		t.Fatalf("docker system df: %q", out)
+	}
+	if out := d.dockerOK(t, "history", "busybox"); !strings.Contains(out, "IMAGE") {
+		t.Fatalf("docker history: %q", out)
+	}
+}
+
+// TestHealthcheckAndInit: --health-* runs the check through exec; the
+// status goes starting → unhealthy → healthy as the check's file comes
+// and goes, shows in inspect and ps, and makes health_status events;
+// --init runs tini as process 1.
+func TestHealthcheckAndInit(t *testing.T) {
+	d := newDaemon(t)
+	d.must("image", "build-busybox")
+	start := time.Now()
+	d.must("run", "-d", "--name", "hc", "--health-cmd", "test -f /tmp/ok", "--health-interval", "200ms", "--health-retries", "2",
+		"busybox", "sleep", "120")
+	if s := d.must("inspect", "-f", "{{.State.Health.Status}}", "hc"); s != "starting\n" {
+		t.Fatalf("first status %q", s)
+	}
+	d.waitFor("hc", "{{.State.Health.Status}}", "unhealthy", 10*time.Second)
+	if ps := d.must("ps"); !strings.Contains(ps, "(unhealthy)") {
+		t.Fatalf("ps: %q", ps)
+	}
+	d.must("exec", "hc", "touch", "/tmp/ok")
+	d.waitFor("hc", "{{.State.Health.Status}} {{.State.Health.FailingStreak}}", "healthy 0", 10*time.Second)
+	if ps := d.must("ps"); !strings.Contains(ps, "(healthy)") {
+		t.Fatalf("ps: %q", ps)
+	}
+	ev := d.must("events", "--since", strconv.FormatInt(start.Unix(), 10), "--until", strconv.FormatInt(time.Now().Unix()+1, 10),
+		"--filter", "event=health_status")
+	if !strings.Contains(ev, "health_status: unhealthy") || !strings.Contains(ev, "health_status: healthy") {
+		t.Fatalf("events: %q", ev)
+	}
+	d.must("rm", "-f", "hc")
+	// A check that hangs is killed at its timeout and counts as failed.
+	d.must("run", "-d", "--name", "hang", "--health-cmd", "sleep 30", "--health-interval", "100ms", "--health-timeout", "200ms",
+		"--health-retries", "1", "busybox", "sleep", "120")
+	d.waitFor("hang", "{{.State.Health.Status}}", "unhealthy", 10*time.Second)
+	if out := d.must("inspect", "-f", "{{(index .State.Health.Log 0).Output}}", "hang"); !strings.Contains(out, "exceeded timeout") {
+		t.Fatalf("timeout output %q", out)
+	}
+	d.must("rm", "-f", "hang")
+	if s := d.must("run", "--rm", "--no-healthcheck", "busybox", "true"); s != "" {
+		t.Fatalf("--no-healthcheck: %q", s)
+	}
+
+	// --init: tini is process 1 and reaps; the command's exit code comes through.
+	out := d.must("run", "--rm", "--init", "busybox", "ps", "-o", "pid,args")
+	if !regexp.MustCompile(`(?m)^\s*1\s+/sbin/docker-init -- ps -o pid,args$`).MatchString(out) {
+		t.Fatalf("--init ps: %q", out)
+	}
+	if _, _, code := d.silo("run", "--rm", "--init", "busybox", "sh", "-c", "exit 7"); code != 7 {
+		t.Fatalf("--init exit code %d, want 7", code)
+	}
+
+	if !haveDocker() {
+		t.Skip("no docker CLI")
+	}
+	d.dockerOK(t, "run", "-d", "--name", "dhc", "--health-cmd", "true", "--health-interval", "200ms", "busybox", "sleep", "120")
+	d.waitFor("dhc", "{{.State.Health.Status}}", "healthy", 10*time.Second)
+	if out := d.dockerOK(t, "ps", "--format", "{{.Status}}"); !strings.Contains(out, "(healthy)") {
+		t.Fatalf("docker ps: %q", out)
+	}
+	if out := d.dockerOK(t, "inspect", "-f", "{{.State.Health.Status}}", "dhc"); out != "healthy\n" {
+		t.Fatalf("docker inspect: %q", out)
+	}
+	d.dockerOK(t, "rm", "-f", "dhc")
+	if out := d.dockerOK(t, "run", "--rm", "--init", "busybox", "cat", "/proc/1/cmdline"); !strings.HasPrefix(out, "/sbin/docker-init") {
+		t.Fatalf("docker --init: %q", out)
+	}
+}
