@@ -17,6 +17,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/silo-containers/silo/test/harness"
 )
 
 // writeContext makes a build context directory from name → content.
@@ -43,10 +45,10 @@ CMD ["httpd","-f","-p","80","-h","/www"]
 // noBuildLeftovers checks that no intermediate container is left.
 func (d *daemon) noBuildLeftovers(t *testing.T) {
 	t.Helper()
-	if out := d.must("ps", "-aq"); strings.TrimSpace(out) != "" {
+	if out := d.Must("ps", "-aq"); strings.TrimSpace(out) != "" {
 		t.Errorf("containers left after the build: %q", out)
 	}
-	ents, _ := os.ReadDir(filepath.Join(d.data, "build"))
+	ents, _ := os.ReadDir(filepath.Join(d.Data, "build"))
 	for _, e := range ents {
 		t.Errorf("build work directory left: %s", e.Name())
 	}
@@ -54,36 +56,29 @@ func (d *daemon) noBuildLeftovers(t *testing.T) {
 
 func TestBuildSite(t *testing.T) {
 	d := newDaemon(t)
-	d.must("image", "build-busybox")
+	d.Must("image", "build-busybox")
 	ctx := writeContext(t, map[string]string{"Dockerfile": siteDockerfile, "index.html": "<h1>silo site</h1>\n", ".dockerignore": "secret.txt\n", "secret.txt": "no"})
-	out := d.must("build", "-t", "iis-site", "--progress", "plain", ctx)
+	out := d.Must("build", "-t", "iis-site", "--progress", "plain", ctx)
 	for _, want := range []string{"Step 1/5 : FROM busybox", "Step 2/5 : RUN", "Step 4/5 : COPY index.html .", "Successfully built", "Successfully tagged iis-site"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
 	}
 	d.noBuildLeftovers(t)
-	d.must("run", "-d", "--name", "my-running-site", "iis-site")
-	var page string
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		o, _, code := d.silo("exec", "my-running-site", "wget", "-qO-", "http://127.0.0.1/index.html")
-		if code == 0 {
-			page = o
-			break
-		}
-	}
-	if page != "<h1>silo site</h1>\n" {
-		t.Errorf("page %q", page)
+	// The seed's run: published on the host's port 8000.
+	d.Must("run", "-d", "-p", "8000:80", "--name", "my-running-site", "iis-site")
+	if page := d.Fetch(t, "127.0.0.1", "8000"); !strings.HasSuffix(page, "\r\n\r\n<h1>silo site</h1>\n") {
+		t.Errorf("http://127.0.0.1:8000/index.html answered %q", page)
 	}
 	// The RUN's deletion is in the image: the whiteout hid old.html.
-	if o, _, code := d.silo("exec", "my-running-site", "ls", "/www"); code != 0 || strings.TrimSpace(o) != "index.html" {
+	if o, _, code := d.Silo("exec", "my-running-site", "ls", "/www"); code != 0 || strings.TrimSpace(o) != "index.html" {
 		t.Errorf("ls /www: %q (exit %d)", o, code)
 	}
-	d.must("rm", "-f", "my-running-site")
+	d.Must("rm", "-f", "my-running-site")
 
 	// A rebuild with nothing changed: every step from the cache, no container.
 	start := time.Now()
-	out = d.must("build", "-t", "iis-site", ctx)
+	out = d.Must("build", "-t", "iis-site", ctx)
 	took := time.Since(start)
 	if strings.Count(out, "Using cache") != 4 || strings.Contains(out, "Running in") {
 		t.Errorf("rebuild did not use the cache for every step:\n%s", out)
@@ -93,17 +88,17 @@ func TestBuildSite(t *testing.T) {
 
 	// One changed COPY input rebuilds from that step on.
 	os.WriteFile(filepath.Join(ctx, "index.html"), []byte("<h1>v2</h1>\n"), 0o644)
-	out = d.must("build", "-t", "iis-site", ctx)
+	out = d.Must("build", "-t", "iis-site", ctx)
 	if strings.Count(out, "Using cache") != 2 {
 		t.Errorf("changed COPY input: want the 2 steps before it cached:\n%s", out)
 	}
 	// The built image's last tag can be removed.
-	d.must("image", "rm", "iis-site")
+	d.Must("image", "rm", "iis-site")
 	// builder prune empties the cache: the next build runs every step.
-	if out := d.must("builder", "prune"); !strings.Contains(out, "Total: ") {
+	if out := d.Must("builder", "prune"); !strings.Contains(out, "Total: ") {
 		t.Errorf("prune: %s", out)
 	}
-	if out := d.must("build", ctx); strings.Contains(out, "Using cache") {
+	if out := d.Must("build", ctx); strings.Contains(out, "Using cache") {
 		t.Errorf("build after prune used the cache:\n%s", out)
 	}
 	d.noBuildLeftovers(t)
@@ -111,7 +106,7 @@ func TestBuildSite(t *testing.T) {
 
 func TestBuildMultiStageTargetWhiteout(t *testing.T) {
 	d := newDaemon(t)
-	d.must("image", "build-busybox")
+	d.Must("image", "build-busybox")
 	ctx := writeContext(t, map[string]string{"Dockerfile": `ARG MSG=hello
 FROM busybox AS builder
 ARG MSG
@@ -122,26 +117,26 @@ COPY --from=busybox /bin/busybox /copied/busybox
 RUN rm /bin/vi
 LABEL stage=final
 `})
-	d.must("build", "-t", "multi", "--build-arg", "MSG=built", ctx)
-	out := d.must("run", "--rm", "multi", "cat", "/app/result.txt")
+	d.Must("build", "-t", "multi", "--build-arg", "MSG=built", ctx)
+	out := d.Must("run", "--rm", "multi", "cat", "/app/result.txt")
 	if out != "built from builder\n" {
 		t.Errorf("result %q", out)
 	}
-	if _, _, code := d.silo("run", "--rm", "multi", "ls", "/bin/vi"); code == 0 {
+	if _, _, code := d.Silo("run", "--rm", "multi", "ls", "/bin/vi"); code == 0 {
 		t.Error("/bin/vi removed in a RUN is still in the image")
 	}
-	if o := d.must("run", "--rm", "multi", "/copied/busybox", "echo", "image source"); o != "image source\n" {
+	if o := d.Must("run", "--rm", "multi", "/copied/busybox", "echo", "image source"); o != "image source\n" {
 		t.Errorf("COPY --from an image: %q", o)
 	}
-	if _, _, code := d.silo("run", "--rm", "multi", "ls", "/app/tmp"); code == 0 {
+	if _, _, code := d.Silo("run", "--rm", "multi", "ls", "/app/tmp"); code == 0 {
 		t.Error("/app/tmp is in the image")
 	}
 	// --target stops at the builder stage.
-	out = d.must("build", "--target", "builder", "-t", "onlybuilder", ctx)
+	out = d.Must("build", "--target", "builder", "-t", "onlybuilder", ctx)
 	if strings.Contains(out, "COPY --from") || strings.Contains(out, "LABEL") {
 		t.Errorf("--target built past the builder stage:\n%s", out)
 	}
-	if o := d.must("run", "--rm", "onlybuilder", "cat", "/out/result.txt"); o != "hello from builder\n" {
+	if o := d.Must("run", "--rm", "onlybuilder", "cat", "/out/result.txt"); o != "hello from builder\n" {
 		t.Errorf("builder stage result %q", o)
 	}
 	d.noBuildLeftovers(t)
@@ -149,7 +144,7 @@ LABEL stage=final
 
 func TestBuildFailures(t *testing.T) {
 	d := newDaemon(t)
-	d.must("image", "build-busybox")
+	d.Must("image", "build-busybox")
 	tests := []struct {
 		name  string
 		files map[string]string
@@ -168,7 +163,7 @@ func TestBuildFailures(t *testing.T) {
 			if tt.name == "symlink out" {
 				os.Symlink("/etc/shadow", filepath.Join(ctx, "link"))
 			}
-			out, errOut, code := d.silo("build", ctx)
+			out, errOut, code := d.Silo("build", ctx)
 			if code == 0 || !strings.Contains(errOut, tt.want) {
 				t.Errorf("exit %d, stderr %q, want %q\nstdout: %s", code, errOut, tt.want, out)
 			}
@@ -181,20 +176,21 @@ func TestBuildFailures(t *testing.T) {
 }
 
 func TestDockerCLIBuild(t *testing.T) {
-	if !haveDocker() {
+	if !harness.HaveDocker() {
 		t.Skip("no docker CLI")
 	}
 	d := newDaemon(t)
-	d.must("image", "build-busybox")
+	d.Must("image", "build-busybox")
 	ctx := writeContext(t, map[string]string{"Dockerfile": siteDockerfile, "index.html": "<h1>docker</h1>\n"})
-	_, errOut, code := d.run(dockerCLI, []string{"build", "-t", "iis-site-docker", ctx}, append(d.dockerEnv(), "DOCKER_BUILDKIT=0"))
+	_, errOut, code := d.Run(harness.DockerCLI, []string{"build", "-t", "iis-site-docker", ctx}, append(d.DockerEnv(), "DOCKER_BUILDKIT=0"))
 	if code != 0 {
-		t.Fatalf("docker build: exit %d: %s\n%s", code, errOut, d.tail())
+		t.Fatalf("docker build: exit %d: %s\n%s", code, errOut, d.Tail())
 	}
-	out := d.must("run", "--rm", "iis-site-docker", "cat", "/www/index.html")
-	if out != "<h1>docker</h1>\n" {
-		t.Errorf("page %q", out)
+	d.DockerOK(t, "run", "-d", "-p", "8000:80", "--name", "my-running-site", "iis-site-docker")
+	if page := d.Fetch(t, "127.0.0.1", "8000"); !strings.HasSuffix(page, "\r\n\r\n<h1>docker</h1>\n") {
+		t.Errorf("http://127.0.0.1:8000/index.html answered %q", page)
 	}
+	d.DockerOK(t, "rm", "-f", "my-running-site")
 	d.noBuildLeftovers(t)
 }
 
@@ -214,7 +210,7 @@ func tarGz(files map[string]string) string {
 
 func TestBuildCopyAddFlags(t *testing.T) {
 	d := newDaemon(t)
-	d.must("image", "build-busybox")
+	d.Must("image", "build-busybox")
 	// ADD of a URL: served on loopback by the test itself.
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprint(w, "remote content\n")
@@ -241,7 +237,7 @@ CMD ["cat", "/greeting"]
 		"Dockerfile": df, "files/a.txt": "a\n", "files/b.txt": "b\n", "files/c.log": "ignored\n",
 		".dockerignore": "**/*.log\n", "app.tar.gz": tarGz(map[string]string{"dir/x.txt": "from the tar\n"}),
 	})
-	d.must("build", "-t", "flags", "--build-arg", "GREETING=yo", "--label", "built.by=test", ctx)
+	d.Must("build", "-t", "flags", "--build-arg", "GREETING=yo", "--label", "built.by=test", ctx)
 	checks := []struct {
 		args []string
 		want string
@@ -256,7 +252,7 @@ CMD ["cat", "/greeting"]
 		{nil, "yo\n"},
 	}
 	for _, c := range checks {
-		out := d.must(append([]string{"run", "--rm", "flags"}, c.args...)...)
+		out := d.Must(append([]string{"run", "--rm", "flags"}, c.args...)...)
 		if out != c.want {
 			t.Errorf("%v: %q, want %q", c.args, out, c.want)
 		}
@@ -274,7 +270,7 @@ CMD ["cat", "/greeting"]
 func (d *daemon) apiGet(t *testing.T, path string) string {
 	t.Helper()
 	c := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		return (&net.Dialer{}).DialContext(ctx, "unix", d.socket)
+		return (&net.Dialer{}).DialContext(ctx, "unix", d.Socket)
 	}}}
 	resp, err := c.Get("http://silo" + path)
 	if err != nil {
@@ -290,23 +286,23 @@ func (d *daemon) apiGet(t *testing.T, path string) string {
 
 func TestBuildOutsideDockerfileNoNetwork(t *testing.T) {
 	d := newDaemon(t)
-	d.must("image", "build-busybox")
+	d.Must("image", "build-busybox")
 	ctx := writeContext(t, map[string]string{"data.txt": "data\n"})
 	df := filepath.Join(t.TempDir(), "build.Dockerfile")
 	os.WriteFile(df, []byte("FROM busybox\nCOPY data.txt /\nRUN cat /data.txt && ls /sys/class/net > /ifaces\n"), 0o644)
-	out := d.must("build", "-f", df, "--network", "none", "-t", "outside", ctx)
+	out := d.Must("build", "-f", df, "--network", "none", "-t", "outside", ctx)
 	if !strings.Contains(out, "data\n") {
 		t.Errorf("RUN output missing:\n%s", out)
 	}
-	if o := d.must("run", "--rm", "outside", "cat", "/ifaces"); o != "lo\n" {
+	if o := d.Must("run", "--rm", "outside", "cat", "/ifaces"); o != "lo\n" {
 		t.Errorf("interfaces of a --network none RUN: %q", o)
 	}
 	// The private Dockerfile name did not end up in the image.
-	if _, _, code := d.silo("run", "--rm", "outside", "sh", "-c", "ls -a / | grep -q dockerfile"); code == 0 {
+	if _, _, code := d.Silo("run", "--rm", "outside", "sh", "-c", "ls -a / | grep -q dockerfile"); code == 0 {
 		t.Error("the Dockerfile sent along is in the image")
 	}
 	// -q prints only the ID.
-	if o := strings.TrimSpace(d.must("build", "-q", "-f", df, "--network", "none", ctx)); !strings.HasPrefix(o, "sha256:") || strings.Contains(o, "\n") {
+	if o := strings.TrimSpace(d.Must("build", "-q", "-f", df, "--network", "none", ctx)); !strings.HasPrefix(o, "sha256:") || strings.Contains(o, "\n") {
 		t.Errorf("build -q printed %q", o)
 	}
 	d.noBuildLeftovers(t)
@@ -314,29 +310,29 @@ func TestBuildOutsideDockerfileNoNetwork(t *testing.T) {
 
 func TestCommit(t *testing.T) {
 	d := newDaemon(t)
-	d.must("image", "build-busybox")
-	d.must("run", "--name", "work", "busybox", "sh", "-c", "echo made > /made.txt && rm /bin/vi")
-	id := strings.TrimSpace(d.must("commit", "-m", "by test", "-a", "tester", "work", "committed:v1"))
+	d.Must("image", "build-busybox")
+	d.Must("run", "--name", "work", "busybox", "sh", "-c", "echo made > /made.txt && rm /bin/vi")
+	id := strings.TrimSpace(d.Must("commit", "-m", "by test", "-a", "tester", "work", "committed:v1"))
 	if !strings.HasPrefix(id, "sha256:") {
 		t.Fatalf("commit printed %q", id)
 	}
-	if o := d.must("run", "--rm", "committed:v1", "cat", "/made.txt"); o != "made\n" {
+	if o := d.Must("run", "--rm", "committed:v1", "cat", "/made.txt"); o != "made\n" {
 		t.Errorf("committed file: %q", o)
 	}
-	if _, _, code := d.silo("run", "--rm", "committed:v1", "ls", "/bin/vi"); code == 0 {
+	if _, _, code := d.Silo("run", "--rm", "committed:v1", "ls", "/bin/vi"); code == 0 {
 		t.Error("a file the container deleted is in the committed image")
 	}
 	// The container's sandbox is unmounted again after the commit.
-	if m := mountsUnder(filepath.Join(d.data)); len(m) != 0 {
+	if m := harness.MountsUnder(filepath.Join(d.Data)); len(m) != 0 {
 		t.Errorf("mounts after commit of a stopped container: %v", m)
 	}
-	if haveDocker() {
-		d.dockerOK(t, "commit", "work", "bydocker")
-		if o := d.must("run", "--rm", "bydocker", "cat", "/made.txt"); o != "made\n" {
+	if harness.HaveDocker() {
+		d.DockerOK(t, "commit", "work", "bydocker")
+		if o := d.Must("run", "--rm", "bydocker", "cat", "/made.txt"); o != "made\n" {
 			t.Errorf("docker commit: %q", o)
 		}
 		// --change is not supported yet: refused, not ignored.
-		if _, _, code := d.run(dockerCLI, []string{"commit", "--change", "CMD [\"x\"]", "work", "changed"}, d.dockerEnv()); code == 0 {
+		if _, _, code := d.Run(harness.DockerCLI, []string{"commit", "--change", "CMD [\"x\"]", "work", "changed"}, d.DockerEnv()); code == 0 {
 			t.Error("commit --change was accepted")
 		}
 	}
@@ -346,16 +342,16 @@ func TestCommit(t *testing.T) {
 // image removal): every step still comes from the cache.
 func TestCachePersists(t *testing.T) {
 	d := newDaemon(t)
-	d.must("image", "build-busybox")
+	d.Must("image", "build-busybox")
 	ctx := writeContext(t, map[string]string{"Dockerfile": siteDockerfile, "index.html": "x\n"})
-	d.must("build", "-t", "site", ctx)
-	d.stop()
-	d.start()
+	d.Must("build", "-t", "site", ctx)
+	d.Stop()
+	d.Start()
 	// Removing an unrelated image runs the store's GC.
-	d.must("image", "tag", "busybox", "other")
-	d.must("image", "rm", "other")
+	d.Must("image", "tag", "busybox", "other")
+	d.Must("image", "rm", "other")
 	time.Sleep(500 * time.Millisecond) // the GC runs in the background
-	out := d.must("build", "-t", "site", ctx)
+	out := d.Must("build", "-t", "site", ctx)
 	if strings.Count(out, "Using cache") != 4 || strings.Contains(out, "Running in") {
 		t.Errorf("after a restart the cache was not used:\n%s", out)
 	}
