@@ -8,9 +8,13 @@ cd "$(dirname "$0")/.."
 ROOT=$(mktemp -d /tmp/silo-bench-build.XXXXXX)
 SOCK="unix://$ROOT/silo.sock"
 SILO="bin/silo --host $SOCK --no-start-daemon"
-bin/silod --host "$SOCK" --data-root "$ROOT/data" --exec-root "$ROOT/run" --cgroup-parent /silo-bench-build >"$ROOT/silod.log" 2>&1 &
+# silod's networks go into a namespace of the bench's own.
+NETNS=silo-bench-build-$$
+ip netns add "$NETNS" && ip -n "$NETNS" link set lo up
+bin/silod --host "$SOCK" --data-root "$ROOT/data" --exec-root "$ROOT/run" --cgroup-parent /silo-bench-build \
+  --host-netns "/run/netns/$NETNS" >"$ROOT/silod.log" 2>&1 &
 PID=$!
-trap 'kill $PID; wait $PID 2>/dev/null; rm -rf "$ROOT"' EXIT
+trap 'kill $PID; wait $PID 2>/dev/null; rm -rf "$ROOT"; ip netns del "$NETNS"' EXIT
 for i in $(seq 100); do $SILO version >/dev/null 2>&1 && break; sleep 0.05; done
 $SILO image build-busybox >/dev/null
 CTX="$ROOT/ctx"

@@ -50,6 +50,9 @@ SILO=("$repo/bin/silo" -H "unix://$sock" --no-start-daemon)
 PODMAN_ARGS=(--root "$work/podman/storage" --runroot "$work/podman/run" --cgroup-manager=cgroupfs
   --events-backend=file --runtime "${RUNC:-runc}")
 silod_pid=
+# silod's networks (bridge, nftables table) go into a namespace of the
+# bench's own, deleted on exit: the machine's networking is not touched.
+netns=silo-bench-$$
 
 cleanup() {
   set +e
@@ -72,13 +75,15 @@ cleanup() {
   awk -v w="$work" 'index($5, w) == 1 {print $5}' /proc/self/mountinfo | sort -r |
     while read -r m; do umount -l "$m" 2>/dev/null; done
   rm -rf "$work"
+  ip netns del "$netns" 2>/dev/null
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # --- silo -------------------------------------------------------------------
+ip netns add "$netns" && ip -n "$netns" link set lo up
 "$repo/bin/silod" --host "unix://$sock" --data-root "$work/data" --exec-root "$work/run" \
-  >"$work/silod.log" 2>&1 &
+  --host-netns "/run/netns/$netns" >"$work/silod.log" 2>&1 &
 silod_pid=$!
 for _ in $(seq 200); do
   "${SILO[@]}" version >/dev/null 2>&1 && break

@@ -166,7 +166,7 @@ func networkCommand(g *globals) *cobra.Command {
 
 func networkCreateCommand(g *globals) *cobra.Command {
 	var driver string
-	var subnets, gateways, ranges, opts, labels []string
+	var subnets, gateways, ranges, opts, labels, policies []string
 	var internal, ipv6 bool
 	cmd := &cobra.Command{
 		Use:   "create [OPTIONS] NETWORK",
@@ -182,6 +182,19 @@ func networkCreateCommand(g *globals) *cobra.Command {
 			}
 			if err := keyValues(labels, req.Labels, "--label"); err != nil {
 				return err
+			}
+			if len(policies) > 0 {
+				// Each --policy is one HNS policy object; the daemon gets
+				// them as one JSON list in an option.
+				var list []json.RawMessage
+				for _, p := range policies {
+					if !json.Valid([]byte(p)) {
+						return fmt.Errorf("invalid --policy %q: not JSON", p)
+					}
+					list = append(list, json.RawMessage(p))
+				}
+				b, _ := json.Marshal(list)
+				req.Options["silo.policies"] = string(b)
 			}
 			if len(gateways) > len(subnets) || len(ranges) > len(subnets) {
 				return fmt.Errorf("every --gateway and --ip-range needs a --subnet")
@@ -226,6 +239,7 @@ func networkCreateCommand(g *globals) *cobra.Command {
 	fl.StringArrayVar(&ranges, "ip-range", nil, "allocate container IPs from a sub-range")
 	fl.StringArrayVarP(&opts, "opt", "o", nil, "set driver specific options (parent=eth0, vni=4096…)")
 	fl.StringArrayVar(&labels, "label", nil, "set metadata on a network")
+	fl.StringArrayVar(&policies, "policy", nil, `add an HNS network policy as JSON, e.g. '{"Type":"RemoteSubnetRoute","Settings":{"ProviderAddress":"10.0.0.2","DestinationPrefix":"10.200.2.0/24"}}'`)
 	fl.BoolVar(&internal, "internal", false, "restrict external access to the network")
 	fl.BoolVar(&ipv6, "ipv6", false, "enable IPv6 networking")
 	return cmd

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"net"
@@ -185,6 +186,11 @@ func (s *Service) network(ctx context.Context, ref string) (*network.Network, er
 	return ns.Network(ctx, ref)
 }
 
+// PoliciesOption is the driver option that carries a network's HNS
+// policies as JSON (`silo network create --policy`, or docker's -o): the
+// Docker API has no field for them.
+const PoliciesOption = "silo.policies"
+
 // NetworkCreate makes a network from docker's request. Driver names:
 // docker's "bridge" is nat; the HNS names (nat, transparent, l2bridge,
 // l2tunnel, overlay, internal) are silo's own.
@@ -210,8 +216,15 @@ func (s *Service) NetworkCreate(ctx context.Context, req mobynet.CreateRequest) 
 		typ = network.None
 	}
 	creq := network.CreateNetworkRequest{
-		Name: req.Name, Type: typ, Options: req.Options, Labels: req.Labels, Internal: req.Internal,
+		Name: req.Name, Type: typ, Options: maps.Clone(req.Options), Labels: req.Labels, Internal: req.Internal,
 		EnableIPv6: req.EnableIPv6 != nil && *req.EnableIPv6,
+	}
+	if raw, ok := creq.Options[PoliciesOption]; ok {
+		delete(creq.Options, PoliciesOption)
+		if err := json.Unmarshal([]byte(raw), &creq.Policies); err != nil {
+			return mobynet.CreateResponse{}, fmt.Errorf("create network %s: option %s: want a JSON list of HNS policies: %v: %w",
+				req.Name, PoliciesOption, err, errdefs.ErrInvalidArgument)
+		}
 	}
 	if req.IPAM != nil {
 		if req.IPAM.Driver != "" && req.IPAM.Driver != "default" {

@@ -64,6 +64,17 @@ func NewDaemon(t *testing.T, cgroupParent string) *Daemon {
 	return d
 }
 
+// NewDaemonIn starts a silod whose networks live in the existing named
+// network namespace netns (a simulated host the test built and removes).
+func NewDaemonIn(t *testing.T, cgroupParent, netns string) *Daemon {
+	t.Helper()
+	d := Prepare(t, cgroupParent)
+	d.Netns = netns
+	t.Cleanup(d.cleanup)
+	d.Start()
+	return d
+}
+
 // Prepare checks the prerequisites and lays out a daemon's directories
 // without starting it (for tests that start silod their own way).
 func Prepare(t *testing.T, cgroupParent string) *Daemon {
