@@ -19,6 +19,7 @@ import (
 // netFlags are `silo run`'s network flags, as docker spells them.
 type netFlags struct {
 	network, ip, mac     string
+	policies             string
 	aliases, publish     []string
 	expose, addHosts     []string
 	dns                  []string
@@ -41,6 +42,7 @@ func (f *netFlags) register(cmd *cobra.Command) {
 	fl.StringArrayVar(&f.dns, "dns", nil, "set custom DNS servers")
 	fl.StringArrayVar(&f.dnsSearch, "dns-search", nil, "set custom DNS search domains")
 	fl.StringArrayVar(&f.dnsOption, "dns-option", nil, "set DNS options")
+	fl.StringVar(&f.policies, "endpoint-policy", "", `HNS endpoint policies on the container's network as JSON: {"ACLs":[…],"OutBoundNAT":{"Exceptions":[…]},"QOS":{…}}`)
 }
 
 // apply puts the flags into the container's configs and returns the
@@ -85,7 +87,13 @@ func (f *netFlags) apply(cfg *container.Config, host *container.HostConfig) (*mo
 		}
 		es.MacAddress = mobynet.HardwareAddr(m)
 	}
-	if es.IPAMConfig == nil && es.MacAddress == nil && len(es.Aliases) == 0 {
+	if f.policies != "" {
+		if !json.Valid([]byte(f.policies)) {
+			return nil, fmt.Errorf("invalid --endpoint-policy: not JSON")
+		}
+		es.DriverOpts = map[string]string{"silo.policies": f.policies}
+	}
+	if es.IPAMConfig == nil && es.MacAddress == nil && len(es.Aliases) == 0 && es.DriverOpts == nil {
 		return nil, nil
 	}
 	name := f.network
@@ -160,7 +168,8 @@ func portsColumn(ports []container.PortSummary) string {
 func networkCommand(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "network", Short: "Manage networks", Args: cobra.NoArgs}
 	cmd.AddCommand(networkCreateCommand(g), networkLsCommand(g), networkInspectCommand(g),
-		networkRmCommand(g), networkConnectCommand(g), networkDisconnectCommand(g), networkPruneCommand(g))
+		networkRmCommand(g), networkConnectCommand(g), networkDisconnectCommand(g), networkPruneCommand(g),
+		networkPolicyCommand(g))
 	return cmd
 }
 
@@ -468,4 +477,22 @@ func networkPruneCommand(g *globals) *cobra.Command {
 	// docker asks for confirmation; -f is accepted for scripts.
 	cmd.Flags().BoolP("force", "f", false, "do not prompt for confirmation")
 	return cmd
+}
+
+func networkPolicyCommand(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "policy CONTAINER NETWORK POLICIES",
+		Short: `Replace a container's endpoint policies on a network, live: {"ACLs":[…],"OutBoundNAT":{…},"QOS":{…}} ('{}' clears them)`,
+		Args:  cobra.ExactArgs(3),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if !json.Valid([]byte(args[2])) {
+				return fmt.Errorf("invalid policies %q: not JSON", args[2])
+			}
+			c, err := g.connect(cmd.Context())
+			if err != nil {
+				return err
+			}
+			return c.SetEndpointPolicies(cmd.Context(), args[0], args[1], json.RawMessage(args[2]))
+		},
+	}
 }

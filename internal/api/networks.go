@@ -4,6 +4,8 @@ import (
 	"net/http"
 
 	mobynet "github.com/moby/moby/api/types/network"
+
+	"github.com/silo-containers/silo/internal/engine"
 )
 
 // maxNetworkBody bounds network create/connect requests.
@@ -92,4 +94,22 @@ func (s *Server) networkPrune(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, mobynet.PruneReport{NetworksDeleted: deleted})
+}
+
+// maxPolicyBody bounds an endpoint policy request.
+const maxPolicyBody = 1 << 20
+
+// endpointPolicies is silo's own: replace a container's ACLs, outbound
+// NAT and QoS on one network, live.
+func (s *Server) endpointPolicies(w http.ResponseWriter, r *http.Request) {
+	var p engine.EndpointPolicies
+	if err := decodeBody(r, &p, maxPolicyBody); err != nil {
+		writeError(w, err)
+		return
+	}
+	if err := s.b.SetEndpointPolicies(r.Context(), r.PathValue("id"), r.PathValue("net"), p); err != nil {
+		writeError(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
 }

@@ -339,6 +339,11 @@ func (s *Service) NetworkConnect(ctx context.Context, ref, ctrRef string, es *mo
 		if es.IPAMConfig != nil {
 			req.IP = es.IPAMConfig.IPv4Address
 		}
+		pol, err := endpointPolicies(es)
+		if err != nil {
+			return err
+		}
+		req.ACLs, req.OutboundNAT, req.QoS = pol.ACLs, pol.OutboundNAT, pol.QoS
 		if ep, err = s.cfg.Networks.Attach(ctx, req); err != nil {
 			return fmt.Errorf("connect container %s to %s: %w", c.Name, n.Name, err)
 		}

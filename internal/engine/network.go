@@ -37,6 +37,8 @@ type Networks interface {
 	Attach(ctx context.Context, req network.AttachRequest) (*network.Endpoint, error)
 	// Detach removes one endpoint.
 	Detach(ctx context.Context, endpointID string) error
+	// SetPolicies replaces a live endpoint's ACLs, outbound NAT and QoS.
+	SetPolicies(ctx context.Context, endpointID string, acls []network.ACL, nat *network.OutboundNAT, qos *network.QoS) error
 	// Networks lists the networks; CreateNetwork and RemoveNetwork make
 	// and delete them.
 	Networks(ctx context.Context) ([]*network.Network, error)
@@ -146,6 +148,9 @@ func (s *Service) planNetworks(ctx context.Context, cfg *container.Config, host 
 		}
 		if n.Type == network.None || n.Type == network.Host {
 			return nil, fmt.Errorf("network %s: a %s network cannot be joined with others: %w", ref, n.Type, errdefs.ErrInvalidArgument)
+		}
+		if _, err := endpointPolicies(es); err != nil {
+			return nil, fmt.Errorf("network %s: %w", ref, err)
 		}
 		es.NetworkID = n.ID
 		if ref == mode {
@@ -267,6 +272,11 @@ func (s *Service) connectNetworks(ctx context.Context, c *Container) (_ *NetStat
 		if name == primary {
 			req.PortMappings = ports
 		}
+		pol, err := endpointPolicies(es)
+		if err != nil {
+			return nil, err
+		}
+		req.ACLs, req.OutboundNAT, req.QoS = pol.ACLs, pol.OutboundNAT, pol.QoS
 		ep, err := s.cfg.Networks.Attach(ctx, req)
 		if err != nil {
 			return nil, fmt.Errorf("connect to network %s: %w", name, err)

@@ -197,3 +197,43 @@ func TestDockerNetworks(t *testing.T) {
 	d.dockerOK(t, "rm", "-f", "dweb")
 	d.dockerOK(t, "network", "rm", "dnet")
 }
+
+// blocked reports whether one GET of addr:port from the daemon's host
+// namespace fails to get an answer.
+func (d *daemon) blocked(addr, port string) bool {
+	cmd := exec.Command("ip", "netns", "exec", d.netns, "/bin/busybox", "nc", "-w", "2", addr, port)
+	cmd.Stdin = strings.NewReader(httpGet)
+	out, _ := cmd.CombinedOutput()
+	return !strings.Contains(string(out), "200 OK")
+}
+
+func TestEndpointPolicies(t *testing.T) {
+	d := newDaemon(t)
+	d.must("image", "build-busybox")
+	block80 := `{"ACLs":[{"Action":"Block","Direction":"In","Protocols":"tcp","LocalPorts":[{"First":80,"Last":80}],"Priority":100}]}`
+	// Blocked from the start (policy given at run)…
+	d.must("run", "-d", "--name", "fw", "--hostname", "fw", "-p", "127.0.0.1:8003:80", "--endpoint-policy", block80,
+		"busybox", "sh", "-c", httpdScript)
+	if out := d.must("exec", "fw", "sh", "-c", containerGet("127.0.0.1", "80")); !strings.Contains(out, "page-fw") {
+		t.Fatalf("the server does not answer inside the container: %q", out)
+	}
+	if !d.blocked("127.0.0.1", "8003") {
+		t.Fatal("an ACL blocking tcp/80 in let the request through")
+	}
+	// …opened live…
+	d.must("network", "policy", "fw", "nat", "{}")
+	if got := d.fetch(t, "127.0.0.1", "8003"); !strings.Contains(got, "page-fw") {
+		t.Fatalf("after clearing the ACL: %q", got)
+	}
+	// …and closed live again; inspect shows the record.
+	d.must("network", "policy", "fw", "nat", block80)
+	if !d.blocked("127.0.0.1", "8003") {
+		t.Fatal("the ACL set live did not block")
+	}
+	if out := d.must("inspect", "-f", `{{index .NetworkSettings.Networks.nat.DriverOpts "silo.policies"}}`, "fw"); !strings.Contains(out, `"Block"`) {
+		t.Fatalf("inspect does not show the policy: %q", out)
+	}
+	if _, errOut, code := d.silo("run", "--rm", "--endpoint-policy", `{"ACLs":[{"Action":"Maybe"}]}`, "busybox", "true"); code == 0 || !strings.Contains(errOut, "acl action") {
+		t.Fatalf("a bad ACL: exit %d: %s", code, errOut)
+	}
+}

@@ -69,3 +69,9 @@ func (c *Client) NetworkPrune(ctx context.Context, filters map[string][]string) 
 	var out mobynet.PruneReport
 	return out.NetworksDeleted, c.call(ctx, http.MethodPost, "/networks/prune", filterQuery(filters), nil, &out)
 }
+
+// SetEndpointPolicies replaces a container's endpoint policies on a
+// network (silo's own endpoint; body: ACLs, OutBoundNAT, QOS as JSON).
+func (c *Client) SetEndpointPolicies(ctx context.Context, ctr, network string, policies json.RawMessage) error {
+	return c.call(ctx, http.MethodPost, "/silo"+ctrPath(ctr, "networks/"+url.PathEscape(network)+"/policies"), nil, policies, nil)
+}
