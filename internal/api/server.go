@@ -59,6 +59,7 @@ type Backend interface {
 	NetworkConnect(ctx context.Context, ref, ctr string, es *mobynet.EndpointSettings) error
 	NetworkDisconnect(ctx context.Context, ref, ctr string) error
 	NetworkPrune(ctx context.Context, f engine.Filters) ([]string, error)
+	SetEndpointPolicies(ctx context.Context, ctr, network string, p engine.EndpointPolicies) error
 }
 
 var _ Backend = (*engine.Service)(nil)
@@ -133,6 +134,7 @@ func (s *Server) routes() {
 	m.HandleFunc("POST /networks/{id}/connect", s.networkConnect)
 	m.HandleFunc("POST /networks/{id}/disconnect", s.networkDisconnect)
 	m.HandleFunc("POST /networks/prune", s.networkPrune)
+	m.HandleFunc("POST /silo/containers/{id}/networks/{net}/policies", s.endpointPolicies)
 
 	// silo's own: build busybox:latest offline from the host's busybox-static.
 	m.HandleFunc("POST /silo/images/busybox", s.imageBusybox)
