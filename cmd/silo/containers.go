@@ -279,48 +279,5 @@ func renderTemplate(format string, v any, raw []byte) (string, error) {
 }
 
 func inspectCommand(g *globals) *cobra.Command {
-	var format string
-	cmd := &cobra.Command{
-		Use:   "inspect [OPTIONS] CONTAINER [CONTAINER...]",
-		Short: "Return low-level information on containers",
-		Args:  cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := g.connect(cmd.Context())
-			if err != nil {
-				return err
-			}
-			var raws []json.RawMessage
-			var failed error
-			for _, id := range args {
-				v, raw, err := c.ContainerInspect(cmd.Context(), id)
-				if err != nil {
-					fmt.Fprintln(os.Stderr, "silo:", err)
-					failed = err
-					continue
-				}
-				if format == "" {
-					raws = append(raws, raw)
-					continue
-				}
-				out, err := renderTemplate(format, v, raw)
-				if err != nil {
-					return &exitError{code: 1, err: err}
-				}
-				fmt.Println(out)
-			}
-			if format == "" {
-				if raws == nil {
-					raws = []json.RawMessage{}
-				}
-				out, _ := json.MarshalIndent(raws, "", "    ")
-				fmt.Println(string(out))
-			}
-			if failed != nil {
-				return &exitError{code: 1}
-			}
-			return nil
-		},
-	}
-	cmd.Flags().StringVarP(&format, "format", "f", "", "format the output using the given Go template")
-	return cmd
+	return inspectCommandFor("inspect [OPTIONS] CONTAINER [CONTAINER...]", "Return low-level information on containers", containerInspector, g)
 }

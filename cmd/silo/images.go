@@ -129,7 +129,7 @@ func imageCommand(g *globals) *cobra.Command {
 	rm := rmiCommand(g)
 	rm.Use = "rm [OPTIONS] IMAGE [IMAGE...]"
 	load := loadCommand(g)
-	cmd.AddCommand(bb, ls, rm, load)
+	cmd.AddCommand(bb, ls, rm, load, imageInspectCommand(g))
 	cmd.AddCommand(distCommands(g)...)
 	return cmd
 }

@@ -325,50 +325,7 @@ func parseFilterFlags(list []string) (map[string][]string, error) {
 }
 
 func networkInspectCommand(g *globals) *cobra.Command {
-	var format string
-	cmd := &cobra.Command{
-		Use:   "inspect [OPTIONS] NETWORK [NETWORK...]",
-		Short: "Display detailed information on one or more networks",
-		Args:  cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := g.connect(cmd.Context())
-			if err != nil {
-				return err
-			}
-			var raws []json.RawMessage
-			var failed error
-			for _, ref := range args {
-				n, raw, err := c.NetworkInspect(cmd.Context(), ref)
-				if err != nil {
-					fmt.Fprintln(os.Stderr, "silo:", err)
-					failed = err
-					continue
-				}
-				if format == "" {
-					raws = append(raws, raw)
-					continue
-				}
-				out, err := renderTemplate(format, n, raw)
-				if err != nil {
-					return &exitError{code: 1, err: err}
-				}
-				fmt.Println(out)
-			}
-			if format == "" {
-				if raws == nil {
-					raws = []json.RawMessage{}
-				}
-				out, _ := json.MarshalIndent(raws, "", "    ")
-				fmt.Println(string(out))
-			}
-			if failed != nil {
-				return &exitError{code: 1}
-			}
-			return nil
-		},
-	}
-	cmd.Flags().StringVarP(&format, "format", "f", "", "format the output using the given Go template")
-	return cmd
+	return inspectCommandFor("inspect [OPTIONS] NETWORK [NETWORK...]", "Display detailed information on one or more networks", networkInspector, g)
 }
 
 func networkRmCommand(g *globals) *cobra.Command {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"strings"
@@ -119,50 +118,7 @@ func volumeLsCommand(g *globals) *cobra.Command {
 }
 
 func volumeInspectCommand(g *globals) *cobra.Command {
-	var format string
-	cmd := &cobra.Command{
-		Use:   "inspect [OPTIONS] VOLUME [VOLUME...]",
-		Short: "Display detailed information on one or more volumes",
-		Args:  cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := g.connect(cmd.Context())
-			if err != nil {
-				return err
-			}
-			var raws []json.RawMessage
-			var failed error
-			for _, name := range args {
-				v, raw, err := c.VolumeInspect(cmd.Context(), name)
-				if err != nil {
-					fmt.Fprintln(os.Stderr, "silo:", err)
-					failed = err
-					continue
-				}
-				if format == "" {
-					raws = append(raws, raw)
-					continue
-				}
-				out, err := renderTemplate(format, v, raw)
-				if err != nil {
-					return &exitError{code: 1, err: err}
-				}
-				fmt.Println(strings.TrimSuffix(out, "\n"))
-			}
-			if format == "" {
-				if raws == nil {
-					raws = []json.RawMessage{}
-				}
-				b, _ := json.MarshalIndent(raws, "", "    ")
-				fmt.Println(string(b))
-			}
-			if failed != nil {
-				return &exitError{code: 1}
-			}
-			return nil
-		},
-	}
-	cmd.Flags().StringVarP(&format, "format", "f", "", "format the output using the given Go template")
-	return cmd
+	return inspectCommandFor("inspect [OPTIONS] VOLUME [VOLUME...]", "Display detailed information on one or more volumes", volumeInspector, g)
 }
 
 func volumeRmCommand(g *globals) *cobra.Command {

@@ -28,6 +28,7 @@
 //	state      sandbox   monitor   reached by
 //	created    mounted   -         Create; Start failed before the process ran
 //	running    mounted   alive     Start
+//	paused     mounted   alive     Pause (pause.go; Unpause goes back)
 //	exited     unmounted exited    exit of the process (seen by Wait on the
 //	                               monitor, or by reconciliation from exit.json)
 //	restarting unmounted -         exit, with a restart policy that restarts:

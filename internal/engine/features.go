@@ -1,11 +1,13 @@
 package engine
 
 import (
+	"fmt"
 	"path/filepath"
 
 	"github.com/moby/moby/api/types/container"
 
 	"github.com/silo-containers/silo/internal/engine/volume"
+	"github.com/silo-containers/silo/internal/errdefs"
 )
 
 // features holds the state of the engine's container features beyond the
@@ -44,4 +46,49 @@ func (s *Service) closeFeatures() error {
 func (s *Service) decorateSummary(sum container.Summary, c *Container) container.Summary {
 	sum.Mounts = s.mountPointsOf(c.ID)
 	return s.withHealth(sum, c)
+}
+
+// featureFilters takes the ps filters the features answer out of f:
+// volume (a volume name or a mount destination) and health (starting,
+// healthy, unhealthy, none). It returns the other filters and the
+// predicate of these.
+func (s *Service) featureFilters(f Filters) (Filters, func(*Container) bool, error) {
+	rest := Filters{}
+	var preds []func(*Container) bool
+	for key, vals := range f {
+		switch key {
+		case "volume":
+			preds = append(preds, func(c *Container) bool {
+				for _, m := range s.mountPointsOf(c.ID) {
+					if anyOf(vals, m.Name) || anyOf(vals, m.Destination) || anyOf(vals, m.Source) {
+						return true
+					}
+				}
+				return false
+			})
+		case "health":
+			for _, v := range vals {
+				if err := container.ValidateHealthStatus(container.HealthStatus(v)); err != nil {
+					return nil, nil, fmt.Errorf("invalid filter 'health=%s': %w", v, errdefs.ErrInvalidArgument)
+				}
+			}
+			preds = append(preds, func(c *Container) bool {
+				status := string(container.NoHealthcheck)
+				if h := s.healthOf(c.ID); h != nil && c.State.Running() {
+					status = string(h.Status)
+				}
+				return anyOf(vals, status)
+			})
+		default:
+			rest[key] = vals
+		}
+	}
+	return rest, func(c *Container) bool {
+		for _, p := range preds {
+			if !p(c) {
+				return false
+			}
+		}
+		return true
+	}, nil
 }

@@ -109,6 +109,11 @@ func TestVolumesInContainers(t *testing.T) {
 	if len(anon) != 64 {
 		t.Fatalf("anonymous volume name %q", anon)
 	}
+	for v, want := range map[string]int{"etcvol": 1, "/host": 1, hostDir: 1, "nope": 0} {
+		if l, err := s.List(ctx, ListOptions{All: true, Filters: Filters{"volume": {v}}}); err != nil || len(l) != want {
+			t.Errorf("ps --filter volume=%s: %d, want %d (%v)", v, len(l), want, err)
+		}
+	}
 	// In use: removal is a conflict; prune leaves it.
 	if err := s.VolumeRemove(ctx, "etcvol", false); !errdefs.IsConflict(err) {
 		t.Fatalf("remove in use: %v", err)
@@ -301,6 +306,23 @@ func TestPauseRenameRestartEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 	create(t, s, "other", "true")
+	if _, err := s.Stats(ctx, "other", StatsOptions{Stream: true}); !errdefs.IsConflict(err) {
+		t.Fatalf("stats stream of a created container: %v", err)
+	}
+	one, err := s.Stats(ctx, "other", StatsOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for st, err := range one {
+		if err != nil || st.Name != "/other" || st.MemoryStats.Usage != 0 {
+			t.Fatalf("stats of a created container: %+v %v", st, err)
+		}
+		n++
+	}
+	if n != 1 {
+		t.Fatalf("%d samples", n)
+	}
 	if err := s.Rename(ctx, "qq", "other"); !errdefs.IsConflict(err) {
 		t.Fatalf("rename to a taken name: %v", err)
 	}
@@ -355,7 +377,7 @@ func TestPauseRenameRestartEvents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := 0
+	n = 0
 	for m := range past {
 		if m.Actor.Attributes["oldName"] != "/pp" || m.Actor.Attributes["name"] != "qq" {
 			t.Errorf("rename event %+v", m)

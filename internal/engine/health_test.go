@@ -116,6 +116,14 @@ func TestHealthTransitions(t *testing.T) {
 	if len(list) != 1 || !strings.HasSuffix(list[0].Status, "(unhealthy)") || list[0].Health == nil {
 		t.Fatalf("ps: %+v", list)
 	}
+	for h, want := range map[string]int{"unhealthy": 1, "healthy": 0, "none": 0} {
+		if l, err := s.List(ctx, ListOptions{Filters: Filters{"health": {h}}}); err != nil || len(l) != want {
+			t.Errorf("ps --filter health=%s: %d, want %d (%v)", h, len(l), want, err)
+		}
+	}
+	if _, err := s.List(ctx, ListOptions{Filters: Filters{"health": {"sick"}}}); !errors.Is(err, errdefs.ErrInvalidArgument) {
+		t.Errorf("bad health filter: %v", err)
+	}
 	if err := s.Remove(ctx, "hc", RemoveOptions{Force: true}); err != nil {
 		t.Fatal(err)
 	}
@@ -198,4 +206,53 @@ func TestApplyInit(t *testing.T) {
 	if !errors.Is(err, errdefs.ErrInvalidArgument) || !strings.Contains(err.Error(), "apt-get install tini") {
 		t.Fatalf("missing tini: %v", err)
 	}
+}
+
+func TestImagesPruneAndHistory(t *testing.T) {
+	f := setup(t)
+	s := f.open(t)
+	defer s.Close()
+	ctx := context.Background()
+	h, err := s.ImageHistory(ctx, "busybox")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(h) == 0 || !strings.HasPrefix(h[0].ID, "sha256:") || len(h[0].Tags) != 1 || !strings.HasSuffix(h[0].Tags[0], "busybox:latest") {
+		t.Fatalf("history %+v", h)
+	}
+	var size int64
+	for _, i := range h {
+		size += i.Size
+	}
+	if size <= 0 {
+		t.Fatalf("history without layer sizes: %+v", h)
+	}
+	if _, err := s.ImageHistory(ctx, "nope"); !errdefs.IsNotFound(err) {
+		t.Fatalf("history of a missing image: %v", err)
+	}
+	base, err := f.images.DockerConfig(ctx, "busybox")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.images.Commit(ctx, storage.CommitOptions{Parent: "busybox", Config: base.Config, Comment: "x", Refs: []string{"other:1"}}); err != nil {
+		t.Fatal(err)
+	}
+	// busybox is used by a container: never pruned; other:1 is tagged:
+	// only pruned with dangling=false.
+	id := create(t, s, "user", "true")
+	rep, err := s.ImagesPrune(ctx, nil)
+	if err != nil || len(rep.ImagesDeleted) != 0 {
+		t.Fatalf("prune dangling: %+v %v", rep, err)
+	}
+	rep, err = s.ImagesPrune(ctx, Filters{"dangling": {"false"}})
+	if err != nil || len(rep.ImagesDeleted) != 2 || !strings.HasSuffix(rep.ImagesDeleted[0].Untagged, "other:1") {
+		t.Fatalf("prune all: %+v %v", rep, err)
+	}
+	if _, err := s.cfg.Images.Image(ctx, "busybox"); err != nil {
+		t.Fatalf("an image in use was pruned: %v", err)
+	}
+	if _, err := s.ImagesPrune(ctx, Filters{"dangling": {"maybe"}}); !errors.Is(err, errdefs.ErrInvalidArgument) {
+		t.Fatalf("bad filter: %v", err)
+	}
+	_ = s.Remove(ctx, id, RemoveOptions{})
 }

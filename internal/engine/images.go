@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
@@ -25,8 +26,8 @@ func (s *Service) Images(ctx context.Context) ([]image.Summary, error) {
 			ID:          i.ID.String(),
 			Created:     created(i).Unix(),
 			Labels:      i.Config.Config.Labels,
-			RepoTags:    append([]string{}, i.RepoTags...),
-			RepoDigests: []string{},
+			RepoTags:    tagRefs(i.RepoTags),
+			RepoDigests: digestRefs(i.RepoTags),
 			Size:        i.Size,
 			Containers:  -1,
 			SharedSize:  -1,
@@ -37,6 +38,29 @@ func (s *Service) Images(ctx context.Context) ([]image.Summary, error) {
 		out = append(out, sum)
 	}
 	return out, nil
+}
+
+// tagRefs are the name:tag references among an image's references;
+// digestRefs the name@digest ones (an image pulled by digest), which
+// docker lists apart as RepoDigests.
+func tagRefs(refs []string) []string {
+	out := []string{}
+	for _, r := range refs {
+		if !strings.Contains(r, "@") {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func digestRefs(refs []string) []string {
+	out := []string{}
+	for _, r := range refs {
+		if strings.Contains(r, "@") {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // created is the image's creation time, or when it entered the store.
@@ -62,8 +86,8 @@ func (s *Service) ImageInspect(ctx context.Context, ref string) (image.InspectRe
 	}
 	return image.InspectResponse{
 		ID:           i.ID.String(),
-		RepoTags:     append([]string{}, i.RepoTags...),
-		RepoDigests:  []string{},
+		RepoTags:     tagRefs(i.RepoTags),
+		RepoDigests:  digestRefs(i.RepoTags),
 		Created:      created(i).UTC().Format(time.RFC3339Nano),
 		Author:       i.Config.Author,
 		Config:       &dockerspec.DockerOCIImageConfig{ImageConfig: i.Config.Config},

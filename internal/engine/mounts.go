@@ -15,6 +15,7 @@ import (
 	"github.com/moby/moby/api/types/mount"
 	imagespec "github.com/opencontainers/image-spec/specs-go/v1"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	"github.com/silo-containers/silo/internal/engine/volume"
 	"github.com/silo-containers/silo/internal/errdefs"
@@ -436,16 +437,29 @@ func (s *Service) copyUp(ctx context.Context, rootfs, dest, dir string) error {
 		return nil // Docker copies into empty volumes only
 	}
 	// Only a directory is copied; a missing path is made by the runtime.
-	rfd, err := openDirInRoot(rootfs, dest)
+	src, err := openDirInRoot(rootfs, dest)
 	if err != nil {
 		return nil
 	}
-	rfd.Close()
+	var st unix.Stat_t
+	err = unix.Fstat(int(src.Fd()), &st)
+	src.Close()
+	if err != nil {
+		return err
+	}
 	pr, pw := io.Pipe()
 	go func() { pw.CloseWithError(writeTarInRoot(ctx, pw, rootfs, dest, ".", true)) }()
 	_, err = archive.Unpack(ctx, pr, dir, archive.Options{AllowDevices: true})
 	pr.CloseWithError(err)
-	return err
+	if err != nil {
+		return err
+	}
+	// The volume's root takes the image directory's owner and mode
+	// (/tmp stays 1777), as Docker's copy does.
+	if err := os.Lchown(dir, int(st.Uid), int(st.Gid)); err != nil {
+		return err
+	}
+	return unix.Chmod(dir, st.Mode&0o7777)
 }
 
 // openDirInRoot opens p inside root when it is a directory.

@@ -32,7 +32,11 @@ type ListOptions struct {
 
 // List returns containers, newest first.
 func (s *Service) List(ctx context.Context, opts ListOptions) ([]container.Summary, error) {
-	match, err := compileFilters(opts.Filters)
+	rest, featureMatch, err := s.featureFilters(opts.Filters) // features.go: volume, health
+	if err != nil {
+		return nil, err
+	}
+	match, err := compileFilters(rest)
 	if err != nil {
 		return nil, err
 	}
@@ -43,7 +47,7 @@ func (s *Service) List(ctx context.Context, opts ListOptions) ([]container.Summa
 		if !opts.All && !c.State.Running() && len(opts.Filters["status"]) == 0 {
 			continue
 		}
-		if !match(&c) {
+		if !match(&c) || !featureMatch(&c) {
 			continue
 		}
 		out = append(out, s.decorateSummary(summary(&c), &c)) // features.go

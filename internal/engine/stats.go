@@ -39,7 +39,14 @@ type StatsOptions struct {
 func (s *Service) Stats(ctx context.Context, ref string, opts StatsOptions) (iter.Seq2[container.StatsResponse, error], error) {
 	_, c, m, err := s.cgroupOf(ref)
 	if err != nil {
-		return nil, err
+		if c.ID == "" || opts.Stream || !errdefs.IsConflict(err) {
+			return nil, err
+		}
+		// A container that does not run has no usage: one empty
+		// sample, as Docker answers (docker stats -a shows it so).
+		return func(yield func(container.StatsResponse, error) bool) {
+			yield(container.StatsResponse{ID: c.ID, Name: "/" + c.Name, OSType: "linux", Read: time.Now().UTC()}, nil)
+		}, nil
 	}
 	first, err := s.sample(&c, m)
 	if err != nil {

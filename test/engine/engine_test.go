@@ -32,8 +32,8 @@ type daemon struct {
 	root, data, exec, socket string
 	// netns names the namespace the daemon's networks live in.
 	netns string
-	cmd                      *exec.Cmd
-	log                      *os.File
+	cmd   *exec.Cmd
+	log   *os.File
 }
 
 func newDaemon(t *testing.T) *daemon {

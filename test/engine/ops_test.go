@@ -124,6 +124,13 @@ func TestPauseRestartRename(t *testing.T) {
 	d.dockerOK(t, "rename", "dp", "dq")
 	d.dockerOK(t, "restart", "-t", "0", "dq")
 	d.dockerOK(t, "rm", "-f", "dq")
+	d.dockerOK(t, "run", "--name", "dexit", "busybox", "true")
+	if out := d.dockerOK(t, "container", "prune", "-f"); !strings.Contains(out, "Deleted Containers:") {
+		t.Fatalf("docker container prune: %q", out)
+	}
+	if out := d.dockerOK(t, "image", "prune", "-f"); !strings.Contains(out, "Total reclaimed space") {
+		t.Fatalf("docker image prune: %q", out)
+	}
 }
 
 // procState is the freezer's view of a process: "frozen" when its
@@ -279,6 +286,22 @@ func TestHealthcheckAndInit(t *testing.T) {
 	if s := d.must("run", "--rm", "--no-healthcheck", "busybox", "true"); s != "" {
 		t.Fatalf("--no-healthcheck: %q", s)
 	}
+	// The image's HEALTHCHECK (from a build) applies; --no-healthcheck
+	// turns it off.
+	ctxDir := t.TempDir()
+	if err := os.WriteFile(ctxDir+"/Dockerfile", []byte("FROM busybox\nHEALTHCHECK --interval=200ms --retries=1 CMD test -e /tmp/sick && exit 1 || exit 0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d.must("build", "-t", "checked", ctxDir)
+	d.must("run", "-d", "--name", "img", "checked", "sleep", "120")
+	d.waitFor("img", "{{.State.Health.Status}}", "healthy", 10*time.Second)
+	d.must("exec", "img", "touch", "/tmp/sick")
+	d.waitFor("img", "{{.State.Health.Status}}", "unhealthy", 10*time.Second)
+	d.must("run", "-d", "--name", "nohc", "--no-healthcheck", "checked", "sleep", "120")
+	if s := d.must("inspect", "-f", "{{.State.Health}} {{.Config.Healthcheck.Test}}", "nohc"); s != "<nil> [NONE]\n" {
+		t.Fatalf("--no-healthcheck over the image's: %q", s)
+	}
+	d.must("rm", "-f", "img", "nohc")
 
 	// --init: tini is process 1 and reaps; the command's exit code comes through.
 	out := d.must("run", "--rm", "--init", "busybox", "ps", "-o", "pid,args")

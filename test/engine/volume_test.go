@@ -63,6 +63,12 @@ func TestVolumes(t *testing.T) {
 			t.Fatal(err)
 		}
 		d.must("volume", "rm", "etc")
+		// The volume's root takes the image directory's mode.
+		want := d.must("run", "--rm", "busybox", "stat", "-c", "%a %u", "/tmp")
+		if got := d.must("run", "--rm", "-v", "tmpv:/tmp", "busybox", "stat", "-c", "%a %u", "/tmp"); got != want {
+			t.Fatalf("volume root %q, image directory %q", got, want)
+		}
+		d.must("volume", "rm", "tmpv")
 	})
 
 	t.Run("bind mounts", func(t *testing.T) {

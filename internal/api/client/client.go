@@ -296,6 +296,19 @@ func (c *Client) ContainerInspect(ctx context.Context, id string) (container.Ins
 	return v, raw, nil
 }
 
+// ImageInspect returns an image's details, decoded and raw.
+func (c *Client) ImageInspect(ctx context.Context, ref string) (image.InspectResponse, []byte, error) {
+	var raw json.RawMessage
+	if err := c.call(ctx, http.MethodGet, "/images/"+ref+"/json", nil, nil, &raw); err != nil {
+		return image.InspectResponse{}, nil, err
+	}
+	var v image.InspectResponse
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return v, raw, fmt.Errorf("decode image %s: %w", ref, err)
+	}
+	return v, raw, nil
+}
+
 // LogsOptions select log entries.
 type LogsOptions struct {
 	Follow, Timestamps bool
