@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/creack/pty"
+
+	"github.com/silo-containers/silo/test/harness"
 )
 
 // ptyOutput collects what a process writes to a pty master.
@@ -65,12 +67,12 @@ func (o *ptyOutput) waitFor(t *testing.T, s string, d time.Duration) {
 // `silo run -i` through a pipe.
 func TestRunInteractive(t *testing.T) {
 	d := newDaemon(t)
-	d.must("image", "build-busybox")
+	d.Must("image", "build-busybox")
 
 	t.Run("it", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer cancel()
-		cmd := exec.CommandContext(ctx, repoBin("silo"), "--host", d.host(), "--no-start-daemon", "run", "--rm", "-it", "busybox", "sh")
+		cmd := exec.CommandContext(ctx, harness.RepoBin("silo"), "--host", d.Host(), "--no-start-daemon", "run", "--rm", "-it", "busybox", "sh")
 		ptmx, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 30, Cols: 100})
 		if err != nil {
 			t.Fatal(err)
@@ -98,7 +100,7 @@ func TestRunInteractive(t *testing.T) {
 		err = cmd.Wait()
 		var ee *exec.ExitError
 		if !errors.As(err, &ee) || ee.ExitCode() != 5 {
-			t.Fatalf("silo run -it: %v, want exit 5; output %q\n%s", err, out.String(), d.tail())
+			t.Fatalf("silo run -it: %v, want exit 5; output %q\n%s", err, out.String(), d.Tail())
 		}
 		ptmx.Close()
 		<-copied
@@ -108,52 +110,52 @@ func TestRunInteractive(t *testing.T) {
 	})
 
 	t.Run("i", func(t *testing.T) {
-		cmd := exec.Command(repoBin("silo"), "--host", d.host(), "--no-start-daemon", "run", "--rm", "-i", "busybox", "cat")
+		cmd := exec.Command(harness.RepoBin("silo"), "--host", d.Host(), "--no-start-daemon", "run", "--rm", "-i", "busybox", "cat")
 		cmd.Stdin = strings.NewReader("hello\n")
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
 		got, err := cmd.Output()
 		if err != nil || string(got) != "hello\n" {
-			t.Fatalf("echo hello | silo run -i busybox cat: %q, %v\n%s\n%s", got, err, stderr.String(), d.tail())
+			t.Fatalf("echo hello | silo run -i busybox cat: %q, %v\n%s\n%s", got, err, stderr.String(), d.Tail())
 		}
 	})
 
 	t.Run("t without i", func(t *testing.T) {
-		out, errOut, code := d.silo("run", "--rm", "-t", "busybox", "sh", "-c", "echo out; echo err >&2; exit 2")
+		out, errOut, code := d.Silo("run", "--rm", "-t", "busybox", "sh", "-c", "echo out; echo err >&2; exit 2")
 		if code != 2 || out != "out\r\nerr\r\n" {
 			t.Fatalf("silo run -t: exit %d, %q %q", code, out, errOut)
 		}
 	})
 
 	t.Run("attach", func(t *testing.T) {
-		id := strings.TrimSpace(d.must("run", "-d", "-i", "busybox", "sh", "-c", "read x; echo got $x; exit 4"))
-		cmd := exec.Command(repoBin("silo"), "--host", d.host(), "--no-start-daemon", "attach", id)
+		id := strings.TrimSpace(d.Must("run", "-d", "-i", "busybox", "sh", "-c", "read x; echo got $x; exit 4"))
+		cmd := exec.Command(harness.RepoBin("silo"), "--host", d.Host(), "--no-start-daemon", "attach", id)
 		cmd.Stdin = strings.NewReader("it\n")
 		got, err := cmd.Output()
 		var ee *exec.ExitError
 		if !errors.As(err, &ee) || ee.ExitCode() != 4 || string(got) != "got it\n" {
 			t.Fatalf("silo attach: %q, %v", got, err)
 		}
-		d.must("rm", id)
+		d.Must("rm", id)
 	})
 }
 
 // TestDockerRunForeground runs the stock docker CLI without -d: it
 // attaches before the start.
 func TestDockerRunForeground(t *testing.T) {
-	if !haveDocker() {
+	if !harness.HaveDocker() {
 		t.Skip("no docker CLI")
 	}
 	d := newDaemon(t)
-	d.must("image", "build-busybox")
-	docker, env := dockerCLI, d.dockerEnv()
-	out, errOut, code := d.run(docker, []string{"run", "--rm", "busybox", "echo", "hi"}, env)
+	d.Must("image", "build-busybox")
+	docker, env := harness.DockerCLI, d.DockerEnv()
+	out, errOut, code := d.Run(docker, []string{"run", "--rm", "busybox", "echo", "hi"}, env)
 	if code != 0 || out != "hi\n" {
-		t.Fatalf("docker run --rm busybox echo hi: exit %d, %q %q\n%s", code, out, errOut, d.tail())
+		t.Fatalf("docker run --rm busybox echo hi: exit %d, %q %q\n%s", code, out, errOut, d.Tail())
 	}
-	out, errOut, code = d.run(docker, []string{"run", "--rm", "busybox", "sh", "-c", "exit 3"}, env)
+	out, errOut, code = d.Run(docker, []string{"run", "--rm", "busybox", "sh", "-c", "exit 3"}, env)
 	if code != 3 {
-		t.Fatalf("docker run exit 3: exit %d, %q %q\n%s", code, out, errOut, d.tail())
+		t.Fatalf("docker run exit 3: exit %d, %q %q\n%s", code, out, errOut, d.Tail())
 	}
 	t.Run("it", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -174,7 +176,7 @@ func TestDockerRunForeground(t *testing.T) {
 		err = cmd.Wait()
 		var ee *exec.ExitError
 		if !errors.As(err, &ee) || ee.ExitCode() != 5 {
-			t.Fatalf("docker run -it: %v, want exit 5; output %q\n%s", err, out.String(), d.tail())
+			t.Fatalf("docker run -it: %v, want exit 5; output %q\n%s", err, out.String(), d.Tail())
 		}
 		out.waitFor(t, "hi", 5*time.Second)
 		out.waitFor(t, "30 100", time.Second)
@@ -186,7 +188,7 @@ func TestDockerRunForeground(t *testing.T) {
 	if err != nil || string(got) != "hello\n" {
 		t.Fatalf("docker run -i cat: %q, %v", got, err)
 	}
-	if ps, _, _ := d.run(docker, []string{"ps", "-aq"}, env); strings.TrimSpace(ps) != "" {
+	if ps, _, _ := d.Run(docker, []string{"ps", "-aq"}, env); strings.TrimSpace(ps) != "" {
 		t.Fatalf("containers left: %q", ps)
 	}
 }

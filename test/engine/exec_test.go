@@ -13,58 +13,60 @@ import (
 	"time"
 
 	"github.com/creack/pty"
+
+	"github.com/silo-containers/silo/test/harness"
 )
 
 // TestExec drives `silo exec` (and the stock docker CLI's exec) against a
 // running container.
 func TestExec(t *testing.T) {
 	d := newDaemon(t)
-	d.must("image", "build-busybox")
-	d.must("run", "-d", "--name", "web", "-e", "FROM_CTR=c", "busybox", "sleep", "60")
-	defer d.must("rm", "-f", "web")
+	d.Must("image", "build-busybox")
+	d.Must("run", "-d", "--name", "web", "-e", "FROM_CTR=c", "busybox", "sleep", "60")
+	defer d.Must("rm", "-f", "web")
 
-	if out, errOut, code := d.silo("exec", "web", "echo", "hi"); code != 0 || out != "hi\n" {
-		t.Fatalf("silo exec web echo hi: exit %d, %q %q\n%s", code, out, errOut, d.tail())
+	if out, errOut, code := d.Silo("exec", "web", "echo", "hi"); code != 0 || out != "hi\n" {
+		t.Fatalf("silo exec web echo hi: exit %d, %q %q\n%s", code, out, errOut, d.Tail())
 	}
-	if out, errOut, code := d.silo("exec", "web", "sh", "-c", "exit 7"); code != 7 {
+	if out, errOut, code := d.Silo("exec", "web", "sh", "-c", "exit 7"); code != 7 {
 		t.Fatalf("silo exec exit 7: exit %d, %q %q", code, out, errOut)
 	}
-	if out, errOut, code := d.silo("exec", "web", "sh", "-c", "echo out; echo err >&2"); code != 0 || out != "out\n" || errOut != "err\n" {
+	if out, errOut, code := d.Silo("exec", "web", "sh", "-c", "echo out; echo err >&2"); code != 0 || out != "out\n" || errOut != "err\n" {
 		t.Fatalf("silo exec streams: exit %d, %q %q", code, out, errOut)
 	}
 	// Env merged, workdir, user.
-	out, errOut, code := d.silo("exec", "-e", "X=1", "-w", "/tmp", "-u", "nobody", "web", "sh", "-c", "echo $FROM_CTR $X $(pwd) $(id -u)")
+	out, errOut, code := d.Silo("exec", "-e", "X=1", "-w", "/tmp", "-u", "nobody", "web", "sh", "-c", "echo $FROM_CTR $X $(pwd) $(id -u)")
 	if code != 0 || out != "c 1 /tmp 65534\n" {
 		t.Fatalf("silo exec -e -w -u: exit %d, %q %q", code, out, errOut)
 	}
-	if out, errOut, code := d.silo("exec", "web", "nosuchcmd"); code != 127 && code != 126 {
+	if out, errOut, code := d.Silo("exec", "web", "nosuchcmd"); code != 127 && code != 126 {
 		t.Fatalf("silo exec nosuchcmd: exit %d, %q %q", code, out, errOut)
 	} else if !strings.Contains(out+errOut, "nosuchcmd") {
 		t.Fatalf("silo exec nosuchcmd: no message: %q %q", out, errOut)
 	}
 	for i := 0; i < 5; i++ {
-		if out, errOut, code := d.silo("exec", "-t", "web", "echo", "hi"); code != 0 || out != "hi\r\n" {
+		if out, errOut, code := d.Silo("exec", "-t", "web", "echo", "hi"); code != 0 || out != "hi\r\n" {
 			t.Fatalf("silo exec -t web echo hi: exit %d, %q %q", code, out, errOut)
 		}
 	}
-	if out, errOut, code := d.silo("exec", "nosuchctr", "true"); code != 1 {
+	if out, errOut, code := d.Silo("exec", "nosuchctr", "true"); code != 1 {
 		t.Fatalf("silo exec nosuchctr: exit %d, %q %q", code, out, errOut)
 	}
 
 	t.Run("i", func(t *testing.T) {
-		cmd := exec.Command(repoBin("silo"), "--host", d.host(), "--no-start-daemon", "exec", "-i", "web", "cat")
+		cmd := exec.Command(harness.RepoBin("silo"), "--host", d.Host(), "--no-start-daemon", "exec", "-i", "web", "cat")
 		cmd.Stdin = strings.NewReader("data\n")
 		got, err := cmd.Output()
 		if err != nil || string(got) != "data\n" {
-			t.Fatalf("echo data | silo exec -i web cat: %q, %v\n%s", got, err, d.tail())
+			t.Fatalf("echo data | silo exec -i web cat: %q, %v\n%s", got, err, d.Tail())
 		}
 	})
 
 	t.Run("d", func(t *testing.T) {
-		d.must("exec", "-d", "web", "sh", "-c", "echo bg > /tmp/bg")
+		d.Must("exec", "-d", "web", "sh", "-c", "echo bg > /tmp/bg")
 		deadline := time.Now().Add(10 * time.Second)
 		for {
-			if out, _, _ := d.silo("exec", "web", "cat", "/tmp/bg"); out == "bg\n" {
+			if out, _, _ := d.Silo("exec", "web", "cat", "/tmp/bg"); out == "bg\n" {
 				break
 			}
 			if time.Now().After(deadline) {
@@ -75,21 +77,21 @@ func TestExec(t *testing.T) {
 	})
 
 	t.Run("it", func(t *testing.T) {
-		testExecIt(t, d, repoBin("silo"), []string{"--host", d.host(), "--no-start-daemon"}, nil)
+		testExecIt(t, d, harness.RepoBin("silo"), []string{"--host", d.Host(), "--no-start-daemon"}, nil)
 	})
 
-	if !haveDocker() {
+	if !harness.HaveDocker() {
 		return
 	}
-	docker, env := dockerCLI, d.dockerEnv()
+	docker, env := harness.DockerCLI, d.DockerEnv()
 	t.Run("docker", func(t *testing.T) {
-		if out, errOut, code := d.run(docker, []string{"exec", "web", "echo", "hi"}, env); code != 0 || out != "hi\n" {
-			t.Fatalf("docker exec web echo hi: exit %d, %q %q\n%s", code, out, errOut, d.tail())
+		if out, errOut, code := d.Run(docker, []string{"exec", "web", "echo", "hi"}, env); code != 0 || out != "hi\n" {
+			t.Fatalf("docker exec web echo hi: exit %d, %q %q\n%s", code, out, errOut, d.Tail())
 		}
-		if out, errOut, code := d.run(docker, []string{"exec", "web", "sh", "-c", "exit 7"}, env); code != 7 {
+		if out, errOut, code := d.Run(docker, []string{"exec", "web", "sh", "-c", "exit 7"}, env); code != 7 {
 			t.Fatalf("docker exec exit 7: exit %d, %q %q", code, out, errOut)
 		}
-		if out, errOut, code := d.run(docker, []string{"exec", "web", "nosuchcmd"}, env); code != 127 && code != 126 {
+		if out, errOut, code := d.Run(docker, []string{"exec", "web", "nosuchcmd"}, env); code != 127 && code != 126 {
 			t.Fatalf("docker exec nosuchcmd: exit %d, %q %q", code, out, errOut)
 		}
 		cmd := exec.Command(docker, "exec", "-i", "web", "cat")
@@ -127,7 +129,7 @@ func testExecIt(t *testing.T, d *daemon, bin string, pre, env []string) {
 	err = cmd.Wait()
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) || ee.ExitCode() != 3 {
-		t.Fatalf("%s exec -it: %v, want exit 3; output %q\n%s", bin, err, out.String(), d.tail())
+		t.Fatalf("%s exec -it: %v, want exit 3; output %q\n%s", bin, err, out.String(), d.Tail())
 	}
 	ptmx.Close()
 	<-copied

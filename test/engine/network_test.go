@@ -3,147 +3,92 @@
 package engine
 
 import (
-	"fmt"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/silo-containers/silo/test/harness"
 )
-
-// hostNetnsName is the prefix of the namespaces the test daemons keep
-// their networks in: each daemon gets a "host" of its own, so tests never
-// touch the machine's bridges, routes or nftables.
-const hostNetnsName = "silo-itest-"
-
-// newHostNetns makes a named network namespace with lo up and returns its
-// name; the test's cleanup deletes it (and with it every bridge, veth and
-// nft table a daemon made in it).
-func newHostNetns(t *testing.T) string {
-	t.Helper()
-	name := fmt.Sprintf("%s%d", hostNetnsName, time.Now().UnixNano()%1e9)
-	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
-		t.Fatalf("ip netns add %s: %v: %s", name, err, out)
-	}
-	if out, err := exec.Command("ip", "-n", name, "link", "set", "lo", "up").CombinedOutput(); err != nil {
-		_ = exec.Command("ip", "netns", "del", name).Run()
-		t.Fatalf("lo up in %s: %v: %s", name, err, out)
-	}
-	return name
-}
-
-// inHost runs a command inside the daemon's host namespace.
-func (d *daemon) inHost(args ...string) (string, error) {
-	out, err := exec.Command("ip", append([]string{"netns", "exec", d.netns}, args...)...).CombinedOutput()
-	return string(out), err
-}
-
-// fetch gets a page from inside the daemon's host namespace, retrying
-// while the server comes up. busybox nc speaks the HTTP: Debian's static
-// busybox wget crashes on this kernel.
-func (d *daemon) fetch(t *testing.T, addr, port string) string {
-	t.Helper()
-	var out string
-	var err error
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		cmd := exec.Command("ip", "netns", "exec", d.netns, "/bin/busybox", "nc", "-w", "2", addr, port)
-		cmd.Stdin = strings.NewReader(httpGet)
-		var b []byte
-		b, err = cmd.CombinedOutput()
-		if out = string(b); err == nil && strings.Contains(out, "200 OK") {
-			return out
-		}
-	}
-	t.Fatalf("GET http://%s:%s/ in %s: %v: %s\n%s", addr, port, d.netns, err, out, d.tail())
-	return ""
-}
-
-// httpGet is the request fetch and inContainerGet send.
-const httpGet = "GET /index.html HTTP/1.0\r\n\r\n"
-
-// containerGet is the shell command that fetches a page from inside a
-// container.
-func containerGet(addr, port string) string {
-	return fmt.Sprintf(`printf 'GET /index.html HTTP/1.0\r\n\r\n' | nc -w 3 %s %s`, addr, port)
-}
 
 // httpdScript serves one page with busybox httpd in the foreground.
 const httpdScript = "mkdir -p /www && echo page-$HOSTNAME > /www/index.html && exec httpd -f -p 80 -h /www"
 
 func TestNetworks(t *testing.T) {
 	d := newDaemon(t)
-	d.must("image", "build-busybox")
+	d.Must("image", "build-busybox")
 
 	// A user network: containers find each other by name and by alias
 	// through the embedded DNS.
-	d.must("network", "create", "--subnet", "10.123.0.0/24", "appnet")
-	out := d.must("network", "ls")
+	d.Must("network", "create", "--subnet", "10.123.0.0/24", "appnet")
+	out := d.Must("network", "ls")
 	for _, n := range []string{"nat", "none", "host", "appnet"} {
 		if !strings.Contains(out, n) {
 			t.Fatalf("network ls lacks %s:\n%s", n, out)
 		}
 	}
-	d.must("run", "-d", "--name", "web", "--hostname", "web", "--network", "appnet", "--network-alias", "www", "busybox", "sh", "-c", httpdScript)
-	ip := strings.TrimSpace(d.must("inspect", "-f", "{{.NetworkSettings.Networks.appnet.IPAddress}}", "web"))
+	d.Must("run", "-d", "--name", "web", "--hostname", "web", "--network", "appnet", "--network-alias", "www", "busybox", "sh", "-c", httpdScript)
+	ip := strings.TrimSpace(d.Must("inspect", "-f", "{{.NetworkSettings.Networks.appnet.IPAddress}}", "web"))
 	if !strings.HasPrefix(ip, "10.123.0.") {
 		t.Fatalf("web's address %q is not on appnet", ip)
 	}
 	for _, name := range []string{"web", "www"} {
 		var got string
 		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
-			got, _, _ = d.silo("run", "--rm", "--network", "appnet", "busybox", "sh", "-c", containerGet(name, "80"))
+			got, _, _ = d.Silo("run", "--rm", "--network", "appnet", "busybox", "sh", "-c", harness.ContainerGet(name, "80"))
 			if strings.Contains(got, "page-web") {
 				break
 			}
 		}
 		if !strings.Contains(got, "page-web") {
-			t.Fatalf("fetch http://%s/ from appnet: %q\n%s", name, got, d.tail())
+			t.Fatalf("fetch http://%s/ from appnet: %q\n%s", name, got, d.Tail())
 		}
 	}
-	out = d.must("network", "inspect", "-f", "{{range .Containers}}{{.Name}} {{end}}", "appnet")
+	out = d.Must("network", "inspect", "-f", "{{range .Containers}}{{.Name}} {{end}}", "appnet")
 	if !strings.Contains(out, "web") {
 		t.Fatalf("network inspect does not list web: %q", out)
 	}
-	if _, errOut, code := d.silo("network", "rm", "appnet"); code == 0 || !strings.Contains(errOut, "active endpoints") {
+	if _, errOut, code := d.Silo("network", "rm", "appnet"); code == 0 || !strings.Contains(errOut, "active endpoints") {
 		t.Fatalf("network rm of a used network: exit %d: %s", code, errOut)
 	}
 
 	// A published port on the default network, reached from the host on
 	// 127.0.0.1 and from another container through the host (hairpin).
-	d.must("run", "-d", "--name", "pub", "--hostname", "pub", "-p", "127.0.0.1:8000:80", "busybox", "sh", "-c", httpdScript)
-	if got := d.fetch(t, "127.0.0.1", "8000"); !strings.Contains(got, "page-pub") {
+	d.Must("run", "-d", "--name", "pub", "--hostname", "pub", "-p", "127.0.0.1:8000:80", "busybox", "sh", "-c", httpdScript)
+	if got := d.Fetch(t, "127.0.0.1", "8000"); !strings.Contains(got, "page-pub") {
 		t.Fatalf("published port answered %q", got)
 	}
-	if ps := d.must("ps"); !strings.Contains(ps, "127.0.0.1:8000->80/tcp") {
+	if ps := d.Must("ps"); !strings.Contains(ps, "127.0.0.1:8000->80/tcp") {
 		t.Fatalf("ps does not show the published port:\n%s", ps)
 	}
-	gw := strings.TrimSpace(d.must("inspect", "-f", "{{.NetworkSettings.Networks.nat.Gateway}}", "pub"))
+	gw := strings.TrimSpace(d.Must("inspect", "-f", "{{.NetworkSettings.Networks.nat.Gateway}}", "pub"))
 	if gw == "" {
 		t.Fatal("no gateway on the default network")
 	}
 	// -P picks free host ports for the exposed ones, on every host
 	// address: other containers reach it through the host's address on
 	// their network (hairpin), and the container reaches itself.
-	d.must("run", "-d", "--name", "auto", "--hostname", "auto", "--expose", "80", "-P", "busybox", "sh", "-c", httpdScript)
-	port := strings.TrimSpace(d.must("inspect", "-f", `{{(index (index .NetworkSettings.Ports "80/tcp") 0).HostPort}}`, "auto"))
-	if got := d.fetch(t, "127.0.0.1", port); !strings.Contains(got, "page-auto") {
+	d.Must("run", "-d", "--name", "auto", "--hostname", "auto", "--expose", "80", "-P", "busybox", "sh", "-c", httpdScript)
+	port := strings.TrimSpace(d.Must("inspect", "-f", `{{(index (index .NetworkSettings.Ports "80/tcp") 0).HostPort}}`, "auto"))
+	if got := d.Fetch(t, "127.0.0.1", port); !strings.Contains(got, "page-auto") {
 		t.Fatalf("-P port %s answered %q", port, got)
 	}
-	if got := d.must("run", "--rm", "busybox", "sh", "-c", containerGet(gw, port)); !strings.Contains(got, "page-auto") {
+	if got := d.Must("run", "--rm", "busybox", "sh", "-c", harness.ContainerGet(gw, port)); !strings.Contains(got, "page-auto") {
 		t.Fatalf("hairpin through %s:%s answered %q", gw, port, got)
 	}
-	if got := d.must("exec", "auto", "sh", "-c", containerGet(gw, port)); !strings.Contains(got, "page-auto") {
+	if got := d.Must("exec", "auto", "sh", "-c", harness.ContainerGet(gw, port)); !strings.Contains(got, "page-auto") {
 		t.Fatalf("self hairpin through %s:%s answered %q", gw, port, got)
 	}
 	// A port published on 127.0.0.1 only is not on the gateway address.
-	if got, _, _ := d.silo("run", "--rm", "busybox", "sh", "-c", containerGet(gw, "8000")); strings.Contains(got, "page-pub") {
+	if got, _, _ := d.Silo("run", "--rm", "busybox", "sh", "-c", harness.ContainerGet(gw, "8000")); strings.Contains(got, "page-pub") {
 		t.Fatalf("a 127.0.0.1 mapping answered on %s: %q", gw, got)
 	}
 
 	// A daemon restart keeps the ports working and adds no rule twice.
 	before := d.nftRules(t)
-	d.stop()
-	d.start()
-	if got := d.fetch(t, "127.0.0.1", "8000"); !strings.Contains(got, "page-pub") {
+	d.Stop()
+	d.Start()
+	if got := d.Fetch(t, "127.0.0.1", "8000"); !strings.Contains(got, "page-pub") {
 		t.Fatalf("after a restart the published port answered %q", got)
 	}
 	if after := d.nftRules(t); after != before {
@@ -151,12 +96,12 @@ func TestNetworks(t *testing.T) {
 	}
 
 	// Stopping frees the port; removing frees the endpoint.
-	d.must("rm", "-f", "pub", "auto", "web")
+	d.Must("rm", "-f", "pub", "auto", "web")
 	if rules := d.nftRules(t); strings.Contains(rules, "dnat to") {
 		t.Fatalf("port mappings left after rm:\n%s", rules)
 	}
-	d.must("network", "rm", "appnet")
-	links, _ := d.inHost("ip", "-br", "link")
+	d.Must("network", "rm", "appnet")
+	links, _ := d.InHost("ip", "-br", "link")
 	if strings.Contains(links, "veth") {
 		t.Fatalf("veths left in the host namespace:\n%s", links)
 	}
@@ -165,7 +110,7 @@ func TestNetworks(t *testing.T) {
 // nftRules is silo's nftables table in the daemon's namespace.
 func (d *daemon) nftRules(t *testing.T) string {
 	t.Helper()
-	out, err := d.inHost("nft", "list", "table", "ip", "silo")
+	out, err := d.InHost("nft", "list", "table", "ip", "silo")
 	if err != nil {
 		t.Fatalf("nft list table ip silo: %v: %s", err, out)
 	}
@@ -173,67 +118,67 @@ func (d *daemon) nftRules(t *testing.T) string {
 }
 
 func TestDockerNetworks(t *testing.T) {
-	if !haveDocker() {
+	if !harness.HaveDocker() {
 		t.Skip("no docker CLI")
 	}
 	d := newDaemon(t)
-	d.must("image", "build-busybox")
-	d.dockerOK(t, "network", "create", "--subnet", "10.124.0.0/24", "dnet")
-	if out := d.dockerOK(t, "network", "ls", "--format", "{{.Name}} {{.Driver}}"); !strings.Contains(out, "dnet nat") {
+	d.Must("image", "build-busybox")
+	d.DockerOK(t, "network", "create", "--subnet", "10.124.0.0/24", "dnet")
+	if out := d.DockerOK(t, "network", "ls", "--format", "{{.Name}} {{.Driver}}"); !strings.Contains(out, "dnet nat") {
 		t.Fatalf("docker network ls:\n%s", out)
 	}
-	d.dockerOK(t, "run", "-d", "--name", "dweb", "--network", "dnet", "-p", "127.0.0.1:8001:80", "busybox", "sh", "-c", httpdScript)
-	if got := d.fetch(t, "127.0.0.1", "8001"); !strings.Contains(got, "page-") {
+	d.DockerOK(t, "run", "-d", "--name", "dweb", "--network", "dnet", "-p", "127.0.0.1:8001:80", "busybox", "sh", "-c", httpdScript)
+	if got := d.Fetch(t, "127.0.0.1", "8001"); !strings.Contains(got, "page-") {
 		t.Fatalf("docker -p answered %q", got)
 	}
-	out := d.dockerOK(t, "run", "--rm", "--network", "dnet", "busybox", "sh", "-c", containerGet("dweb", "80"))
+	out := d.DockerOK(t, "run", "--rm", "--network", "dnet", "busybox", "sh", "-c", harness.ContainerGet("dweb", "80"))
 	if !strings.Contains(out, "page-") {
 		t.Fatalf("docker run by name: %q", out)
 	}
-	out = d.dockerOK(t, "port", "dweb")
+	out = d.DockerOK(t, "port", "dweb")
 	if !strings.Contains(out, "127.0.0.1:8001") {
 		t.Fatalf("docker port: %q", out)
 	}
-	d.dockerOK(t, "rm", "-f", "dweb")
-	d.dockerOK(t, "network", "rm", "dnet")
+	d.DockerOK(t, "rm", "-f", "dweb")
+	d.DockerOK(t, "network", "rm", "dnet")
 }
 
 // blocked reports whether one GET of addr:port from the daemon's host
 // namespace fails to get an answer.
 func (d *daemon) blocked(addr, port string) bool {
-	cmd := exec.Command("ip", "netns", "exec", d.netns, "/bin/busybox", "nc", "-w", "2", addr, port)
-	cmd.Stdin = strings.NewReader(httpGet)
+	cmd := exec.Command("ip", "netns", "exec", d.Netns, "/bin/busybox", "nc", "-w", "2", addr, port)
+	cmd.Stdin = strings.NewReader(harness.HTTPGet)
 	out, _ := cmd.CombinedOutput()
 	return !strings.Contains(string(out), "200 OK")
 }
 
 func TestEndpointPolicies(t *testing.T) {
 	d := newDaemon(t)
-	d.must("image", "build-busybox")
+	d.Must("image", "build-busybox")
 	block80 := `{"ACLs":[{"Action":"Block","Direction":"In","Protocols":"tcp","LocalPorts":[{"First":80,"Last":80}],"Priority":100}]}`
 	// Blocked from the start (policy given at run)…
-	d.must("run", "-d", "--name", "fw", "--hostname", "fw", "-p", "127.0.0.1:8003:80", "--endpoint-policy", block80,
+	d.Must("run", "-d", "--name", "fw", "--hostname", "fw", "-p", "127.0.0.1:8003:80", "--endpoint-policy", block80,
 		"busybox", "sh", "-c", httpdScript)
-	if out := d.must("exec", "fw", "sh", "-c", containerGet("127.0.0.1", "80")); !strings.Contains(out, "page-fw") {
+	if out := d.Must("exec", "fw", "sh", "-c", harness.ContainerGet("127.0.0.1", "80")); !strings.Contains(out, "page-fw") {
 		t.Fatalf("the server does not answer inside the container: %q", out)
 	}
 	if !d.blocked("127.0.0.1", "8003") {
 		t.Fatal("an ACL blocking tcp/80 in let the request through")
 	}
 	// …opened live…
-	d.must("network", "policy", "fw", "nat", "{}")
-	if got := d.fetch(t, "127.0.0.1", "8003"); !strings.Contains(got, "page-fw") {
+	d.Must("network", "policy", "fw", "nat", "{}")
+	if got := d.Fetch(t, "127.0.0.1", "8003"); !strings.Contains(got, "page-fw") {
 		t.Fatalf("after clearing the ACL: %q", got)
 	}
 	// …and closed live again; inspect shows the record.
-	d.must("network", "policy", "fw", "nat", block80)
+	d.Must("network", "policy", "fw", "nat", block80)
 	if !d.blocked("127.0.0.1", "8003") {
 		t.Fatal("the ACL set live did not block")
 	}
-	if out := d.must("inspect", "-f", `{{index .NetworkSettings.Networks.nat.DriverOpts "silo.policies"}}`, "fw"); !strings.Contains(out, `"Block"`) {
+	if out := d.Must("inspect", "-f", `{{index .NetworkSettings.Networks.nat.DriverOpts "silo.policies"}}`, "fw"); !strings.Contains(out, `"Block"`) {
 		t.Fatalf("inspect does not show the policy: %q", out)
 	}
-	if _, errOut, code := d.silo("run", "--rm", "--endpoint-policy", `{"ACLs":[{"Action":"Maybe"}]}`, "busybox", "true"); code == 0 || !strings.Contains(errOut, "acl action") {
+	if _, errOut, code := d.Silo("run", "--rm", "--endpoint-policy", `{"ACLs":[{"Action":"Maybe"}]}`, "busybox", "true"); code == 0 || !strings.Contains(errOut, "acl action") {
 		t.Fatalf("a bad ACL: exit %d: %s", code, errOut)
 	}
 }

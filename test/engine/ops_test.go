@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/silo-containers/silo/test/harness"
 )
 
 // waitEmpty waits until silo args prints nothing.
@@ -23,7 +25,7 @@ func waitOutput(t *testing.T, d *daemon, want string, args ...string) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		out, _, _ := d.silo(args...)
+		out, _, _ := d.Silo(args...)
 		if out == want {
 			return
 		}
@@ -35,7 +37,7 @@ func waitOutput(t *testing.T, d *daemon, want string, args ...string) {
 }
 
 func logLines(d *daemon, ref string) int {
-	out, _, _ := d.silo("logs", ref)
+	out, _, _ := d.Silo("logs", ref)
 	return strings.Count(out, "\n")
 }
 
@@ -44,8 +46,8 @@ func logLines(d *daemon, ref string) int {
 // restart gives a new process; rename frees the old name.
 func TestPauseRestartRename(t *testing.T) {
 	d := newDaemon(t)
-	d.must("image", "build-busybox")
-	d.must("run", "-d", "--name", "ticker", "busybox", "sh", "-c", "while true; do echo tick; sleep 0.05; done")
+	d.Must("image", "build-busybox")
+	d.Must("run", "-d", "--name", "ticker", "busybox", "sh", "-c", "while true; do echo tick; sleep 0.05; done")
 	waitFor := func(cond func() bool, what string) {
 		t.Helper()
 		deadline := time.Now().Add(10 * time.Second)
@@ -57,11 +59,11 @@ func TestPauseRestartRename(t *testing.T) {
 		}
 	}
 	waitFor(func() bool { return logLines(d, "ticker") > 2 }, "ticks")
-	d.must("pause", "ticker")
-	if s := d.must("inspect", "-f", "{{.State.Status}} {{.State.Paused}} {{.State.Running}}", "ticker"); s != "paused true true\n" {
+	d.Must("pause", "ticker")
+	if s := d.Must("inspect", "-f", "{{.State.Status}} {{.State.Paused}} {{.State.Running}}", "ticker"); s != "paused true true\n" {
 		t.Fatalf("inspect after pause: %q", s)
 	}
-	if ps := d.must("ps"); !strings.Contains(ps, "(Paused)") {
+	if ps := d.Must("ps"); !strings.Contains(ps, "(Paused)") {
 		t.Fatalf("ps: %q", ps)
 	}
 	pid := d.pid("ticker")
@@ -73,62 +75,62 @@ func TestPauseRestartRename(t *testing.T) {
 	if m := logLines(d, "ticker"); m != n {
 		t.Fatalf("a paused container wrote: %d → %d lines", n, m)
 	}
-	if _, errOut, code := d.silo("exec", "ticker", "true"); code == 0 || !strings.Contains(errOut, "paused") {
+	if _, errOut, code := d.Silo("exec", "ticker", "true"); code == 0 || !strings.Contains(errOut, "paused") {
 		t.Fatalf("exec in a paused container: exit %d %q", code, errOut)
 	}
-	d.must("unpause", "ticker")
+	d.Must("unpause", "ticker")
 	waitFor(func() bool { return logLines(d, "ticker") > n+2 }, "ticks after unpause")
 
 	// A paused container stays paused across a kill -9 of silod.
-	d.must("pause", "ticker")
-	d.kill9()
-	d.start()
-	if s := d.must("inspect", "-f", "{{.State.Status}} {{.State.Pid}}", "ticker"); s != fmt.Sprintf("paused %d\n", pid) {
+	d.Must("pause", "ticker")
+	d.Kill9()
+	d.Start()
+	if s := d.Must("inspect", "-f", "{{.State.Status}} {{.State.Pid}}", "ticker"); s != fmt.Sprintf("paused %d\n", pid) {
 		t.Fatalf("after a daemon restart: %q", s)
 	}
-	d.must("unpause", "ticker")
+	d.Must("unpause", "ticker")
 	if st := procState(pid); st != "thawed" {
 		t.Fatalf("after unpause the freezer says %q", st)
 	}
 
 	// Restart: a new process, the same container.
-	d.must("restart", "-t", "0", "ticker")
+	d.Must("restart", "-t", "0", "ticker")
 	if p := d.pid("ticker"); p == pid || !alive(p) {
 		t.Fatalf("restart: pid %d → %d", pid, p)
 	}
 	// A paused container is killed (thawed after SIGKILL).
-	d.must("pause", "ticker")
-	d.must("kill", "ticker")
+	d.Must("pause", "ticker")
+	d.Must("kill", "ticker")
 	d.waitFor("ticker", "{{.State.Status}}", "exited", 10*time.Second)
-	d.must("rename", "ticker", "tocker")
-	if _, _, code := d.silo("inspect", "ticker"); code == 0 {
+	d.Must("rename", "ticker", "tocker")
+	if _, _, code := d.Silo("inspect", "ticker"); code == 0 {
 		t.Fatal("the old name still resolves")
 	}
-	d.must("run", "--name", "ticker", "busybox", "true")
-	if out := d.must("container", "prune", "-f"); strings.Count(out, "\n") < 4 || !strings.Contains(out, "Deleted Containers:") {
+	d.Must("run", "--name", "ticker", "busybox", "true")
+	if out := d.Must("container", "prune", "-f"); strings.Count(out, "\n") < 4 || !strings.Contains(out, "Deleted Containers:") {
 		t.Fatalf("prune: %q", out)
 	}
-	if out := d.must("ps", "-aq"); out != "" {
+	if out := d.Must("ps", "-aq"); out != "" {
 		t.Fatalf("prune left %q", out)
 	}
 
-	if !haveDocker() {
+	if !harness.HaveDocker() {
 		t.Skip("no docker CLI")
 	}
-	d.dockerOK(t, "run", "-d", "--name", "dp", "busybox", "sleep", "60")
-	d.dockerOK(t, "pause", "dp")
-	if s := d.dockerOK(t, "inspect", "-f", "{{.State.Status}}", "dp"); s != "paused\n" {
+	d.DockerOK(t, "run", "-d", "--name", "dp", "busybox", "sleep", "60")
+	d.DockerOK(t, "pause", "dp")
+	if s := d.DockerOK(t, "inspect", "-f", "{{.State.Status}}", "dp"); s != "paused\n" {
 		t.Fatalf("docker inspect: %q", s)
 	}
-	d.dockerOK(t, "unpause", "dp")
-	d.dockerOK(t, "rename", "dp", "dq")
-	d.dockerOK(t, "restart", "-t", "0", "dq")
-	d.dockerOK(t, "rm", "-f", "dq")
-	d.dockerOK(t, "run", "--name", "dexit", "busybox", "true")
-	if out := d.dockerOK(t, "container", "prune", "-f"); !strings.Contains(out, "Deleted Containers:") {
+	d.DockerOK(t, "unpause", "dp")
+	d.DockerOK(t, "rename", "dp", "dq")
+	d.DockerOK(t, "restart", "-t", "0", "dq")
+	d.DockerOK(t, "rm", "-f", "dq")
+	d.DockerOK(t, "run", "--name", "dexit", "busybox", "true")
+	if out := d.DockerOK(t, "container", "prune", "-f"); !strings.Contains(out, "Deleted Containers:") {
 		t.Fatalf("docker container prune: %q", out)
 	}
-	if out := d.dockerOK(t, "image", "prune", "-f"); !strings.Contains(out, "Total reclaimed space") {
+	if out := d.DockerOK(t, "image", "prune", "-f"); !strings.Contains(out, "Total reclaimed space") {
 		t.Fatalf("docker image prune: %q", out)
 	}
 }
@@ -158,15 +160,15 @@ func procState(pid int) string {
 // lifecycle, system df and image history answer; silo and docker.
 func TestTopStatsEvents(t *testing.T) {
 	d := newDaemon(t)
-	d.must("image", "build-busybox")
+	d.Must("image", "build-busybox")
 	start := time.Now()
-	d.must("run", "-d", "--name", "busy", "-m", "64m", "--init", "busybox", "sh", "-c", "sleep 300 & sleep 301")
+	d.Must("run", "-d", "--name", "busy", "-m", "64m", "--init", "busybox", "sh", "-c", "sleep 300 & sleep 301")
 	pid := d.pid("busy")
 
 	// Until the init has started the command.
 	var top string
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if top = d.must("top", "busy"); strings.Contains(top, "sleep 301") && strings.Contains(top, "sleep 300") {
+		if top = d.Must("top", "busy"); strings.Contains(top, "sleep 301") && strings.Contains(top, "sleep 300") {
 			break
 		}
 	}
@@ -177,11 +179,11 @@ func TestTopStatsEvents(t *testing.T) {
 	if strings.Contains(top, "silod") || strings.Contains(top, "silo-monitor") {
 		t.Fatalf("top shows host processes: %q", top)
 	}
-	if out := d.must("top", "busy", "-o", "pid,comm"); !strings.Contains(out, "COMMAND") || !strings.Contains(out, "docker-init") {
+	if out := d.Must("top", "busy", "-o", "pid,comm"); !strings.Contains(out, "COMMAND") || !strings.Contains(out, "docker-init") {
 		t.Fatalf("top -o pid,comm: %q", out)
 	}
 
-	stats := d.must("stats", "--no-stream", "busy")
+	stats := d.Must("stats", "--no-stream", "busy")
 	// busy   0.00%   380KiB / 64MiB   0.58%   0B / 0B   0B / 0B   4
 	re := regexp.MustCompile(`busy\s+([0-9.]+)%\s+([0-9.]+)(B|KiB|MiB) / 64MiB\s+([0-9.]+)%.*\s(\d+)\n`)
 	m := re.FindStringSubmatch(stats)
@@ -195,10 +197,10 @@ func TestTopStatsEvents(t *testing.T) {
 		t.Fatalf("stats memory %s: %q", m[2], stats)
 	}
 
-	d.must("stop", "-t", "1", "busy")
-	d.must("rm", "busy")
+	d.Must("stop", "-t", "1", "busy")
+	d.Must("rm", "busy")
 	until := time.Now()
-	ev := d.must("events", "--since", strconv.FormatInt(start.Unix(), 10), "--until", strconv.FormatInt(until.Unix()+1, 10),
+	ev := d.Must("events", "--since", strconv.FormatInt(start.Unix(), 10), "--until", strconv.FormatInt(until.Unix()+1, 10),
 		"--filter", "container=busy")
 	var actions []string
 	for _, l := range strings.Split(strings.TrimSpace(ev), "\n") {
@@ -211,38 +213,38 @@ func TestTopStatsEvents(t *testing.T) {
 		t.Fatalf("events %q:\n%s", got, ev)
 	}
 
-	if out := d.must("system", "df"); !strings.Contains(out, "Images") || !strings.Contains(out, "Local Volumes") {
+	if out := d.Must("system", "df"); !strings.Contains(out, "Images") || !strings.Contains(out, "Local Volumes") {
 		t.Fatalf("system df: %q", out)
 	}
-	if out := d.must("image", "history", "busybox"); !strings.Contains(out, "IMAGE") || strings.Count(out, "\n") < 2 {
+	if out := d.Must("image", "history", "busybox"); !strings.Contains(out, "IMAGE") || strings.Count(out, "\n") < 2 {
 		t.Fatalf("history: %q", out)
 	}
-	_, errOut, code := d.silo("run", "--rm", "--init", "--entrypoint", "", "busybox")
+	_, errOut, code := d.Silo("run", "--rm", "--init", "--entrypoint", "", "busybox")
 	if code != 125 || !strings.Contains(errOut, "no command") {
 		t.Fatalf("--init without a command: %d %q", code, errOut)
 	}
 
-	if !haveDocker() {
+	if !harness.HaveDocker() {
 		t.Skip("no docker CLI")
 	}
-	d.dockerOK(t, "run", "-d", "--name", "dbusy", "-m", "32m", "busybox", "sleep", "300")
-	if out := d.dockerOK(t, "top", "dbusy"); !strings.Contains(out, "sleep 300") {
+	d.DockerOK(t, "run", "-d", "--name", "dbusy", "-m", "32m", "busybox", "sleep", "300")
+	if out := d.DockerOK(t, "top", "dbusy"); !strings.Contains(out, "sleep 300") {
 		t.Fatalf("docker top: %q", out)
 	}
-	out := d.dockerOK(t, "stats", "--no-stream", "--format", "{{.Name}} {{.MemUsage}} {{.PIDs}} {{.CPUPerc}}", "dbusy")
+	out := d.DockerOK(t, "stats", "--no-stream", "--format", "{{.Name}} {{.MemUsage}} {{.PIDs}} {{.CPUPerc}}", "dbusy")
 	if !regexp.MustCompile(`^dbusy [0-9.]+(B|KiB|MiB) / 32MiB 1 [0-9.]+%\n$`).MatchString(out) {
 		t.Fatalf("docker stats: %q", out)
 	}
-	d.dockerOK(t, "rm", "-f", "dbusy")
-	ev = d.dockerOK(t, "events", "--since", strconv.FormatInt(until.Unix(), 10), "--until", strconv.FormatInt(time.Now().Unix()+1, 10),
+	d.DockerOK(t, "rm", "-f", "dbusy")
+	ev = d.DockerOK(t, "events", "--since", strconv.FormatInt(until.Unix(), 10), "--until", strconv.FormatInt(time.Now().Unix()+1, 10),
 		"--filter", "container=dbusy", "--format", "{{.Action}}")
 	if got := strings.Fields(ev); strings.Join(got, " ") != "create start kill die destroy" {
 		t.Fatalf("docker events: %q", ev)
 	}
-	if out := d.dockerOK(t, "system", "df"); !strings.Contains(out, "Images") {
+	if out := d.DockerOK(t, "system", "df"); !strings.Contains(out, "Images") {
 		t.Fatalf("docker system df: %q", out)
 	}
-	if out := d.dockerOK(t, "history", "busybox"); !strings.Contains(out, "IMAGE") {
+	if out := d.DockerOK(t, "history", "busybox"); !strings.Contains(out, "IMAGE") {
 		t.Fatalf("docker history: %q", out)
 	}
 }
@@ -253,37 +255,37 @@ func TestTopStatsEvents(t *testing.T) {
 // --init runs tini as process 1.
 func TestHealthcheckAndInit(t *testing.T) {
 	d := newDaemon(t)
-	d.must("image", "build-busybox")
+	d.Must("image", "build-busybox")
 	start := time.Now()
-	d.must("run", "-d", "--name", "hc", "--health-cmd", "test -f /tmp/ok", "--health-interval", "200ms", "--health-retries", "2",
+	d.Must("run", "-d", "--name", "hc", "--health-cmd", "test -f /tmp/ok", "--health-interval", "200ms", "--health-retries", "2",
 		"busybox", "sleep", "120")
-	if s := d.must("inspect", "-f", "{{.State.Health.Status}}", "hc"); s != "starting\n" {
+	if s := d.Must("inspect", "-f", "{{.State.Health.Status}}", "hc"); s != "starting\n" {
 		t.Fatalf("first status %q", s)
 	}
 	d.waitFor("hc", "{{.State.Health.Status}}", "unhealthy", 10*time.Second)
-	if ps := d.must("ps"); !strings.Contains(ps, "(unhealthy)") {
+	if ps := d.Must("ps"); !strings.Contains(ps, "(unhealthy)") {
 		t.Fatalf("ps: %q", ps)
 	}
-	d.must("exec", "hc", "touch", "/tmp/ok")
+	d.Must("exec", "hc", "touch", "/tmp/ok")
 	d.waitFor("hc", "{{.State.Health.Status}} {{.State.Health.FailingStreak}}", "healthy 0", 10*time.Second)
-	if ps := d.must("ps"); !strings.Contains(ps, "(healthy)") {
+	if ps := d.Must("ps"); !strings.Contains(ps, "(healthy)") {
 		t.Fatalf("ps: %q", ps)
 	}
-	ev := d.must("events", "--since", strconv.FormatInt(start.Unix(), 10), "--until", strconv.FormatInt(time.Now().Unix()+1, 10),
+	ev := d.Must("events", "--since", strconv.FormatInt(start.Unix(), 10), "--until", strconv.FormatInt(time.Now().Unix()+1, 10),
 		"--filter", "event=health_status")
 	if !strings.Contains(ev, "health_status: unhealthy") || !strings.Contains(ev, "health_status: healthy") {
 		t.Fatalf("events: %q", ev)
 	}
-	d.must("rm", "-f", "hc")
+	d.Must("rm", "-f", "hc")
 	// A check that hangs is killed at its timeout and counts as failed.
-	d.must("run", "-d", "--name", "hang", "--health-cmd", "sleep 30", "--health-interval", "100ms", "--health-timeout", "200ms",
+	d.Must("run", "-d", "--name", "hang", "--health-cmd", "sleep 30", "--health-interval", "100ms", "--health-timeout", "200ms",
 		"--health-retries", "1", "busybox", "sleep", "120")
 	d.waitFor("hang", "{{.State.Health.Status}}", "unhealthy", 10*time.Second)
-	if out := d.must("inspect", "-f", "{{(index .State.Health.Log 0).Output}}", "hang"); !strings.Contains(out, "exceeded timeout") {
+	if out := d.Must("inspect", "-f", "{{(index .State.Health.Log 0).Output}}", "hang"); !strings.Contains(out, "exceeded timeout") {
 		t.Fatalf("timeout output %q", out)
 	}
-	d.must("rm", "-f", "hang")
-	if s := d.must("run", "--rm", "--no-healthcheck", "busybox", "true"); s != "" {
+	d.Must("rm", "-f", "hang")
+	if s := d.Must("run", "--rm", "--no-healthcheck", "busybox", "true"); s != "" {
 		t.Fatalf("--no-healthcheck: %q", s)
 	}
 	// The image's HEALTHCHECK (from a build) applies; --no-healthcheck
@@ -292,39 +294,39 @@ func TestHealthcheckAndInit(t *testing.T) {
 	if err := os.WriteFile(ctxDir+"/Dockerfile", []byte("FROM busybox\nHEALTHCHECK --interval=200ms --retries=1 CMD test -e /tmp/sick && exit 1 || exit 0\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	d.must("build", "-t", "checked", ctxDir)
-	d.must("run", "-d", "--name", "img", "checked", "sleep", "120")
+	d.Must("build", "-t", "checked", ctxDir)
+	d.Must("run", "-d", "--name", "img", "checked", "sleep", "120")
 	d.waitFor("img", "{{.State.Health.Status}}", "healthy", 10*time.Second)
-	d.must("exec", "img", "touch", "/tmp/sick")
+	d.Must("exec", "img", "touch", "/tmp/sick")
 	d.waitFor("img", "{{.State.Health.Status}}", "unhealthy", 10*time.Second)
-	d.must("run", "-d", "--name", "nohc", "--no-healthcheck", "checked", "sleep", "120")
-	if s := d.must("inspect", "-f", "{{.State.Health}} {{.Config.Healthcheck.Test}}", "nohc"); s != "<nil> [NONE]\n" {
+	d.Must("run", "-d", "--name", "nohc", "--no-healthcheck", "checked", "sleep", "120")
+	if s := d.Must("inspect", "-f", "{{.State.Health}} {{.Config.Healthcheck.Test}}", "nohc"); s != "<nil> [NONE]\n" {
 		t.Fatalf("--no-healthcheck over the image's: %q", s)
 	}
-	d.must("rm", "-f", "img", "nohc")
+	d.Must("rm", "-f", "img", "nohc")
 
 	// --init: tini is process 1 and reaps; the command's exit code comes through.
-	out := d.must("run", "--rm", "--init", "busybox", "ps", "-o", "pid,args")
+	out := d.Must("run", "--rm", "--init", "busybox", "ps", "-o", "pid,args")
 	if !regexp.MustCompile(`(?m)^\s*1\s+/sbin/docker-init -- ps -o pid,args$`).MatchString(out) {
 		t.Fatalf("--init ps: %q", out)
 	}
-	if _, _, code := d.silo("run", "--rm", "--init", "busybox", "sh", "-c", "exit 7"); code != 7 {
+	if _, _, code := d.Silo("run", "--rm", "--init", "busybox", "sh", "-c", "exit 7"); code != 7 {
 		t.Fatalf("--init exit code %d, want 7", code)
 	}
 
-	if !haveDocker() {
+	if !harness.HaveDocker() {
 		t.Skip("no docker CLI")
 	}
-	d.dockerOK(t, "run", "-d", "--name", "dhc", "--health-cmd", "true", "--health-interval", "200ms", "busybox", "sleep", "120")
+	d.DockerOK(t, "run", "-d", "--name", "dhc", "--health-cmd", "true", "--health-interval", "200ms", "busybox", "sleep", "120")
 	d.waitFor("dhc", "{{.State.Health.Status}}", "healthy", 10*time.Second)
-	if out := d.dockerOK(t, "ps", "--format", "{{.Status}}"); !strings.Contains(out, "(healthy)") {
+	if out := d.DockerOK(t, "ps", "--format", "{{.Status}}"); !strings.Contains(out, "(healthy)") {
 		t.Fatalf("docker ps: %q", out)
 	}
-	if out := d.dockerOK(t, "inspect", "-f", "{{.State.Health.Status}}", "dhc"); out != "healthy\n" {
+	if out := d.DockerOK(t, "inspect", "-f", "{{.State.Health.Status}}", "dhc"); out != "healthy\n" {
 		t.Fatalf("docker inspect: %q", out)
 	}
-	d.dockerOK(t, "rm", "-f", "dhc")
-	if out := d.dockerOK(t, "run", "--rm", "--init", "busybox", "cat", "/proc/1/cmdline"); !strings.HasPrefix(out, "/sbin/docker-init") {
+	d.DockerOK(t, "rm", "-f", "dhc")
+	if out := d.DockerOK(t, "run", "--rm", "--init", "busybox", "cat", "/proc/1/cmdline"); !strings.HasPrefix(out, "/sbin/docker-init") {
 		t.Fatalf("docker --init: %q", out)
 	}
 }

@@ -12,45 +12,47 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/silo-containers/silo/test/harness"
 )
 
 // waitFor polls (in the test) until silo inspect -f format shows want.
 func (d *daemon) waitFor(ref, format, want string, within time.Duration) {
-	d.t.Helper()
+	d.T.Helper()
 	deadline := time.Now().Add(within)
 	for {
-		got := strings.TrimSpace(d.must("inspect", "-f", format, ref))
+		got := strings.TrimSpace(d.Must("inspect", "-f", format, ref))
 		if got == want {
 			return
 		}
 		if time.Now().After(deadline) {
-			d.t.Fatalf("%s: %q, want %q\nsilod log:\n%s", ref, got, want, d.tail())
+			d.T.Fatalf("%s: %q, want %q\nsilod log:\n%s", ref, got, want, d.Tail())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 }
 
 func (d *daemon) pid(ref string) int {
-	d.t.Helper()
-	n, err := strconv.Atoi(strings.TrimSpace(d.must("inspect", "-f", "{{.State.Pid}}", ref)))
+	d.T.Helper()
+	n, err := strconv.Atoi(strings.TrimSpace(d.Must("inspect", "-f", "{{.State.Pid}}", ref)))
 	if err != nil {
-		d.t.Fatal(err)
+		d.T.Fatal(err)
 	}
 	return n
 }
 
 // tickTimes returns the timestamps of a container's "tick" lines.
 func (d *daemon) tickTimes(ref string) []time.Time {
-	d.t.Helper()
+	d.T.Helper()
 	var out []time.Time
-	for _, l := range strings.Split(d.must("logs", "-t", ref), "\n") {
+	for _, l := range strings.Split(d.Must("logs", "-t", ref), "\n") {
 		ts, rest, ok := strings.Cut(l, " ")
 		if !ok || rest != "tick" {
 			continue
 		}
 		tm, err := time.Parse(time.RFC3339Nano, ts)
 		if err != nil {
-			d.t.Fatalf("log line %q: %v", l, err)
+			d.T.Fatalf("log line %q: %v", l, err)
 		}
 		out = append(out, tm)
 	}
@@ -59,18 +61,18 @@ func (d *daemon) tickTimes(ref string) []time.Time {
 
 // ids returns the ids of all containers.
 func (d *daemon) ids() []string {
-	d.t.Helper()
-	return strings.Fields(d.must("ps", "-aq", "--no-trunc"))
+	d.T.Helper()
+	return strings.Fields(d.Must("ps", "-aq", "--no-trunc"))
 }
 
 // checkClean checks, with silod still running, that nothing of the
 // removed containers ids is left (cleanup checks again after silod).
 func (d *daemon) checkClean(ids []string) {
-	d.t.Helper()
+	d.T.Helper()
 	others := func() []int {
 		var out []int
-		for _, p := range processesUnder(d.root) {
-			if p != d.cmd.Process.Pid {
+		for _, p := range harness.ProcessesUnder(d.Root) {
+			if p != d.Pid() {
 				out = append(out, p)
 			}
 		}
@@ -79,19 +81,19 @@ func (d *daemon) checkClean(ids []string) {
 	for deadline := time.Now().Add(5 * time.Second); len(others()) > 0 && time.Now().Before(deadline); {
 		time.Sleep(20 * time.Millisecond)
 	}
-	if m := mountsUnder(d.root); len(m) > 0 {
-		d.t.Errorf("mounts left: %v", m)
+	if m := harness.MountsUnder(d.Root); len(m) > 0 {
+		d.T.Errorf("mounts left: %v", m)
 	}
-	if l := loopsUnder(d.root); len(l) > 0 {
-		d.t.Errorf("loop devices left: %v", l)
+	if l := harness.LoopsUnder(d.Root); len(l) > 0 {
+		d.T.Errorf("loop devices left: %v", l)
 	}
 	if p := others(); len(p) > 0 {
-		d.t.Errorf("processes left: %v", p)
+		d.T.Errorf("processes left: %v", p)
 	}
-	for _, c := range cgroupsLeft() {
+	for _, c := range harness.CgroupsLeft(d.CgroupParent) {
 		for _, id := range ids {
 			if filepath.Base(c) == id {
-				d.t.Errorf("cgroup left: %s", c)
+				d.T.Errorf("cgroup left: %s", c)
 			}
 		}
 	}
@@ -102,18 +104,18 @@ func (d *daemon) checkClean(ids []string) {
 // code.
 func TestContainersSurviveDaemonKill(t *testing.T) {
 	d := newDaemon(t)
-	d.must("image", "build-busybox")
+	d.Must("image", "build-busybox")
 	const n = 20
 	pids := map[string]int{}
 	for i := range n {
 		name := fmt.Sprintf("tick%d", i)
-		d.must("run", "-d", "--name", name, "busybox", "sh", "-c", "while true; do echo tick; sleep 1; done")
+		d.Must("run", "-d", "--name", name, "busybox", "sh", "-c", "while true; do echo tick; sleep 1; done")
 		pids[name] = d.pid(name)
 	}
-	d.must("run", "-d", "--name", "short", "busybox", "sh", "-c", "sleep 5; exit 9")
+	d.Must("run", "-d", "--name", "short", "busybox", "sh", "-c", "sleep 5; exit 9")
 	shortPid := d.pid("short")
 	killed := time.Now()
-	d.kill9()
+	d.Kill9()
 	for deadline := time.Now().Add(20 * time.Second); alive(shortPid); {
 		if time.Now().After(deadline) {
 			t.Fatal("the short container did not exit")
@@ -122,9 +124,9 @@ func TestContainersSurviveDaemonKill(t *testing.T) {
 	}
 	time.Sleep(time.Second)
 	restarted := time.Now()
-	d.start()
+	d.Start()
 	for name, pid := range pids {
-		got := strings.TrimSpace(d.must("inspect", "-f", "{{.State.Status}} {{.State.Pid}}", name))
+		got := strings.TrimSpace(d.Must("inspect", "-f", "{{.State.Status}} {{.State.Pid}}", name))
 		if got != fmt.Sprintf("running %d", pid) || !alive(pid) {
 			t.Errorf("%s: %q, want running %d", name, got, pid)
 		}
@@ -145,10 +147,10 @@ func TestContainersSurviveDaemonKill(t *testing.T) {
 	}
 	ids := d.ids()
 	for name := range pids {
-		d.must("rm", "-f", name)
+		d.Must("rm", "-f", name)
 	}
-	d.must("rm", "short")
-	if out := d.must("ps", "-aq"); strings.TrimSpace(out) != "" {
+	d.Must("rm", "short")
+	if out := d.Must("ps", "-aq"); strings.TrimSpace(out) != "" {
 		t.Fatalf("containers left: %q", out)
 	}
 	d.checkClean(ids)
@@ -156,23 +158,23 @@ func TestContainersSurviveDaemonKill(t *testing.T) {
 
 func TestRestartOnFailure(t *testing.T) {
 	d := newDaemon(t)
-	d.must("image", "build-busybox")
-	d.must("run", "-d", "--name", "fail", "--restart", "on-failure:2", "busybox", "sh", "-c", "exit 1")
+	d.Must("image", "build-busybox")
+	d.Must("run", "-d", "--name", "fail", "--restart", "on-failure:2", "busybox", "sh", "-c", "exit 1")
 	d.waitFor("fail", "{{.State.Status}} {{.State.ExitCode}} {{.RestartCount}}", "exited 1 2", 20*time.Second)
 	time.Sleep(time.Second)
 	d.waitFor("fail", "{{.State.Status}} {{.RestartCount}} {{.HostConfig.RestartPolicy.Name}}", "exited 2 on-failure", 0)
-	if _, errOut, code := d.silo("run", "-d", "--restart", "sometimes", "busybox", "true"); code == 0 || !strings.Contains(errOut, "restart policy") {
+	if _, errOut, code := d.Silo("run", "-d", "--restart", "sometimes", "busybox", "true"); code == 0 || !strings.Contains(errOut, "restart policy") {
 		t.Fatalf("bad policy: exit %d: %s", code, errOut)
 	}
 	ids := d.ids()
-	d.must("rm", "fail")
+	d.Must("rm", "fail")
 	d.checkClean(ids)
 }
 
 func TestRestartAlways(t *testing.T) {
 	d := newDaemon(t)
-	d.must("image", "build-busybox")
-	d.must("run", "-d", "--name", "always", "--restart", "always", "busybox", "sleep", "1000")
+	d.Must("image", "build-busybox")
+	d.Must("run", "-d", "--name", "always", "--restart", "always", "busybox", "sleep", "1000")
 	pid := d.pid("always")
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
@@ -181,20 +183,20 @@ func TestRestartAlways(t *testing.T) {
 	if p := d.pid("always"); p == pid || !alive(p) {
 		t.Fatalf("pid after the restart: %d (was %d)", p, pid)
 	}
-	d.must("stop", "-t", "1", "always")
+	d.Must("stop", "-t", "1", "always")
 	time.Sleep(time.Second)
 	d.waitFor("always", "{{.State.Status}} {{.RestartCount}}", "exited 1", 0)
 
 	// Across silod restarts: unless-stopped stopped by the user stays
 	// stopped; always and unless-stopped whose process went while silod
 	// was down are started again.
-	d.must("rm", "always")
-	d.must("run", "-d", "--name", "always", "--restart", "always", "busybox", "sleep", "1000")
-	d.must("run", "-d", "--name", "unless", "--restart", "unless-stopped", "busybox", "sleep", "1000")
-	d.must("run", "-d", "--name", "stopped", "--restart", "unless-stopped", "busybox", "sleep", "1000")
-	d.must("stop", "-t", "0", "stopped")
+	d.Must("rm", "always")
+	d.Must("run", "-d", "--name", "always", "--restart", "always", "busybox", "sleep", "1000")
+	d.Must("run", "-d", "--name", "unless", "--restart", "unless-stopped", "busybox", "sleep", "1000")
+	d.Must("run", "-d", "--name", "stopped", "--restart", "unless-stopped", "busybox", "sleep", "1000")
+	d.Must("stop", "-t", "0", "stopped")
 	p1, p2 := d.pid("always"), d.pid("unless")
-	d.kill9()
+	d.Kill9()
 	_ = syscall.Kill(p1, syscall.SIGKILL)
 	_ = syscall.Kill(p2, syscall.SIGKILL)
 	for deadline := time.Now().Add(10 * time.Second); alive(p1) || alive(p2); {
@@ -204,14 +206,14 @@ func TestRestartAlways(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	time.Sleep(500 * time.Millisecond)
-	d.start()
+	d.Start()
 	d.waitFor("always", "{{.State.Status}} {{.RestartCount}}", "running 1", 10*time.Second)
 	d.waitFor("unless", "{{.State.Status}} {{.RestartCount}}", "running 1", 10*time.Second)
 	time.Sleep(500 * time.Millisecond)
 	d.waitFor("stopped", "{{.State.Status}} {{.RestartCount}}", "exited 0", 0)
 	ids := d.ids()
 	for _, c := range []string{"always", "unless", "stopped"} {
-		d.must("rm", "-f", c)
+		d.Must("rm", "-f", c)
 	}
 	d.checkClean(ids)
 }
@@ -222,7 +224,7 @@ func TestImport(t *testing.T) {
 	if err != nil {
 		t.Skip("no /bin/busybox")
 	}
-	path := filepath.Join(d.root, "rootfs.tar")
+	path := filepath.Join(d.Root, "rootfs.tar")
 	f, err := os.Create(path)
 	if err != nil {
 		t.Fatal(err)
@@ -236,18 +238,18 @@ func TestImport(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Close()
-	id := strings.TrimSpace(d.must("import", path, "imported:v1"))
+	id := strings.TrimSpace(d.Must("import", path, "imported:v1"))
 	if !strings.HasPrefix(id, "sha256:") {
 		t.Fatalf("import printed %q", id)
 	}
-	if out := d.must("images"); !strings.Contains(out, "imported") || !strings.Contains(out, "v1") {
+	if out := d.Must("images"); !strings.Contains(out, "imported") || !strings.Contains(out, "v1") {
 		t.Fatalf("images: %s", out)
 	}
-	if out := d.must("run", "--rm", "imported:v1", "/bin/sh", "-c", "echo hello"); out != "hello\n" {
+	if out := d.Must("run", "--rm", "imported:v1", "/bin/sh", "-c", "echo hello"); out != "hello\n" {
 		t.Fatalf("run: %q", out)
 	}
 	// From stdin.
-	out, errOut, code := d.run("/bin/sh", []string{"-c", fmt.Sprintf("%s --host %s --no-start-daemon import - stdin:latest < %s", repoBin("silo"), d.host(), path)}, nil)
+	out, errOut, code := d.Run("/bin/sh", []string{"-c", fmt.Sprintf("%s --host %s --no-start-daemon import - stdin:latest < %s", harness.RepoBin("silo"), d.Host(), path)}, nil)
 	if code != 0 || !strings.HasPrefix(out, "sha256:") {
 		t.Fatalf("import from stdin: %d %q %s", code, out, errOut)
 	}

@@ -53,7 +53,9 @@ type Daemon struct {
 	log   *os.File
 }
 
-// NewDaemon starts a silod with containers under cgroupParent; the test's
+// NewDaemon starts a silod with containers under a cgroup parent of its
+// own (cgroupParent plus a unique suffix, so the leak checks of tests
+// running at the same time never see each other's containers); the test's
 // cleanup removes its containers, stops it and checks that nothing is left.
 // It skips the test when not root or when bin/ lacks a binary.
 func NewDaemon(t *testing.T, cgroupParent string) *Daemon {
@@ -90,7 +92,7 @@ func Prepare(t *testing.T, cgroupParent string) *Daemon {
 	}
 	root := t.TempDir()
 	d := &Daemon{T: t, Root: root, Data: filepath.Join(root, "data"), Exec: filepath.Join(root, "run"),
-		Socket: filepath.Join(root, "silo.sock"), CgroupParent: cgroupParent}
+		Socket: filepath.Join(root, "silo.sock"), CgroupParent: fmt.Sprintf("%s-%d", cgroupParent, time.Now().UnixNano()%1e9)}
 	log, err := os.Create(filepath.Join(root, "silod.log"))
 	if err != nil {
 		t.Fatal(err)
@@ -163,6 +165,9 @@ func (d *Daemon) Tail() string {
 	}
 	return strings.Join(l, "\n")
 }
+
+// Pid is silod's process id.
+func (d *Daemon) Pid() int { return d.cmd.Process.Pid }
 
 // Kill9 kills silod with SIGKILL and reaps it.
 func (d *Daemon) Kill9() {
