@@ -26,13 +26,9 @@ func psCommand(g *globals) *cobra.Command {
 		Short:   "List containers",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			f := map[string][]string{}
-			for _, kv := range filters {
-				k, v, ok := strings.Cut(kv, "=")
-				if !ok {
-					return fmt.Errorf("invalid filter %q: want key=value", kv)
-				}
-				f[k] = append(f[k], v)
+			f, err := parseKV("filter", filters)
+			if err != nil {
+				return err
 			}
 			c, err := g.connect(cmd.Context())
 			if err != nil {

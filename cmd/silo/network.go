@@ -275,7 +275,7 @@ func networkLsCommand(g *globals) *cobra.Command {
 		Short:   "List networks",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			f, err := parseFilterFlags(filters)
+			f, err := parseKV("filter", filters)
 			if err != nil {
 				return err
 			}
@@ -309,19 +309,6 @@ func networkLsCommand(g *globals) *cobra.Command {
 	cmd.Flags().BoolVar(&noTrunc, "no-trunc", false, "do not truncate the output")
 	cmd.Flags().StringArrayVarP(&filters, "filter", "f", nil, "provide filter values (e.g. 'driver=nat')")
 	return cmd
-}
-
-// parseFilterFlags turns --filter key=value flags into docker's filters.
-func parseFilterFlags(list []string) (map[string][]string, error) {
-	f := map[string][]string{}
-	for _, kv := range list {
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok {
-			return nil, fmt.Errorf("invalid filter %q: want key=value", kv)
-		}
-		f[k] = append(f[k], v)
-	}
-	return f, nil
 }
 
 func networkInspectCommand(g *globals) *cobra.Command {
@@ -409,7 +396,7 @@ func networkPruneCommand(g *globals) *cobra.Command {
 		Short: "Remove all unused networks",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			f, err := parseFilterFlags(filters)
+			f, err := parseKV("filter", filters)
 			if err != nil {
 				return err
 			}

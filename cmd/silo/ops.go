@@ -373,19 +373,16 @@ func imagePruneCommand(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if len(rep.ImagesDeleted) > 0 {
-				fmt.Println("Deleted Images:")
-				for _, d := range rep.ImagesDeleted {
-					if d.Untagged != "" {
-						fmt.Println("untagged: " + d.Untagged)
-					}
-					if d.Deleted != "" {
-						fmt.Println("deleted: " + d.Deleted)
-					}
+			var lines []string
+			for _, d := range rep.ImagesDeleted {
+				if d.Untagged != "" {
+					lines = append(lines, "untagged: "+d.Untagged)
 				}
-				fmt.Println()
+				if d.Deleted != "" {
+					lines = append(lines, "deleted: "+d.Deleted)
+				}
 			}
-			fmt.Printf("Total reclaimed space: %s\n", units.HumanSize(float64(rep.SpaceReclaimed)))
+			printPruned("Images", lines, rep.SpaceReclaimed)
 			return nil
 		},
 	}
@@ -419,14 +416,7 @@ func containerCommand(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if len(rep.ContainersDeleted) > 0 {
-				fmt.Println("Deleted Containers:")
-				for _, id := range rep.ContainersDeleted {
-					fmt.Println(id)
-				}
-				fmt.Println()
-			}
-			fmt.Printf("Total reclaimed space: %s\n", units.HumanSize(float64(rep.SpaceReclaimed)))
+			printPruned("Containers", rep.ContainersDeleted, rep.SpaceReclaimed)
 			return nil
 		},
 	}
@@ -486,4 +476,16 @@ func addOpsCommands(root *cobra.Command, g *globals) {
 			c.AddCommand(imageOpsCommands(g)...)
 		}
 	}
+}
+
+// printPruned reports a prune as docker does: what went, then the space.
+func printPruned(kind string, deleted []string, reclaimed uint64) {
+	if len(deleted) > 0 {
+		fmt.Printf("Deleted %s:\n", kind)
+		for _, d := range deleted {
+			fmt.Println(d)
+		}
+		fmt.Println()
+	}
+	fmt.Printf("Total reclaimed space: %s\n", units.HumanSize(float64(reclaimed)))
 }

@@ -6,7 +6,6 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	units "github.com/docker/go-units"
 	"github.com/moby/moby/api/types/volume"
 	"github.com/spf13/cobra"
 )
@@ -177,14 +176,7 @@ func volumePruneCommand(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if len(rep.VolumesDeleted) > 0 {
-				fmt.Println("Deleted Volumes:")
-				for _, n := range rep.VolumesDeleted {
-					fmt.Println(n)
-				}
-				fmt.Println()
-			}
-			fmt.Printf("Total reclaimed space: %s\n", units.HumanSize(float64(rep.SpaceReclaimed)))
+			printPruned("Volumes", rep.VolumesDeleted, rep.SpaceReclaimed)
 			return nil
 		},
 	}

@@ -152,35 +152,16 @@ func (s *Server) containersPrune(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	f, err := parseFilters(r.URL.Query().Get("filters"))
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	rep, err := b.ContainersPrune(r.Context(), f)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, container.PruneReport{ContainersDeleted: rep.Deleted, SpaceReclaimed: rep.SpaceReclaimed})
+	answerFiltered(w, r, func(ctx context.Context, f engine.Filters) (container.PruneReport, error) {
+		rep, err := b.ContainersPrune(ctx, f)
+		return container.PruneReport{ContainersDeleted: rep.Deleted, SpaceReclaimed: rep.SpaceReclaimed}, err
+	})
 }
 
 func (s *Server) imagesPrune(w http.ResponseWriter, r *http.Request) {
-	b, ok := s.ops(w, r)
-	if !ok {
-		return
+	if b, ok := s.ops(w, r); ok {
+		answerFiltered(w, r, b.ImagesPrune)
 	}
-	f, err := parseFilters(r.URL.Query().Get("filters"))
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	rep, err := b.ImagesPrune(r.Context(), f)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, rep)
 }
 
 // imageHistory is GET /images/{name}/history (dispatched by

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"net/http"
 
 	mobynet "github.com/moby/moby/api/types/network"
@@ -11,18 +12,24 @@ import (
 // maxNetworkBody bounds network create/connect requests.
 const maxNetworkBody = 1 << 20
 
+// answerFiltered reads the filters parameter, calls fn with it and answers
+// fn's result as JSON: the shape of every list and prune endpoint.
+func answerFiltered[T any](w http.ResponseWriter, r *http.Request, fn func(context.Context, engine.Filters) (T, error)) {
+	f, err := parseFilters(r.URL.Query().Get("filters"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	v, err := fn(r.Context(), f)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
 func (s *Server) networkList(w http.ResponseWriter, r *http.Request) {
-	filters, err := parseFilters(r.URL.Query().Get("filters"))
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	list, err := s.b.NetworkList(r.Context(), filters)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, list)
+	answerFiltered(w, r, s.b.NetworkList)
 }
 
 func (s *Server) networkInspect(w http.ResponseWriter, r *http.Request) {
@@ -83,17 +90,10 @@ func (s *Server) networkDisconnect(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) networkPrune(w http.ResponseWriter, r *http.Request) {
-	filters, err := parseFilters(r.URL.Query().Get("filters"))
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	deleted, err := s.b.NetworkPrune(r.Context(), filters)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, mobynet.PruneReport{NetworksDeleted: deleted})
+	answerFiltered(w, r, func(ctx context.Context, f engine.Filters) (mobynet.PruneReport, error) {
+		deleted, err := s.b.NetworkPrune(ctx, f)
+		return mobynet.PruneReport{NetworksDeleted: deleted}, err
+	})
 }
 
 // maxPolicyBody bounds an endpoint policy request.

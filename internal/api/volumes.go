@@ -41,21 +41,9 @@ func (s *Server) volumes(w http.ResponseWriter, r *http.Request) (VolumeBackend,
 }
 
 func (s *Server) volumeList(w http.ResponseWriter, r *http.Request) {
-	b, ok := s.volumes(w, r)
-	if !ok {
-		return
+	if b, ok := s.volumes(w, r); ok {
+		answerFiltered(w, r, b.VolumeList)
 	}
-	f, err := parseFilters(r.URL.Query().Get("filters"))
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	list, err := b.VolumeList(r.Context(), f)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, list)
 }
 
 func (s *Server) volumeCreate(w http.ResponseWriter, r *http.Request) {
@@ -102,19 +90,7 @@ func (s *Server) volumeRemove(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) volumePrune(w http.ResponseWriter, r *http.Request) {
-	b, ok := s.volumes(w, r)
-	if !ok {
-		return
+	if b, ok := s.volumes(w, r); ok {
+		answerFiltered(w, r, b.VolumePrune)
 	}
-	f, err := parseFilters(r.URL.Query().Get("filters"))
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	rep, err := b.VolumePrune(r.Context(), f)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, rep)
 }

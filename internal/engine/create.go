@@ -165,7 +165,7 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (_ CreateRespon
 	}
 	imgCfg := img.Config.Config
 	spec, err := ocispec.Generate(&ocispec.Input{
-		ID: id, Rootfs: rootfs, Image: &imgCfg, Config: cfg, Host: mounts.specHost(host), CgroupParent: s.cfg.CgroupParent,
+		ID: id, Rootfs: rootfs, Image: &imgCfg, Config: cfg, Host: host, CgroupParent: s.cfg.CgroupParent,
 		NetnsPath: netns, EtcFiles: etc, Mounts: mounts.specs,
 	})
 	if err != nil {

@@ -510,14 +510,6 @@ func stringOr(v, def string) string {
 	return v
 }
 
-// specHost is host without the mount settings the plan resolved, for
-// ocispec.Generate: the plan's mounts go in Input.Mounts instead.
-func (p *mountPlan) specHost(host *container.HostConfig) *container.HostConfig {
-	h := *host
-	h.Binds, h.Mounts, h.Tmpfs, h.VolumesFrom = nil, nil, nil, nil
-	return &h
-}
-
 // mountPointsOfRef returns the mount points of the container ref names
 // (--volumes-from).
 func (s *Service) mountPointsOfRef(ref string) ([]container.MountPoint, error) {

@@ -21,7 +21,6 @@ import (
 	"strings"
 
 	"github.com/moby/moby/api/types/container"
-	mobymount "github.com/moby/moby/api/types/mount"
 	seccompprofile "github.com/moby/profiles/seccomp"
 	imagespec "github.com/opencontainers/image-spec/specs-go/v1"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -59,7 +58,9 @@ type Input struct {
 	// Config and Host are the docker API's container and host config.
 	Config *container.Config
 	Host   *container.HostConfig
-	// Mounts are extra mounts the engine resolved (named volumes).
+	// Mounts are the container's mounts as the engine resolved them
+	// from -v, --mount, --tmpfs and the image's volumes (Host's Binds,
+	// Mounts and Tmpfs are not read: the engine owns their meaning).
 	Mounts []specs.Mount
 	// CgroupParent is the cgroup under which containers go ("/silo").
 	CgroupParent string
@@ -154,7 +155,7 @@ func Generate(in *Input) (*specs.Spec, error) {
 	// The engine's etc files first: a user's mount on the same path
 	// replaces them.
 	s.Mounts = append(s.Mounts, etcMounts(in.EtcFiles)...)
-	if err := addMounts(s, host, in.Mounts); err != nil {
+	if err := addMounts(s, in.Mounts); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -501,51 +502,12 @@ func etcMounts(files map[string]string) []specs.Mount {
 	return ms
 }
 
-// addMounts adds --tmpfs, -v (binds) and --mount (bind, tmpfs) and the
-// engine's resolved volume mounts. A later mount on the same destination
-// replaces an earlier one, as in Docker.
-func addMounts(s *specs.Spec, host *container.HostConfig, extra []specs.Mount) error {
-	var ms []specs.Mount
-	for _, b := range host.Binds {
-		m, err := parseBind(b)
-		if err != nil {
-			return err
-		}
-		ms = append(ms, m)
-	}
-	for _, m := range host.Mounts {
-		switch m.Type {
-		case mobymount.TypeBind:
-			if !path.IsAbs(m.Source) {
-				return fmt.Errorf("mount source %q: must be an absolute host path: %w", m.Source, errdefs.ErrInvalidArgument)
-			}
-			opts := []string{"rbind"}
-			if m.ReadOnly {
-				opts = append(opts, "ro")
-			}
-			ms = append(ms, specs.Mount{Destination: m.Target, Type: "bind", Source: m.Source, Options: opts})
-		case mobymount.TypeTmpfs:
-			opts := []string{"nosuid", "nodev"}
-			if m.TmpfsOptions != nil && m.TmpfsOptions.SizeBytes > 0 {
-				opts = append(opts, "size="+strconv.FormatInt(m.TmpfsOptions.SizeBytes, 10))
-			}
-			ms = append(ms, specs.Mount{Destination: m.Target, Type: "tmpfs", Source: "tmpfs", Options: opts})
-		case mobymount.TypeVolume:
-			// Named volumes are resolved to host paths by the engine and
-			// arrive in extra.
-		default:
-			return fmt.Errorf("mount type %q: not supported: %w", m.Type, errdefs.ErrNotImplemented)
-		}
-	}
-	for dest, opts := range host.Tmpfs {
-		o := []string{"nosuid", "nodev", "noexec"}
-		if opts != "" {
-			o = append(o, strings.Split(opts, ",")...)
-		}
-		ms = append(ms, specs.Mount{Destination: dest, Type: "tmpfs", Source: "tmpfs", Options: o})
-	}
-	ms = append(ms, extra...)
-	for _, m := range ms {
+// addMounts adds the container's mounts (volumes, binds, tmpfs), as the
+// engine resolved them from -v, --mount, --tmpfs and the image's
+// volumes. A later mount on the same destination replaces an earlier
+// one, as in Docker.
+func addMounts(s *specs.Spec, mounts []specs.Mount) error {
+	for _, m := range mounts {
 		if !path.IsAbs(m.Destination) {
 			return fmt.Errorf("mount destination %q: must be absolute: %w", m.Destination, errdefs.ErrInvalidArgument)
 		}
@@ -561,30 +523,4 @@ func addMounts(s *specs.Spec, host *container.HostConfig, extra []specs.Mount) e
 		}
 	}
 	return nil
-}
-
-// parseBind reads -v SRC:DST[:OPTIONS] with an absolute host SRC.
-func parseBind(b string) (specs.Mount, error) {
-	parts := strings.Split(b, ":")
-	if len(parts) < 2 || len(parts) > 3 {
-		return specs.Mount{}, fmt.Errorf("volume %q: want SRC:DST[:OPTIONS]: %w", b, errdefs.ErrInvalidArgument)
-	}
-	if !path.IsAbs(parts[0]) {
-		return specs.Mount{}, fmt.Errorf("volume %q: named volumes are resolved by the engine, not here: %w", b, errdefs.ErrInvalidArgument)
-	}
-	opts := []string{"rbind"}
-	if len(parts) == 3 {
-		for _, o := range strings.Split(parts[2], ",") {
-			switch o {
-			case "ro", "rw":
-				opts = append(opts, o)
-			case "z", "Z", "":
-			case "shared", "rshared", "slave", "rslave", "private", "rprivate":
-				opts = append(opts, o)
-			default:
-				return specs.Mount{}, fmt.Errorf("volume %q: unknown option %q: %w", b, o, errdefs.ErrInvalidArgument)
-			}
-		}
-	}
-	return specs.Mount{Destination: parts[1], Type: "bind", Source: parts[0], Options: opts}, nil
 }

@@ -167,10 +167,12 @@ func TestGenerate(t *testing.T) {
 		Rootfs: root,
 		Image:  &imagespec.ImageConfig{Cmd: []string{"sh"}, Env: []string{"FOO=bar"}, WorkingDir: "/srv"},
 		Config: &container.Config{Cmd: []string{"echo", "hi"}, User: "silo", Tty: true},
+		Mounts: []specs.Mount{
+			{Destination: "/run", Type: "tmpfs", Source: "tmpfs", Options: []string{"size=1m"}},
+			{Destination: "/data", Type: "bind", Source: "/srv/data", Options: []string{"rbind", "ro"}},
+		},
 		Host: &container.HostConfig{
 			CapAdd:      []string{"NET_ADMIN"},
-			Tmpfs:       map[string]string{"/run": "size=1m"},
-			Binds:       []string{"/srv/data:/data:ro"},
 			SecurityOpt: []string{"no-new-privileges"},
 			Resources:   container.Resources{Memory: mem, NanoCPUs: 1500000000, PidsLimit: &pids},
 		},
@@ -216,7 +218,7 @@ func TestGenerateErrors(t *testing.T) {
 		{"no command", Input{ID: "x"}},
 		{"relative workdir", Input{ID: "x", Config: &container.Config{Cmd: []string{"a"}, WorkingDir: "rel"}}},
 		{"bad security opt", Input{ID: "x", Config: &container.Config{Cmd: []string{"a"}}, Host: &container.HostConfig{SecurityOpt: []string{"magic=1"}}}},
-		{"relative bind", Input{ID: "x", Config: &container.Config{Cmd: []string{"a"}}, Host: &container.HostConfig{Binds: []string{"vol:/data"}}}},
+		{"relative mount destination", Input{ID: "x", Config: &container.Config{Cmd: []string{"a"}}, Mounts: []specs.Mount{{Destination: "data", Type: "tmpfs"}}}},
 		{"swap below memory", Input{ID: "x", Config: &container.Config{Cmd: []string{"a"}}, Host: &container.HostConfig{Resources: container.Resources{Memory: 100 << 20, MemorySwap: 50 << 20}}}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
