@@ -31,9 +31,10 @@ const DefaultNetworkName = "nat"
 
 // Config configures a Service.
 type Config struct {
-	// StateDir holds the persisted records (network.db).
+	// StateDir holds the networks' records (network.db).
 	StateDir string
-	// RunDir holds the namespaces' bind mounts, at RunDir/netns/<id>.
+	// RunDir holds the runtime records (runtime.db: endpoints and
+	// namespaces) and the namespaces' bind mounts, at RunDir/netns/<id>.
 	RunDir string
 	// HostNetNS is the namespace networks live in: "" for the daemon's
 	// own; tests pass the path of a simulated host.
@@ -92,7 +93,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	db, err := openStore(cfg.StateDir)
+	db, err := openStore(cfg.StateDir, cfg.RunDir)
 	if err != nil {
 		host.Close()
 		return nil, err

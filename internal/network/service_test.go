@@ -172,8 +172,8 @@ func TestMAC(t *testing.T) {
 }
 
 func TestStoreRoundTrip(t *testing.T) {
-	dir := t.TempDir()
-	st, err := openStore(dir)
+	dir, run := t.TempDir(), t.TempDir()
+	st, err := openStore(dir, run)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,7 +199,7 @@ func TestStoreRoundTrip(t *testing.T) {
 		}
 	}
 	st.close()
-	if st, err = openStore(dir); err != nil {
+	if st, err = openStore(dir, run); err != nil {
 		t.Fatal(err)
 	}
 	defer st.close()
