@@ -79,6 +79,17 @@ func TestNetworks(t *testing.T) {
 	if got := d.Must("exec", "auto", "sh", "-c", harness.ContainerGet(gw, port)); !strings.Contains(got, "page-auto") {
 		t.Fatalf("self hairpin through %s:%s answered %q", gw, port, got)
 	}
+	// Networks are isolated from each other, as docker's: a container on
+	// appnet does not reach auto's address on nat, but does reach its
+	// published port through the host (appnet's gateway).
+	autoIP := strings.TrimSpace(d.Must("inspect", "-f", "{{.NetworkSettings.Networks.nat.IPAddress}}", "auto"))
+	if got, _, _ := d.Silo("run", "--rm", "--network", "appnet", "busybox", "sh", "-c", harness.ContainerGet(autoIP, "80")); strings.Contains(got, "page-auto") {
+		t.Fatalf("appnet reached %s on nat directly: %q", autoIP, got)
+	}
+	appGW := strings.TrimSpace(d.Must("network", "inspect", "-f", "{{(index .IPAM.Config 0).Gateway}}", "appnet"))
+	if got := d.Must("run", "--rm", "--network", "appnet", "busybox", "sh", "-c", harness.ContainerGet(appGW, port)); !strings.Contains(got, "page-auto") {
+		t.Fatalf("appnet through %s:%s (published port) answered %q", appGW, port, got)
+	}
 	// A port published on 127.0.0.1 only is not on the gateway address.
 	if got, _, _ := d.Silo("run", "--rm", "busybox", "sh", "-c", harness.ContainerGet(gw, "8000")); strings.Contains(got, "page-pub") {
 		t.Fatalf("a 127.0.0.1 mapping answered on %s: %q", gw, got)

@@ -167,6 +167,16 @@ func (b *builder) ctStatusDNAT() *builder {
 		&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: make([]byte, 4)})
 }
 
+// ctStatusNotDNAT matches packets of connections not destination-NATed
+// (not to a published port).
+func (b *builder) ctStatusNotDNAT() *builder {
+	return b.add("ct status & dnat == 0",
+		&expr.Ct{Register: 1, Key: expr.CtKeySTATUS},
+		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4,
+			Mask: binary.NativeEndian.AppendUint32(nil, ipsDstNAT), Xor: make([]byte, 4)},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: make([]byte, 4)})
+}
+
 // ctStateEstablished matches established and related packets.
 func (b *builder) ctStateEstablished() *builder {
 	return b.add("ct state established,related",

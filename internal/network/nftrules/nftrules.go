@@ -14,15 +14,16 @@
 //	portmap     DNAT of each published port to its endpoint
 //	postrouting nat hook postrouting 100   localhost and hairpin masquerade,
 //	                                       outbound NAT with exceptions
-//	forward     filter hook forward 0      internal networks' isolation,
-//	                                       ACL jumps (both directions)
+//	forward     filter hook forward 0      isolation of internal networks and
+//	                                       between networks, ACL jumps
+//	                                       (both directions)
 //	input       filter hook input 0        ACLs of traffic from endpoints to the host
 //	output-acl  filter hook output 0       ACLs of traffic from the host to endpoints
 //	in-<ep>     one endpoint's In ACLs
 //	out-<ep>    one endpoint's Out ACLs
 //
-// No chain drops by default: only internal networks' isolation and Block
-// ACLs drop.
+// No chain drops by default: only isolation (internal networks, and
+// between networks except for published ports) and Block ACLs drop.
 package nftrules
 
 import (
@@ -257,6 +258,23 @@ func Render(st State) (*Ruleset, error) {
 		}
 		add(chainForward, newRule().iif(n.Bridge, true).oif(n.Bridge, false).drop())
 		add(chainForward, newRule().oif(n.Bridge, true).iif(n.Bridge, false).drop())
+	}
+
+	// Isolation between networks, as docker's: an endpoint does not reach
+	// another network's endpoints directly; their published ports
+	// (DNATed connections, answers included) stay reachable.
+	var bridged []string
+	for _, n := range st.Networks {
+		if n.Bridge != "" && (n.Masquerade || n.Isolated) {
+			bridged = append(bridged, n.Bridge)
+		}
+	}
+	for _, from := range bridged {
+		for _, to := range bridged {
+			if from != to {
+				add(chainForward, newRule().iif(from, true).oif(to, true).ctStatusNotDNAT().drop())
+			}
+		}
 	}
 
 	// ACLs.

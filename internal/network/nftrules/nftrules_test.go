@@ -71,6 +71,8 @@ func TestRenderText(t *testing.T) {
 		{"forward", []string{
 			`iifname "br-priv" oifname != "br-priv" drop`,
 			`oifname "br-priv" iifname != "br-priv" drop`,
+			`iifname "silo0" oifname "br-priv" ct status & dnat == 0 drop`,
+			`iifname "br-priv" oifname "silo0" ct status & dnat == 0 drop`,
 			"ip saddr 172.18.0.2 jump out-0123456789ab",
 			"ip daddr 172.18.0.2 jump in-0123456789ab",
 		}},
