@@ -277,6 +277,7 @@ func (s *Service) connectNetworks(ctx context.Context, c *Container) (_ *NetStat
 			return nil, err
 		}
 		req.ACLs, req.OutboundNAT, req.QoS = pol.ACLs, pol.OutboundNAT, pol.QoS
+		req.DNSServers = c.HostConfig.DNS
 		ep, err := s.cfg.Networks.Attach(ctx, req)
 		if err != nil {
 			return nil, fmt.Errorf("connect to network %s: %w", name, err)

@@ -35,6 +35,9 @@ type AttachRequest struct {
 	ACLs         []ACL
 	OutboundNAT  *OutboundNAT
 	QoS          *QoS
+	// DNSServers are the endpoint's own resolvers (docker run --dns):
+	// the network's embedded DNS forwards this endpoint's queries to them.
+	DNSServers []netip.Addr
 }
 
 // Dynamic host ports (-P, -p 80) come from this range, as docker's.
@@ -153,7 +156,8 @@ func (s *Service) prepareLocked(req AttachRequest) (*Network, *Endpoint, error) 
 		ID: newID(), Name: strings.TrimPrefix(req.Name, "/"), NetworkID: n.ID,
 		Namespace: ns.ID, NetnsPath: ns.Path, ContainerID: req.ContainerID, IfName: ifname,
 		Aliases: slices.Clone(req.Aliases), ACLs: slices.Clone(req.ACLs), OutboundNAT: req.OutboundNAT, QoS: req.QoS,
-		Created: time.Now().UTC(),
+		DNSServers: slices.Clone(req.DNSServers),
+		Created:    time.Now().UTC(),
 	}
 	if n.Internal && len(req.PortMappings) > 0 {
 		s.log.Info("port mappings ignored on internal network", "network", n.Name)
@@ -667,5 +671,6 @@ func cloneEndpoint(ep *Endpoint) *Endpoint {
 	c.Aliases = slices.Clone(ep.Aliases)
 	c.PortMappings = slices.Clone(ep.PortMappings)
 	c.ACLs = slices.Clone(ep.ACLs)
+	c.DNSServers = slices.Clone(ep.DNSServers)
 	return &c
 }

@@ -171,7 +171,10 @@ type Endpoint struct {
 	ACLs         []ACL         `json:"ACLs,omitempty"`
 	OutboundNAT  *OutboundNAT  `json:"OutBoundNAT,omitempty"`
 	QoS          *QoS          `json:"QOS,omitempty"`
-	Created      time.Time     `json:"Created"`
+	// DNSServers are the endpoint's own resolvers (--dns), where the
+	// network's embedded DNS sends its other queries.
+	DNSServers []netip.Addr `json:"DnsServerList,omitempty"`
+	Created    time.Time    `json:"Created"`
 }
 
 // PortMapping publishes a port of the endpoint on the host (HNS

@@ -3,12 +3,17 @@
 package engine
 
 import (
+	"net"
 	"os/exec"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/silo-containers/silo/test/harness"
+
+	"github.com/miekg/dns"
+	"github.com/vishvananda/netns"
 )
 
 // httpdScript serves one page with busybox httpd in the foreground.
@@ -192,4 +197,75 @@ func TestEndpointPolicies(t *testing.T) {
 	if _, errOut, code := d.Silo("run", "--rm", "--endpoint-policy", `{"ACLs":[{"Action":"Maybe"}]}`, "busybox", "true"); code == 0 || !strings.Contains(errOut, "acl action") {
 		t.Fatalf("a bad ACL: exit %d: %s", code, errOut)
 	}
+}
+
+// TestContainerDNS: on a user network a container's own --dns servers get
+// the names the network does not know, through the embedded DNS.
+func TestContainerDNS(t *testing.T) {
+	d := newDaemon(t)
+	d.Must("image", "build-busybox")
+	d.Must("network", "create", "--subnet", "10.125.0.0/24", "dnsnet")
+	// The container's resolver: a DNS server of the test's on an address
+	// of the daemon's host namespace.
+	if out, err := d.InHost("ip", "addr", "add", "10.77.77.77/32", "dev", "lo"); err != nil {
+		t.Fatalf("address for the test resolver: %v: %s", err, out)
+	}
+	stop := serveDNSIn(t, "/run/netns/"+d.Netns, "10.77.77.77:53", "ext.example.", "192.0.2.77")
+	defer stop()
+	out := d.Must("run", "--rm", "--network", "dnsnet", "--dns", "10.77.77.77", "busybox", "nslookup", "ext.example")
+	if !strings.Contains(out, "192.0.2.77") {
+		t.Fatalf("nslookup through the container's --dns: %q", out)
+	}
+	// Without --dns the name is not known (the network's upstreams are
+	// the host's, unreachable from the test's namespace).
+	if out, _, code := d.Silo("run", "--rm", "--network", "dnsnet", "busybox", "nslookup", "ext.example"); code == 0 && strings.Contains(out, "192.0.2.77") {
+		t.Fatalf("the container without --dns got the test resolver's answer: %q", out)
+	}
+}
+
+// serveDNSIn answers name with addr (A records) on a UDP socket bound to
+// listen inside the network namespace at nsPath, until stop.
+func serveDNSIn(t *testing.T, nsPath, listen, name, addr string) (stop func()) {
+	t.Helper()
+	pcc := make(chan net.PacketConn, 1)
+	errc := make(chan error, 1)
+	go func() {
+		// The thread enters the namespace and is thrown away after.
+		runtime.LockOSThread()
+		ns, err := netns.GetFromPath(nsPath)
+		if err != nil {
+			errc <- err
+			return
+		}
+		defer ns.Close()
+		if err := netns.Set(ns); err != nil {
+			errc <- err
+			return
+		}
+		pc, err := net.ListenPacket("udp", listen)
+		if err != nil {
+			errc <- err
+			return
+		}
+		pcc <- pc
+	}()
+	var pc net.PacketConn
+	select {
+	case err := <-errc:
+		t.Fatalf("test resolver: %v", err)
+	case pc = <-pcc:
+	}
+	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetReply(r)
+		for _, q := range r.Question {
+			if q.Name == name && q.Qtype == dns.TypeA {
+				rr, _ := dns.NewRR(name + " 5 IN A " + addr)
+				m.Answer = append(m.Answer, rr)
+			}
+		}
+		_ = w.WriteMsg(m)
+	})}
+	go func() { _ = srv.ActivateAndServe() }()
+	return func() { _ = srv.Shutdown() }
 }

@@ -113,6 +113,8 @@ func (m *Manager) startLocked(id, name string, addr netip.AddrPort) error {
 	srv, err := dns.New(dns.Config{
 		Lookup:  func(name string) []netip.Addr { return m.nets.Lookup(id, name) },
 		Reverse: func(a netip.Addr) []string { return m.reverse(id, a) },
+		// A container's own --dns servers take its other queries.
+		ClientUpstreams: func(a netip.Addr) []netip.AddrPort { return m.clientUpstreams(id, a) },
 		// "<container>.<network>" resolves too, as with docker.
 		Domain:    name,
 		Upstreams: m.upstreams,
@@ -136,9 +138,8 @@ func (m *Manager) startLocked(id, name string, addr netip.AddrPort) error {
 	return nil
 }
 
-// reverse names the endpoint of network id that has address a: its
-// container's name first, then its aliases.
-func (m *Manager) reverse(id string, a netip.Addr) []string {
+// endpointAt is the endpoint of network id that has address a, or nil.
+func (m *Manager) endpointAt(id string, a netip.Addr) *network.Endpoint {
 	eps, err := m.nets.Endpoints(context.Background(), id)
 	if err != nil {
 		return nil
@@ -146,11 +147,34 @@ func (m *Manager) reverse(id string, a netip.Addr) []string {
 	for _, ep := range eps {
 		for _, p := range ep.Addresses {
 			if p.Addr() == a {
-				return append([]string{ep.Name}, ep.Aliases...)
+				return ep
 			}
 		}
 	}
 	return nil
+}
+
+// reverse names the endpoint of network id that has address a: its
+// container's name first, then its aliases.
+func (m *Manager) reverse(id string, a netip.Addr) []string {
+	if ep := m.endpointAt(id, a); ep != nil {
+		return append([]string{ep.Name}, ep.Aliases...)
+	}
+	return nil
+}
+
+// clientUpstreams are the own resolvers of the endpoint at address a (nil:
+// the network's upstreams).
+func (m *Manager) clientUpstreams(id string, a netip.Addr) []netip.AddrPort {
+	ep := m.endpointAt(id, a)
+	if ep == nil || len(ep.DNSServers) == 0 {
+		return nil
+	}
+	out := make([]netip.AddrPort, 0, len(ep.DNSServers))
+	for _, s := range ep.DNSServers {
+		out = append(out, netip.AddrPortFrom(s, 53))
+	}
+	return out
 }
 
 // dial opens upstream connections from the host namespace: the servers
