@@ -88,7 +88,11 @@ func pullCommand(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			body, err := c.ImagePull(cmd.Context(), args[0])
+			cred, err := registryAuth(args[0]) // login.go
+			if err != nil {
+				return err
+			}
+			body, err := c.ImagePull(cmd.Context(), args[0], cred)
 			if err != nil {
 				return err
 			}
@@ -108,7 +112,11 @@ func pushCommand(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			body, err := c.ImagePush(cmd.Context(), args[0])
+			cred, err := registryAuth(args[0]) // login.go
+			if err != nil {
+				return err
+			}
+			body, err := c.ImagePush(cmd.Context(), args[0], cred)
 			if err != nil {
 				return err
 			}

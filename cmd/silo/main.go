@@ -68,6 +68,7 @@ func main() {
 	root.AddCommand(networkCommand(g)) // network.go
 	addOpsCommands(root, g)            // ops.go: pause … volume, system df
 	root.AddCommand(buildCommand(g), commitCommand(g), builderCommand(g))
+	root.AddCommand(loginCommands()...) // login.go: login, logout
 	err := root.Execute()
 	if err == nil {
 		return

@@ -64,7 +64,7 @@ func (s *Store) Pull(ctx context.Context, ref string, opts RegistryOptions) (Ima
 	ropts = append(ropts, remote.WithContext(ctx))
 	d, err := remote.Get(r, ropts...)
 	if err != nil {
-		return ImageInfo{}, fmt.Errorf("pull %s: %w", ref, err)
+		return ImageInfo{}, fmt.Errorf("pull %s: %w", ref, explainAuth(r, opts, err))
 	}
 	top := ocispec.Descriptor{MediaType: string(d.MediaType), Digest: digest.Digest(d.Digest.String()), Size: d.Size}
 	if dr, ok := r.(name.Digest); ok && dr.DigestStr() != top.Digest.String() {
@@ -73,7 +73,7 @@ func (s *Store) Pull(ctx context.Context, ref string, opts RegistryOptions) (Ima
 	src := &remoteSource{repo: r.Context(), opts: ropts}
 	rec, err := s.addImage(ctx, src, top, d.Manifest, []string{n}, opts.Progress)
 	if err != nil {
-		return ImageInfo{}, fmt.Errorf("pull %s: %w", ref, err)
+		return ImageInfo{}, fmt.Errorf("pull %s: %w", ref, explainAuth(r, opts, err))
 	}
 	info, err := s.info(ctx, rec, s.db.Refs(rec.Manifest))
 	if err != nil {
@@ -123,7 +123,7 @@ func (s *Store) Push(ctx context.Context, ref string, opts RegistryOptions) erro
 		return fmt.Errorf("push %s: %w", ref, err)
 	}
 	if err := remote.Write(r, img, append(ropts, remote.WithContext(ctx))...); err != nil {
-		return fmt.Errorf("push %s: %w", ref, err)
+		return fmt.Errorf("push %s: %w", ref, explainAuth(r, opts, err))
 	}
 	return nil
 }

@@ -100,6 +100,15 @@ func IsUnreachable(err error) bool {
 // do sends a request and returns the response when its status is a
 // success; otherwise the daemon's message as an *Error.
 func (c *Client) do(ctx context.Context, method, path string, q url.Values, body io.Reader, ctype string) (*http.Response, error) {
+	h := http.Header{}
+	if ctype != "" {
+		h.Set("Content-Type", ctype)
+	}
+	return c.doHeader(ctx, method, path, q, body, h)
+}
+
+// doHeader is do with the request's headers given.
+func (c *Client) doHeader(ctx context.Context, method, path string, q url.Values, body io.Reader, h http.Header) (*http.Response, error) {
 	u := c.base + path
 	if len(q) > 0 {
 		u += "?" + q.Encode()
@@ -108,9 +117,7 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, body
 	if err != nil {
 		return nil, err
 	}
-	if ctype != "" {
-		req.Header.Set("Content-Type", ctype)
-	}
+	req.Header = h
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return nil, err

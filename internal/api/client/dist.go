@@ -2,13 +2,16 @@ package client
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 
 	"github.com/moby/moby/api/types/jsonstream"
+	"github.com/moby/moby/api/types/registry"
 )
 
 // ProgressMessage is one line of docker's JSON progress stream (pull,
@@ -48,19 +51,40 @@ func ReadProgress(r io.Reader, fn func(ProgressMessage)) error {
 	}
 }
 
-// ImagePull asks the daemon to pull ref and returns its progress stream.
-// Registries are reached anonymously.
-func (c *Client) ImagePull(ctx context.Context, ref string) (io.ReadCloser, error) {
-	resp, err := c.do(ctx, http.MethodPost, "/images/create", url.Values{"fromImage": {ref}}, nil, "")
+// EncodeAuth makes docker's X-Registry-Auth header for credentials of
+// one registry: base64url of a registry.AuthConfig.
+func EncodeAuth(username, password, server string) (string, error) {
+	b, err := json.Marshal(registry.AuthConfig{Username: username, Password: password, ServerAddress: server})
+	if err != nil {
+		return "", fmt.Errorf("encode registry credentials: %w", err)
+	}
+	return base64.URLEncoding.EncodeToString(b), nil
+}
+
+// authHeader carries auth (from EncodeAuth) as X-Registry-Auth; empty
+// auth sends none, and the daemon reaches the registry anonymously.
+func authHeader(auth string) http.Header {
+	h := http.Header{}
+	if auth != "" {
+		h.Set("X-Registry-Auth", auth)
+	}
+	return h
+}
+
+// ImagePull asks the daemon to pull ref with the credentials auth (from
+// EncodeAuth, or empty) and returns its progress stream.
+func (c *Client) ImagePull(ctx context.Context, ref, auth string) (io.ReadCloser, error) {
+	resp, err := c.doHeader(ctx, http.MethodPost, "/images/create", url.Values{"fromImage": {ref}}, nil, authHeader(auth))
 	if err != nil {
 		return nil, err
 	}
 	return resp.Body, nil
 }
 
-// ImagePush asks the daemon to push ref and returns its progress stream.
-func (c *Client) ImagePush(ctx context.Context, ref string) (io.ReadCloser, error) {
-	resp, err := c.do(ctx, http.MethodPost, "/images/"+ref+"/push", nil, nil, "")
+// ImagePush asks the daemon to push ref with the credentials auth (from
+// EncodeAuth, or empty) and returns its progress stream.
+func (c *Client) ImagePush(ctx context.Context, ref, auth string) (io.ReadCloser, error) {
+	resp, err := c.doHeader(ctx, http.MethodPost, "/images/"+ref+"/push", nil, nil, authHeader(auth))
 	if err != nil {
 		return nil, err
 	}

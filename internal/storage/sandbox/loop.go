@@ -99,6 +99,15 @@ func findLoops(image string) ([]string, error) {
 	return devs, nil
 }
 
+// errDetachPending is wrapped by detachLoops's error when every device
+// left is marked to unbind at its last close: something still holds the
+// file system on it — typically the copy of the host's mounts a starting
+// container's mount namespace holds until its pivot_root, which a loaded
+// machine can stretch past the wait. The device goes by itself; a sandbox
+// being removed can go on, one about to be mounted again must not (two
+// superblocks on one image would corrupt it).
+var errDetachPending = errors.New("loop device unbinds at its last close")
+
 // detachLoops unbinds every loop device still backed by image and waits
 // until the kernel has let go of them. LOOP_CLR_FD on a device that is
 // still open (a mount, a stray opener) only marks it for unbinding at the
@@ -126,8 +135,23 @@ func detachLoops(image string) error {
 			return err
 		}
 		if time.Now().After(deadline) {
+			if allAutoclear(devs) {
+				return fmt.Errorf("detach %s: still bound to %s: %w", strings.Join(devs, ","), image, errDetachPending)
+			}
 			return fmt.Errorf("detach %s: still bound to %s: %w", strings.Join(devs, ","), image, unix.EBUSY)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// allAutoclear reports whether every device is marked to unbind at its
+// last close.
+func allAutoclear(devs []string) bool {
+	for _, dev := range devs {
+		b, err := os.ReadFile(filepath.Join("/sys/block", filepath.Base(dev), "loop", "autoclear"))
+		if err != nil || strings.TrimSpace(string(b)) != "1" {
+			return false
+		}
+	}
+	return true
 }

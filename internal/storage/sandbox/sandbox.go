@@ -401,7 +401,9 @@ func (s *Sandbox) Remove(ctx context.Context) error {
 	if _, err := os.Lstat(s.dir); errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
-	if err := s.unmountLocked(); err != nil {
+	// A loop device that unbinds at its last close may stay a while: its
+	// image can be deleted under it (the space is freed with the device).
+	if err := s.unmountLocked(); err != nil && !errors.Is(err, errDetachPending) {
 		return fail(err)
 	}
 	mounted, err := s.mounts()
