@@ -47,6 +47,9 @@ type Sandbox struct {
 	size   int64
 	// incomplete: Create crashed before writing layerchain.json.
 	incomplete bool
+	// detachPending: Open found the image's loop device unbinding at its
+	// last close (errDetachPending); Mount waits for it to go.
+	detachPending bool
 }
 
 // Create makes a sandbox in dir, which must not exist (its parent is
@@ -201,7 +204,9 @@ func Open(dir string) (*Sandbox, error) {
 	if !mounted[s.path(rootfsDir)] {
 		// A scratch mount still in use (conflict) stays: Mount reuses
 		// it, Unmount and Remove try again and report it.
-		if err := s.unmountLocked(); err != nil && !errdefs.IsConflict(err) {
+		err := s.unmountLocked()
+		s.detachPending = errors.Is(err, errDetachPending)
+		if err != nil && !errdefs.IsConflict(err) && !s.detachPending {
 			return nil, fmt.Errorf("open sandbox %s: clean up: %w", dir, err)
 		}
 	}
@@ -261,6 +266,14 @@ func (s *Sandbox) Mount(ctx context.Context) (_ string, err error) {
 	}
 
 	if !mounted[scratch] {
+		// The image must be on no loop device any more: a second mount of
+		// it beside a superblock still alive elsewhere would corrupt it.
+		if s.detachPending {
+			if err := detachLoops(image); err != nil {
+				return fail(err)
+			}
+			s.detachPending = false
+		}
 		if err := mountImage(image, scratch); err != nil {
 			return fail(err)
 		}
