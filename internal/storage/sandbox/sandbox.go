@@ -355,7 +355,10 @@ func (s *Sandbox) Unmount(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("unmount sandbox %s: %w", s.dir, err)
 	}
-	if err := s.unmountLocked(); err != nil {
+	// A loop device left to unbind at its last close is as good as gone
+	// for the caller (Mount waits for it before using the image again).
+	err := s.unmountLocked()
+	if s.detachPending = errors.Is(err, errDetachPending); err != nil && !s.detachPending {
 		return fmt.Errorf("unmount sandbox %s: %w", s.dir, err)
 	}
 	return nil
