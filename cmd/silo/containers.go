@@ -26,11 +26,7 @@ func psCommand(g *globals) *cobra.Command {
 		Short:   "List containers",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			f, err := parseKV("filter", filters)
-			if err != nil {
-				return err
-			}
-			c, err := g.connect(cmd.Context())
+			c, f, err := connectFiltered(cmd, g, filters)
 			if err != nil {
 				return err
 			}

@@ -275,11 +275,7 @@ func networkLsCommand(g *globals) *cobra.Command {
 		Short:   "List networks",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			f, err := parseKV("filter", filters)
-			if err != nil {
-				return err
-			}
-			c, err := g.connect(cmd.Context())
+			c, f, err := connectFiltered(cmd, g, filters)
 			if err != nil {
 				return err
 			}
@@ -396,11 +392,7 @@ func networkPruneCommand(g *globals) *cobra.Command {
 		Short: "Remove all unused networks",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			f, err := parseKV("filter", filters)
-			if err != nil {
-				return err
-			}
-			c, err := g.connect(cmd.Context())
+			c, f, err := connectFiltered(cmd, g, filters)
 			if err != nil {
 				return err
 			}

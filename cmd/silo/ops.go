@@ -257,11 +257,7 @@ func eventsCommand(g *globals) *cobra.Command {
 		Short: "Get real time events from the server",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			f, err := parseKV("filter", filters)
-			if err != nil {
-				return err
-			}
-			c, err := g.connect(cmd.Context())
+			c, f, err := connectFiltered(cmd, g, filters)
 			if err != nil {
 				return err
 			}

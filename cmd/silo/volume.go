@@ -8,6 +8,8 @@ import (
 
 	"github.com/moby/moby/api/types/volume"
 	"github.com/spf13/cobra"
+
+	"github.com/silo-containers/silo/internal/api/client"
 )
 
 // parseKV reads key=value flags (--label, --filter, --opt).
@@ -21,6 +23,17 @@ func parseKV(flag string, kvs []string) (map[string][]string, error) {
 		out[k] = append(out[k], v)
 	}
 	return out, nil
+}
+
+// connectFiltered reads --filter key=value flags and connects to silod:
+// the start of every list and prune command.
+func connectFiltered(cmd *cobra.Command, g *globals, filters []string) (*client.Client, map[string][]string, error) {
+	f, err := parseKV("filter", filters)
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err := g.connect(cmd.Context())
+	return c, f, err
 }
 
 // single keeps the last value of each key.
@@ -85,11 +98,7 @@ func volumeLsCommand(g *globals) *cobra.Command {
 		Short:   "List volumes",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			f, err := parseKV("filter", filters)
-			if err != nil {
-				return err
-			}
-			c, err := g.connect(cmd.Context())
+			c, f, err := connectFiltered(cmd, g, filters)
 			if err != nil {
 				return err
 			}
