@@ -166,3 +166,22 @@ func deleteNamed(h *netlink.Handle, name string) error {
 	}
 	return nil
 }
+
+// LeaveVeth removes an endpoint's veth pair: the Leave of the drivers
+// that join by veth. A namespace already gone is not an error.
+func LeaveVeth(ctx context.Context, h *network.HostNS, ep *network.Endpoint) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	ns, err := OpenIfExists(ep.NetnsPath)
+	if err != nil {
+		return fmt.Errorf("endpoint %s: %w", ep.ID, err)
+	}
+	if ns != nil {
+		defer ns.Close()
+	}
+	if err := RemoveVeth(h, ns, ep); err != nil {
+		return fmt.Errorf("endpoint %s: %w", ep.ID, err)
+	}
+	return nil
+}

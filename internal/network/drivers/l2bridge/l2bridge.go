@@ -185,18 +185,5 @@ func (Driver) Join(ctx context.Context, h *network.HostNS, n *network.Network, e
 
 // Leave removes the endpoint's veth pair.
 func (Driver) Leave(ctx context.Context, h *network.HostNS, n *network.Network, ep *network.Endpoint) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	ns, err := attach.OpenIfExists(ep.NetnsPath)
-	if err != nil {
-		return fmt.Errorf("endpoint %s: %w", ep.ID, err)
-	}
-	if ns != nil {
-		defer ns.Close()
-	}
-	if err := attach.RemoveVeth(h, ns, ep); err != nil {
-		return fmt.Errorf("endpoint %s: %w", ep.ID, err)
-	}
-	return nil
+	return attach.LeaveVeth(ctx, h, ep)
 }
