@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -25,26 +26,31 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/silo-containers/silo/internal/api/client"
+	"github.com/silo-containers/silo/internal/api/detachkeys"
 )
 
 func attachCommand(g *globals) *cobra.Command {
 	var noStdin, sigProxy bool
+	var detachKeys string
 	cmd := &cobra.Command{
 		Use:   "attach [OPTIONS] CONTAINER",
 		Short: "Attach local standard input, output, and error streams to a running container",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return attachContainer(cmd.Context(), g, args[0], !noStdin, sigProxy)
+			return attachContainer(cmd.Context(), g, args[0], !noStdin, sigProxy, detachKeys)
 		},
 	}
 	cmd.Flags().BoolVar(&noStdin, "no-stdin", false, "do not attach STDIN")
+	cmd.Flags().StringVar(&detachKeys, "detach-keys", "", "override the key sequence for detaching a container")
 	cmd.Flags().BoolVar(&sigProxy, "sig-proxy", true, "proxy all received signals to the process")
 	return cmd
 }
 
 // attachContainer is `silo attach`: the container's streams on ours until
-// it exits, then its exit code.
-func attachContainer(ctx context.Context, g *globals, ref string, withStdin, sigProxy bool) error {
+// it exits, then its exit code; or until the detach keys are typed, then,
+// as docker attach, "read escape sequence" and 1 with the container
+// running.
+func attachContainer(ctx context.Context, g *globals, ref string, withStdin, sigProxy bool, detachKeys string) error {
 	c, err := g.connect(ctx)
 	if err != nil {
 		return &exitError{code: 1, err: err}
@@ -58,15 +64,20 @@ func attachContainer(ctx context.Context, g *globals, ref string, withStdin, sig
 	}
 	tty := info.Config != nil && info.Config.Tty
 	withStdin = withStdin && info.Config != nil && info.Config.OpenStdin
+	keySeq, keys, err := detachKeysFor(detachKeys, tty, withStdin) // detachkeys.go
+	if err != nil {
+		return &exitError{code: 1, err: err}
+	}
 	wait, err := c.ContainerWait(ctx, info.ID, container.WaitConditionNextExit)
 	if err != nil {
 		return &exitError{code: 1, err: err}
 	}
-	s, err := openAttach(ctx, g.host, info.ID, withStdin, true, !tty)
+	s, err := openAttach(ctx, g.host, info.ID, withStdin, true, !tty, keySeq)
 	if err != nil {
 		return &exitError{code: 1, err: err}
 	}
 	defer s.Close()
+	s.detachKeys = keys
 	restore, err := s.setupTerminal(ctx, g.host, info.ID, tty, withStdin)
 	if err != nil {
 		return &exitError{code: 1, err: err}
@@ -75,7 +86,11 @@ func attachContainer(ctx context.Context, g *globals, ref string, withStdin, sig
 	if sigProxy && !tty {
 		defer proxySignals(ctx, c, info.ID)()
 	}
-	if err := s.copy(withStdin); err != nil {
+	if err := s.copy(withStdin); errors.Is(err, detachkeys.ErrDetached) {
+		restore()
+		fmt.Fprintln(os.Stderr, err)
+		return &exitError{code: 1}
+	} else if err != nil {
 		restore()
 		fmt.Fprintln(os.Stderr, "silo: attach:", err)
 	}
@@ -99,6 +114,9 @@ type attachStream struct {
 	// resizePath is where setupTerminal sends window sizes
 	// (default: the container's /resize).
 	resizePath string
+	// detachKeys, when set, are watched for on our input: typing them
+	// ends the attachment (copy returns detachkeys.ErrDetached).
+	detachKeys []byte
 }
 
 // dialHost connects to the daemon at host (unix:///path or tcp://addr).
@@ -114,13 +132,17 @@ func dialHost(ctx context.Context, host string) (net.Conn, error) {
 }
 
 // openAttach sends POST /containers/{id}/attach on a connection of its own
-// and returns it once the daemon switched it to the raw stream.
-func openAttach(ctx context.Context, host, id string, stdin, stdout, stderr bool) (*attachStream, error) {
+// and returns it once the daemon switched it to the raw stream. keySeq are
+// the detach keys the daemon watches for (its default if "").
+func openAttach(ctx context.Context, host, id string, stdin, stdout, stderr bool, keySeq string) (*attachStream, error) {
 	conn, err := dialHost(ctx, host)
 	if err != nil {
 		return nil, fmt.Errorf("cannot connect to silod at %s: %w", host, err)
 	}
 	q := url.Values{"stream": {"1"}}
+	if keySeq != "" {
+		q.Set("detachKeys", keySeq)
+	}
 	for k, on := range map[string]bool{"stdin": stdin, "stdout": stdout, "stderr": stderr} {
 		if on {
 			q.Set(k, "1")
@@ -166,9 +188,18 @@ func (s *attachStream) Close() error { return s.conn.Close() }
 // ours until the output ends (the container exited). The end of our
 // stdin half-closes the connection: the container's stdin closes.
 func (s *attachStream) copy(stdin bool) error {
+	var detached atomic.Bool
 	if stdin {
 		go func() {
-			_, _ = io.Copy(s.conn, os.Stdin)
+			_, err := io.Copy(s.conn, detachkeys.NewReader(os.Stdin, s.detachKeys))
+			if errors.Is(err, detachkeys.ErrDetached) {
+				// The daemon watches for the same keys: sent on, they end
+				// the attachment there at once; closing ends ours.
+				detached.Store(true)
+				_, _ = s.conn.Write(s.detachKeys)
+				s.conn.Close()
+				return
+			}
 			if cw, ok := s.conn.(interface{ CloseWrite() error }); ok {
 				_ = cw.CloseWrite()
 			}
@@ -179,6 +210,9 @@ func (s *attachStream) copy(stdin bool) error {
 		_, err = io.Copy(os.Stdout, s.br)
 	} else {
 		_, err = stdcopy.StdCopy(os.Stdout, os.Stderr, s.br)
+	}
+	if detached.Load() {
+		return detachkeys.ErrDetached
 	}
 	if errors.Is(err, net.ErrClosed) {
 		err = nil
@@ -310,12 +344,18 @@ func runAttached(ctx context.Context, g *globals, c *client.Client, f *runFlags,
 			_ = c.ContainerRemove(context.WithoutCancel(ctx), id, true)
 		}
 	}
-	s, err := openAttach(ctx, g.host, id, f.interactive, true, true)
+	keySeq, keys, err := detachKeysFor(f.detachKeys, f.tty, f.interactive) // detachkeys.go
+	if err != nil {
+		cleanup()
+		return &exitError{code: 125, err: err}
+	}
+	s, err := openAttach(ctx, g.host, id, f.interactive, true, true, keySeq)
 	if err != nil {
 		cleanup()
 		return &exitError{code: 125, err: err}
 	}
 	defer s.Close()
+	s.detachKeys = keys
 	wait, err := c.ContainerWait(ctx, id, cond)
 	if err != nil {
 		cleanup()
@@ -335,6 +375,9 @@ func runAttached(ctx context.Context, g *globals, c *client.Client, f *runFlags,
 	}
 	cerr := s.copy(f.interactive)
 	restore()
+	if errors.Is(cerr, detachkeys.ErrDetached) {
+		return nil // detached: the container runs on
+	}
 	if cerr != nil {
 		fmt.Fprintln(os.Stderr, "silo: attach:", cerr)
 	}

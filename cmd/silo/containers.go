@@ -98,6 +98,7 @@ func logsCommand(g *globals) *cobra.Command {
 	}
 	cmd.Flags().BoolVarP(&opts.Follow, "follow", "f", false, "follow log output")
 	cmd.Flags().BoolVarP(&opts.Timestamps, "timestamps", "t", false, "show timestamps")
+	cmd.Flags().BoolVar(&opts.Details, "details", false, "show extra details provided to logs")
 	cmd.Flags().StringVarP(&opts.Tail, "tail", "n", "all", "number of lines to show from the end of the logs")
 	cmd.Flags().StringVar(&opts.Since, "since", "", "show logs since timestamp (e.g. 2013-01-02T13:23:37Z) or relative (e.g. 42m)")
 	return cmd

@@ -129,7 +129,7 @@ func imageCommand(g *globals) *cobra.Command {
 	rm := rmiCommand(g)
 	rm.Use = "rm [OPTIONS] IMAGE [IMAGE...]"
 	load := loadCommand(g)
-	cmd.AddCommand(bb, ls, rm, load, imageInspectCommand(g))
+	cmd.AddCommand(bb, buildDebianCommand(g), ls, rm, load, imageInspectCommand(g))
 	cmd.AddCommand(distCommands(g)...)
 	return cmd
 }

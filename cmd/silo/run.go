@@ -32,6 +32,8 @@ type runFlags struct {
 	restart                      string       // restart.go
 	more                         runMoreFlags // run_more.go: mounts, --init, healthchecks
 	net                          netFlags     // network.go
+	logs                         logFlags     // logflags.go
+	detachKeys                   string       // detachkeys.go
 }
 
 func runCommand(g *globals) *cobra.Command {
@@ -66,6 +68,8 @@ func runCommand(g *globals) *cobra.Command {
 	fl.StringVar(&f.restart, "restart", "no", "restart policy: no, always, on-failure[:max-retries], unless-stopped")
 	f.more.register(fl)
 	f.net.register(cmd)
+	f.logs.register(fl)
+	fl.StringVar(&f.detachKeys, "detach-keys", "", "override the key sequence for detaching a container")
 	return cmd
 }
 
@@ -94,6 +98,9 @@ func (f *runFlags) configs(args []string) (*container.Config, *container.HostCon
 		return nil, nil, err
 	}
 	if err := f.more.apply(cfg, host); err != nil {
+		return nil, nil, err
+	}
+	if err := f.logs.apply(host); err != nil {
 		return nil, nil, err
 	}
 	if f.tty && !f.detach {

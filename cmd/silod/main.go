@@ -104,6 +104,11 @@ func run(o options, log *slog.Logger) error {
 		return err
 	}
 	defer nets.Close()
+	// debootstrap trees of builds a crashed daemon left behind.
+	debianTmp := filepath.Join(o.dataRoot, "debootstrap")
+	if err := os.RemoveAll(debianTmp); err != nil {
+		return err
+	}
 	svc, err := engine.New(ctx, engine.Config{
 		DataRoot:     filepath.Join(o.dataRoot, "engine"),
 		ExecRoot:     filepath.Join(o.execRoot, "engine"),
@@ -114,6 +119,10 @@ func run(o options, log *slog.Logger) error {
 		Logger:       log,
 		Busybox: func(ctx context.Context, ref string) (storage.ImageInfo, error) {
 			return baseimage.Busybox(ctx, images, "", ref)
+		},
+		Debian: func(ctx context.Context, opts baseimage.DebianOptions) (storage.ImageInfo, error) {
+			opts.TmpDir, opts.Debootstrap = debianTmp, ""
+			return baseimage.Debian(ctx, images, opts)
 		},
 	})
 	if err != nil {

@@ -43,7 +43,7 @@ var _ engine.Monitors = (*monitors)(nil)
 func (m *monitors) config(cfg engine.MonitorConfig) *monitor.Config {
 	return &monitor.Config{
 		ID: cfg.ID, Bundle: cfg.Bundle, Runtime: m.runtime, RuntimeRoot: m.runtimeRoot,
-		Dir: cfg.StateDir, LogDir: cfg.LogDir, LogOpts: cfg.LogOptions,
+		Dir: cfg.StateDir, LogDir: cfg.LogDir, LogDriver: cfg.LogDriver, LogOpts: cfg.LogOptions,
 		Terminal: cfg.Terminal, Stdin: cfg.Stdin, HoldOutput: cfg.HoldOutput,
 	}
 }

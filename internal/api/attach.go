@@ -3,6 +3,7 @@ package api
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/silo-containers/silo/internal/api/detachkeys"
 	"github.com/silo-containers/silo/internal/engine"
 	"github.com/silo-containers/silo/internal/errdefs"
 )
@@ -25,6 +27,11 @@ import (
 // (the container exited) closes the connection.
 //
 // logs=1 sends what the log holds first; stream=0 sends only that.
+//
+// detachKeys (default ctrl-p,ctrl-q, as dockerd's) is the key sequence
+// that, read from the client's input, ends the attachment and leaves the
+// container running. As dockerd, only a container with a terminal is
+// watched: a pipe's input is data, passed on whole.
 func (s *Server) containerAttach(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	stream, withLogs := boolValue(r, "stream"), boolValue(r, "logs")
@@ -33,11 +40,19 @@ func (s *Server) containerAttach(w http.ResponseWriter, r *http.Request) {
 		writeError(w, fmt.Errorf("bad parameters: you must choose at least one stream: %w", errdefs.ErrInvalidArgument))
 		return
 	}
+	keySeq := r.URL.Query().Get("detachKeys")
+	if keySeq == "" {
+		keySeq = detachkeys.Default
+	}
+	keys, err := detachkeys.Parse(keySeq)
+	if err != nil {
+		writeError(w, fmt.Errorf("attach: %w", err))
+		return
+	}
 	ctx := r.Context()
 	var (
 		tty bool
 		a   engine.Attachment
-		err error
 	)
 	if withLogs {
 		// Look before attaching: an unknown container is an error status.
@@ -69,8 +84,22 @@ func (s *Server) containerAttach(w http.ResponseWriter, r *http.Request) {
 	if err := brw.Flush(); err != nil || a == nil {
 		return
 	}
-	copyAttach(conn, hijackedInput(conn, brw), a, opts.Stdin)
+	in := hijackedInput(conn, brw)
+	if tty {
+		in = detachkeys.NewReader(in, keys)
+		// As dockerd: the end of a terminal's input ends the attachment
+		// (a client that detached on its own, as docker's CLI does, goes
+		// away without sending the keys), not the container's terminal.
+		a = endWithInput{a}
+	}
+	copyAttach(conn, in, a, opts.Stdin)
 }
+
+// endWithInput is an attachment whose output ends with the client's input.
+type endWithInput struct{ engine.Attachment }
+
+// CloseWrite closes the whole attachment.
+func (e endWithInput) CloseWrite() error { return e.Close() }
 
 // hijackStream takes over the connection of an attach-like request
 // (attach, exec start) and writes the head of the answer (not flushed):
@@ -122,16 +151,23 @@ func hijackedInput(conn net.Conn, brw *bufio.ReadWriter) io.Reader {
 
 // copyAttach copies the output of a to conn until it ends, and, with
 // stdin, what the client sends (in) to a; the client's half-close becomes
-// a.CloseWrite.
+// a.CloseWrite. An input that reads the detach keys (a detachkeys.Reader)
+// ends the attachment and the connection, without closing the container's
+// input.
 func copyAttach(conn net.Conn, in io.Reader, a engine.Attachment, stdin bool) {
 	var wg sync.WaitGroup
 	if stdin {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if _, err := io.Copy(a, in); err == nil {
+			switch _, err := io.Copy(a, in); {
+			case err == nil:
 				// EOF: the client closed its side.
 				_ = a.CloseWrite()
+			case errors.Is(err, detachkeys.ErrDetached):
+				// Ends the output copy below.
+				a.Close()
+				conn.Close()
 			}
 		}()
 	}

@@ -247,6 +247,7 @@ func (s *Server) containerLogs(w http.ResponseWriter, r *http.Request) {
 	opts := engine.LogsOptions{
 		Follow: boolValue(r, "follow"), Timestamps: boolValue(r, "timestamps"),
 		Stdout: boolValue(r, "stdout"), Stderr: boolValue(r, "stderr"), Tail: -1,
+		Details: boolValue(r, "details"),
 	}
 	if !opts.Stdout && !opts.Stderr {
 		writeError(w, fmt.Errorf("bad parameters: you must choose at least one stream: %w", errdefs.ErrInvalidArgument))

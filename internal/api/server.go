@@ -138,6 +138,8 @@ func (s *Server) routes() {
 
 	// silo's own: build busybox:latest offline from the host's busybox-static.
 	m.HandleFunc("POST /silo/images/busybox", s.imageBusybox)
+	// … and a Debian image with debootstrap (images_debian.go).
+	m.HandleFunc("POST /silo/images/debian", s.imageDebian)
 	// Builds and commits: build.go.
 	m.HandleFunc("POST /build", s.build)
 	m.HandleFunc("POST /commit", s.commit)

@@ -55,11 +55,8 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (_ CreateRespon
 	if host.Isolation, err = isolation(host.Isolation); err != nil {
 		return CreateResponse{}, err
 	}
-	if host.LogConfig.Type == "" {
-		host.LogConfig.Type = "json-file"
-	}
-	if host.LogConfig.Type != "json-file" {
-		return CreateResponse{}, fmt.Errorf("create container: log driver %q: only json-file is supported: %w", host.LogConfig.Type, errdefs.ErrNotImplemented)
+	if err := checkLogConfig(host); err != nil { // logcapture.go
+		return CreateResponse{}, err
 	}
 	if err := checkRestartPolicy(host); err != nil {
 		return CreateResponse{}, err
@@ -172,6 +169,9 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (_ CreateRespon
 		return fail(err)
 	}
 	if err := applyInit(spec, host); err != nil { // init.go
+		return fail(err)
+	}
+	if err := s.addSyslogMount(spec, id, host); err != nil { // logcapture.go
 		return fail(err)
 	}
 	if err := writeJSONAtomic(filepath.Join(dir, "config.json"), spec); err != nil {

@@ -241,7 +241,7 @@ func (s *Service) Inspect(ctx context.Context, ref string) (container.InspectRes
 			FinishedAt: timeOrZero(st.FinishedAt),
 		},
 		Image:           c.ImageID,
-		LogPath:         s.logDir(c.ID) + "/" + logs.FileName,
+		LogPath:         logFile(s.logDir(c.ID), c.HostConfig), // logcapture.go
 		Name:            "/" + c.Name,
 		Driver:          "overlay",
 		RestartCount:    c.RestartCount,
@@ -275,6 +275,9 @@ func (s *Service) Logs(ctx context.Context, ref string, opts LogsOptions) (tty b
 	c, removed := *e.c, e.removedCh
 	s.mu.Unlock()
 	dir := s.logDir(c.ID)
+	if c.HostConfig != nil {
+		opts.Driver = c.HostConfig.LogConfig.Type
+	}
 	seq := func(yield func(logs.Entry, error) bool) {
 		ctx, cancel := context.WithCancel(ctx)
 		defer cancel()

@@ -41,6 +41,8 @@ type MonitorConfig struct {
 	StateDir string
 	// LogDir is where the json-file logs go.
 	LogDir string
+	// LogDriver is json-file or local.
+	LogDriver string
 	// LogOptions are docker's --log-opt values (max-size, max-file).
 	LogOptions map[string]string
 	// Terminal gives the container a pty (docker run -t).

@@ -16,6 +16,7 @@ import (
 
 	"github.com/silo-containers/silo/internal/errdefs"
 	"github.com/silo-containers/silo/internal/storage"
+	"github.com/silo-containers/silo/internal/storage/baseimage"
 )
 
 // ErrNotModified is returned (wrapped) when a request asks for the state a
@@ -41,6 +42,10 @@ type Config struct {
 	// Busybox builds busybox offline under the given reference
 	// (internal/storage/baseimage); nil when not available.
 	Busybox func(ctx context.Context, ref string) (storage.ImageInfo, error)
+	// Debian builds a Debian image with debootstrap
+	// (internal/storage/baseimage; the daemon sets TmpDir); nil when not
+	// available.
+	Debian func(ctx context.Context, opts baseimage.DebianOptions) (storage.ImageInfo, error)
 	// CgroupParent is the cgroup under which containers go ("/silo").
 	CgroupParent string
 	// Logger receives what goes wrong in the background (nil: discard).
@@ -207,10 +212,11 @@ func (s *Service) trashDir() string { return filepath.Join(s.cfg.DataRoot, "tras
 
 func (s *Service) monitorConfig(c *Container) MonitorConfig {
 	var opts map[string]string
+	driver := ""
 	if c.HostConfig != nil {
-		opts = c.HostConfig.LogConfig.Config
+		opts, driver = c.HostConfig.LogConfig.Config, c.HostConfig.LogConfig.Type
 	}
-	mc := MonitorConfig{ID: c.ID, Bundle: s.ctrDir(c.ID), StateDir: s.stateDir(c.ID), LogDir: s.logDir(c.ID), LogOptions: opts}
+	mc := MonitorConfig{ID: c.ID, Bundle: s.ctrDir(c.ID), StateDir: s.stateDir(c.ID), LogDir: s.logDir(c.ID), LogDriver: driver, LogOptions: opts}
 	if c.Config != nil {
 		mc.Terminal, mc.Stdin = c.Config.Tty, c.Config.OpenStdin
 	}

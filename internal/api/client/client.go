@@ -319,6 +319,9 @@ func (c *Client) ImageInspect(ctx context.Context, ref string) (image.InspectRes
 // LogsOptions select log entries.
 type LogsOptions struct {
 	Follow, Timestamps bool
+	// Details shows each entry's attributes (the source of a captured
+	// line) before it.
+	Details bool
 	// Tail is a number or "all" ("" is all).
 	Tail string
 	// Since is unix seconds or RFC 3339 ("" for none).
@@ -344,6 +347,9 @@ func (c *Client) OpenLogs(ctx context.Context, id string, opts LogsOptions) (io.
 	}
 	if opts.Timestamps {
 		q.Set("timestamps", "1")
+	}
+	if opts.Details {
+		q.Set("details", "1")
 	}
 	if opts.Tail != "" {
 		q.Set("tail", opts.Tail)

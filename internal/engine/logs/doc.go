@@ -22,6 +22,13 @@
 // the reader falls more than max-file files behind, when the files it has
 // not reached yet are gone).
 //
+// Entries may carry attributes (Docker's "attrs": the capture options name
+// a captured entry's source there); Options.Details shows them as
+// `docker logs --details` does. The capture options themselves
+// (capture-files, capture-syslog) are parsed here (capture.go) and served
+// by the monitor. local.go is the local driver: a binary framing of its
+// own, rotated files gzipped.
+//
 // Seams: the directory is the only thing writer and readers share; a
 // reader learns of new data through inotify, with polling as a fallback.
 package logs

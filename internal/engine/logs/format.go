@@ -24,6 +24,9 @@ type Entry struct {
 	// With Options.Timestamps, Read prefixes it with the time, as
 	// `docker logs -t` prints it.
 	Line []byte
+	// Attrs are the entry's attributes (Docker's "attrs"; silo's
+	// captured log files and syslog name their source there), or nil.
+	Attrs map[string]string
 }
 
 // Partial reports whether the entry does not end a line.
@@ -98,8 +101,9 @@ func appendString(buf, s []byte) []byte {
 // json-file entry.
 var ErrSyntax = errors.New("malformed json-file entry")
 
-// Decode parses one line of a json-file log (without its newline). Fields
-// other than "log", "stream" and "time" (Docker's "attrs") are skipped.
+// Decode parses one line of a json-file log (without its newline):
+// "log", "stream", "time" and the string values of "attrs"; other fields
+// are skipped.
 func Decode(line []byte) (Entry, error) {
 	d := decoder{s: line}
 	var e Entry
@@ -205,6 +209,10 @@ func (d *decoder) object(e *Entry) error {
 					return d.fail("time: not RFC 3339")
 				}
 				e.Time, sawTime = t, true
+			case "attrs":
+				if e.Attrs, err = d.attrs(); err != nil {
+					return err
+				}
 			default:
 				if err := d.skip(0); err != nil {
 					return err

@@ -33,6 +33,12 @@ type Options struct {
 	Timestamps bool
 	// Stdout and Stderr select the streams; at least one must be set.
 	Stdout, Stderr bool
+	// Details prefixes every line with its attributes, as `docker logs
+	// --details` does ("source=%2Fvar%2Flog%2Fa.log line"), after the
+	// timestamp if there is one.
+	Details bool
+	// Driver is the log's format: DriverJSONFile (also "") or DriverLocal.
+	Driver string
 }
 
 // TimestampFormat is the layout of the prefix Options.Timestamps adds.
@@ -47,7 +53,12 @@ func Read(ctx context.Context, dir string, opts Options) iter.Seq2[Entry, error]
 	return func(yield func(Entry, error) bool) {
 		r := &reader{dir: dir, opts: opts, yield: yield}
 		defer r.closeAll()
-		err := r.run(ctx)
+		var err error
+		if opts.Driver == DriverLocal {
+			err = (&localReader{reader: r}).run(ctx) // local.go
+		} else {
+			err = r.run(ctx)
+		}
 		if err != nil && err != errStop && err != errUntil {
 			yield(Entry{}, err)
 		}
@@ -212,6 +223,11 @@ func (r *reader) selected(raw []byte) (Entry, bool, error) {
 	if err != nil {
 		return Entry{}, false, nil
 	}
+	return r.filter(e)
+}
+
+// filter applies the stream and time filters to e (errUntil: after Until).
+func (r *reader) filter(e Entry) (Entry, bool, error) {
 	if e.Stream == Stdout && !r.opts.Stdout || e.Stream != Stdout && !r.opts.Stderr {
 		return e, false, nil
 	}
@@ -229,14 +245,24 @@ func (r *reader) emit(raw []byte) error {
 	if !ok {
 		return err
 	}
+	return r.emitEntry(e)
+}
+
+// emitEntry yields a selected entry with the prefixes opts ask for.
+func (r *reader) emitEntry(e Entry) error {
 	s := 0
 	if e.Stream != Stdout {
 		s = 1
 	}
-	if r.opts.Timestamps && !r.partial[s] {
+	if (r.opts.Timestamps || r.opts.Details) && !r.partial[s] {
 		line := make([]byte, 0, len(TimestampFormat)+1+len(e.Line))
-		line = e.Time.UTC().AppendFormat(line, TimestampFormat)
-		line = append(line, ' ')
+		if r.opts.Timestamps {
+			line = e.Time.UTC().AppendFormat(line, TimestampFormat)
+			line = append(line, ' ')
+		}
+		if r.opts.Details {
+			line = appendDetails(line, e.Attrs)
+		}
 		e.Line = append(line, e.Line...)
 	}
 	r.partial[s] = e.Partial()

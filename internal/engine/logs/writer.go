@@ -34,6 +34,11 @@ type Config struct {
 	// MaxFile is how many files to keep, the current one included
 	// (default 1: when MaxSize is reached the file starts over).
 	MaxFile int
+	// Driver is the format: DriverJSONFile (also "") or DriverLocal
+	// (local.go).
+	Driver string
+	// Compress gzips rotated files (local driver only).
+	Compress bool
 }
 
 // ParseConfig reads docker's log options "max-size" and "max-file".
@@ -106,6 +111,11 @@ type Writer struct {
 	cfg Config
 	// Now gives entry times; tests replace it.
 	Now func() time.Time
+	// Compress, if set, compresses a rotated file of the local driver
+	// (Config.Compress) from src into a new file dst (gzip format); the
+	// Writer renames dst into place and removes src. Nil leaves rotated
+	// files uncompressed. It runs in the background, one at a time.
+	Compress func(src, dst string) error
 
 	mu     sync.Mutex // guards the fields below
 	f      *os.File
@@ -113,6 +123,20 @@ type Writer struct {
 	nrot   int // rotated files present (.1 … .nrot)
 	buf    []byte
 	closed bool
+	// compressing counts the local driver's gzip of a rotated file, done
+	// in the background; the next rotation and Close wait for it.
+	compressing sync.WaitGroup
+}
+
+// local reports whether w writes the local driver's format.
+func (w *Writer) local() bool { return w.cfg.Driver == DriverLocal }
+
+// fileName is the current file's name in the directory.
+func (w *Writer) fileName() string {
+	if w.local() {
+		return LocalFileName
+	}
+	return FileName
 }
 
 // Open opens (or creates) the log in dir for appending. A closed marker
@@ -125,7 +149,11 @@ func Open(dir string, cfg Config) (*Writer, error) {
 		return nil, &Error{Op: "open log", Object: dir, Err: err}
 	}
 	w := &Writer{dir: dir, cfg: cfg, Now: time.Now}
-	if err := w.scanRotated(); err != nil {
+	scan := w.scanRotated
+	if w.local() {
+		scan = w.scanRotatedLocal // local.go
+	}
+	if err := scan(); err != nil {
 		return nil, err
 	}
 	if err := w.openFile(); err != nil {
@@ -163,7 +191,7 @@ func (w *Writer) scanRotated() error {
 }
 
 func (w *Writer) openFile() error {
-	path := filepath.Join(w.dir, FileName)
+	path := filepath.Join(w.dir, w.fileName())
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o640)
 	if err != nil {
 		return &Error{Op: "open log file", Object: path, Err: err}
@@ -174,6 +202,9 @@ func (w *Writer) openFile() error {
 		return &Error{Op: "open log file", Object: path, Err: err}
 	}
 	w.f, w.size = f, fi.Size()
+	if w.local() {
+		return w.repairLocal() // local.go
+	}
 	// A writer killed mid-write leaves a torn line: end it, so that it
 	// stays one bad line and the next entry starts on its own.
 	last := []byte{0}
@@ -189,6 +220,10 @@ func (w *Writer) openFile() error {
 // WriteEntry appends one entry. line is written as given: it should end
 // with "\n" unless it is a partial line.
 func (w *Writer) WriteEntry(stream string, line []byte, t time.Time) error {
+	return w.writeEntry(stream, line, Attrs{}, t)
+}
+
+func (w *Writer) writeEntry(stream string, line []byte, a Attrs, t time.Time) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.closed {
@@ -196,11 +231,19 @@ func (w *Writer) WriteEntry(stream string, line []byte, t time.Time) error {
 	}
 	// Docker rotates before a write once the file has reached max-size.
 	if w.cfg.MaxSize > 0 && w.size >= w.cfg.MaxSize {
-		if err := w.rotateLocked(); err != nil {
+		rotate := w.rotateLocked
+		if w.local() {
+			rotate = w.rotateLocalLocked // local.go
+		}
+		if err := rotate(); err != nil {
 			return err
 		}
 	}
-	w.buf = appendEntry(w.buf[:0], stream, line, t)
+	if w.local() {
+		w.buf = appendLocalRecord(w.buf[:0], stream, line, a, t)
+	} else {
+		w.buf = appendEntryAttrs(w.buf[:0], stream, line, a, t)
+	}
 	n, err := w.f.Write(w.buf)
 	w.size += int64(n)
 	if err != nil {
@@ -339,6 +382,7 @@ func (w *Writer) Close() error {
 		return nil
 	}
 	w.closed = true
+	w.compressing.Wait()
 	serr := w.f.Sync()
 	cerr := w.f.Close()
 	merr := os.WriteFile(filepath.Join(w.dir, ClosedName), nil, 0o640)

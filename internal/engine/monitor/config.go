@@ -45,7 +45,9 @@ type Config struct {
 	Dir string
 	// LogDir holds the json-file log (default Dir/log).
 	LogDir string
-	// LogOpts are docker's --log-opt values for json-file.
+	// LogDriver is the log format: json-file (also "") or local.
+	LogDriver string
+	// LogOpts are docker's --log-opt values for the driver.
 	LogOpts map[string]string
 	// Terminal gives the container a pty (process.terminal in the bundle
 	// must agree).
@@ -65,6 +67,9 @@ func (c *Config) Args() []string {
 	a := []string{"--id", c.ID, "--bundle", c.Bundle, "--runtime", c.Runtime, "--runtime-root", c.RuntimeRoot, "--dir", c.Dir}
 	if c.LogDir != "" {
 		a = append(a, "--log-dir", c.LogDir)
+	}
+	if c.LogDriver != "" {
+		a = append(a, "--log-driver", c.LogDriver)
 	}
 	keys := make([]string, 0, len(c.LogOpts))
 	for k := range c.LogOpts {
@@ -125,7 +130,7 @@ func ParseArgs(args []string) (*Config, error) {
 		case "--hold-output":
 			c.HoldOutput = !hasVal || val == "true"
 			continue
-		case "--id", "--bundle", "--runtime", "--runtime-root", "--dir", "--log-dir", "--log-opt", "--grace":
+		case "--id", "--bundle", "--runtime", "--runtime-root", "--dir", "--log-dir", "--log-driver", "--log-opt", "--grace":
 			if v, err = value(); err != nil {
 				return nil, errors.Join(err, errdefs.ErrInvalidArgument)
 			}
@@ -145,6 +150,8 @@ func ParseArgs(args []string) (*Config, error) {
 			c.Dir = v
 		case "--log-dir":
 			c.LogDir = v
+		case "--log-driver":
+			c.LogDriver = v
 		case "--log-opt":
 			k, ov, ok := strings.Cut(v, "=")
 			if !ok {

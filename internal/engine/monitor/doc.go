@@ -14,8 +14,11 @@
 //     reparented to the monitor, which reaps it and so learns its status.
 //     It does not link the compute backend: that needs cgo (libseccomp,
 //     the nsenter constructor) and would make a resident process large;
-//   - copies stdout and stderr into the json-file log (package logs) and
-//     to attached clients;
+//   - copies stdout and stderr into the log (package logs: json-file or
+//     local) and to attached clients;
+//   - with the capture log options (LogMonitor's counterpart), also
+//     copies log files inside the container (capture.go, polled) and the
+//     messages of a /dev/log socket it binds (syslog.go) into the log;
 //   - serves a control socket, Dir/monitor.sock;
 //   - when init exits: writes Dir/exit.json atomically (code, signal,
 //     OOM kill from the memory cgroup's oom_kill counter, times), drains

@@ -43,6 +43,10 @@ type monitor struct {
 	oomFile string
 	oomBase int64
 
+	// capture holds the LogMonitor sources (capture.go), unused unless
+	// the capture log options are given.
+	capture captures
+
 	copiers sync.WaitGroup
 	// pipes are the read ends of stdout/stderr (or the master), closed
 	// when draining takes too long after the exit.
@@ -107,18 +111,30 @@ func (m *monitor) setup() error {
 		return err
 	}
 	cfg.Runtime = rt
-	lcfg, err := logs.ParseConfig(cfg.LogOpts)
+	capt, driverOpts, err := logs.SplitCapture(cfg.LogOpts)
+	if err != nil {
+		return err
+	}
+	lcfg, err := logs.ParseDriverConfig(cfg.LogDriver, driverOpts)
 	if err != nil {
 		return err
 	}
 	if m.log, err = logs.Open(cfg.LogDir, lcfg); err != nil {
 		return err
 	}
+	m.log.Compress = m.gzip // gzip.go
 	if m.lsn, err = listen(filepath.Join(cfg.Dir, SocketName)); err != nil {
 		return errors.New("monitor " + cfg.ID + ": " + err.Error())
 	}
 	_ = os.Remove(filepath.Join(cfg.Dir, ExitName))
+	if err := m.prepareCapture(capt); err != nil {
+		return err
+	}
 	if err := m.startContainer(); err != nil {
+		return err
+	}
+	if err := m.startCapture(); err != nil {
+		m.deleteContainer()
 		return err
 	}
 	return m.writeState()
@@ -126,6 +142,7 @@ func (m *monitor) setup() error {
 
 // cleanupFailed undoes setup after an error.
 func (m *monitor) cleanupFailed() {
+	m.stopCapture()
 	if m.lsn != nil {
 		m.lsn.Close()
 		_ = os.Remove(filepath.Join(m.cfg.Dir, SocketName))
@@ -418,6 +435,7 @@ func (m *monitor) finish() {
 	case <-drained:
 	case <-time.After(drainTimeout):
 	}
+	m.stopCapture() // before the delete: it must not pin the container's root
 	m.deleteContainer()
 	select {
 	case <-drained:

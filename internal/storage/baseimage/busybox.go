@@ -1,9 +1,11 @@
 // Package baseimage builds base images offline, from files on this host,
-// for users without internet: today busybox:latest from Debian's
-// busybox-static.
+// for users without internet: busybox:latest from Debian's busybox-static
+// (busybox.go), and debian:SUITE made with debootstrap from the host's
+// Debian mirror (debian.go).
 //
-// Seam: it produces a rootfs tarball and hands it to storage.Store.Import;
-// it knows nothing of the store's layout.
+// Seam: it hands a rootfs tarball to storage.Store.Import (busybox) or a
+// directory to storage.Store.Commit (debian); it knows nothing of the
+// store's layout.
 package baseimage
 
 import (
