@@ -78,16 +78,22 @@ func TestMultiLayerRoundTrip(t *testing.T) {
 		t.Errorf("RepoDigests lack %s: %s", m[1], out)
 	}
 
-	// save → rm → load gives the same image back.
+	// save → rm → load gives the same image back under its name.
 	id := strings.TrimSpace(d.Must("image", "inspect", "-f", "{{.Id}}", byDigest))
+	saved := addr + "/test/multi:saved"
+	d.Must("tag", byDigest, saved)
 	file := filepath.Join(t.TempDir(), "multi.tar")
-	d.Must("image", "save", "-o", file, byDigest)
+	d.Must("image", "save", "-o", file, saved)
 	d.Must("image", "rm", byDigest)
+	d.Must("image", "rm", saved)
+	if out := d.Must("images", "-q"); strings.TrimSpace(out) != "" {
+		t.Fatalf("images left before the load: %q", out)
+	}
 	d.Must("load", "-i", file)
-	if got := strings.TrimSpace(d.Must("image", "inspect", "-f", "{{.Id}}", id)); got != id {
+	if got := strings.TrimSpace(d.Must("image", "inspect", "-f", "{{.Id}}", saved)); got != id {
 		t.Fatalf("loaded image id %s, want %s", got, id)
 	}
-	if out := d.Must("run", "--rm", id, "cat", "/four"); out != "four\n" {
+	if out := d.Must("run", "--rm", saved, "cat", "/four"); out != "four\n" {
 		t.Fatalf("loaded image: %q", out)
 	}
 }

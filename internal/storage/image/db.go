@@ -195,12 +195,19 @@ type Entry struct {
 	Refs []string
 }
 
-// List returns every stored image, oldest first.
+// List returns every stored image, oldest first, but those that nothing
+// references or holds: they are garbage the next GC deletes, and to the
+// user already removed (docker's rmi of the last tag is immediate).
 func (d *DB) List() (out []Entry, err error) {
 	err = d.db.View(func(tx *bolt.Tx) error {
 		byM := map[digest.Digest][]string{}
 		tx.Bucket(bucketRefs).ForEach(func(k, v []byte) error {
 			byM[digest.Digest(v)] = append(byM[digest.Digest(v)], string(k))
+			return nil
+		})
+		held := map[digest.Digest]bool{}
+		tx.Bucket(bucketHolds).ForEach(func(k, v []byte) error {
+			held[digest.Digest(v)] = true
 			return nil
 		})
 		return tx.Bucket(bucketImages).ForEach(func(k, v []byte) error {
@@ -209,6 +216,9 @@ func (d *DB) List() (out []Entry, err error) {
 				return fmt.Errorf("image %s: record: %w", k, err)
 			}
 			refs := byM[rec.Manifest]
+			if len(refs) == 0 && !held[rec.Manifest] {
+				return nil
+			}
 			sort.Strings(refs)
 			out = append(out, Entry{Record: rec, Refs: refs})
 			return nil
