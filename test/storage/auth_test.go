@@ -95,23 +95,25 @@ func TestBasicAuth(t *testing.T) {
 		t.Errorf("run of the pulled image: %q", out)
 	}
 
-	// The docker CLI sends the credentials of its own config.json the
-	// same way (X-Registry-Auth). `docker login` itself needs POST /auth,
-	// which silod does not serve: the file is written here.
+	// The docker CLI: `docker login` (POST /auth: silod checks the
+	// credentials with the registry, the CLI stores them), then its pull
+	// sends them (X-Registry-Auth).
 	if !harness.HaveDocker() {
 		return
 	}
 	d.Must("image", "rm", ref)
-	dockerCfg := filepath.Join(d.Root, "docker-config") // DockerEnv's DOCKER_CONFIG
-	if err := os.MkdirAll(dockerCfg, 0o700); err != nil {
-		t.Fatal(err)
-	}
 	if out, errOut, code := d.Run(harness.DockerCLI, []string{"pull", ref}, d.DockerEnv()); code == 0 {
 		t.Errorf("docker pull without credentials succeeded: %s%s", out, errOut)
 	}
-	cfg := `{"auths":{"` + addr + `":{"auth":"` + base64.StdEncoding.EncodeToString([]byte(user+":"+password)) + `"}}}`
-	if err := os.WriteFile(filepath.Join(dockerCfg, "config.json"), []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
+	if out, errOut, code := d.Run(harness.DockerCLI, []string{"login", "-u", user, "-p", "wrong", addr}, d.DockerEnv()); code == 0 {
+		t.Errorf("docker login with a wrong password succeeded: %s%s", out, errOut)
+	}
+	if out := d.DockerOK(t, "login", "-u", user, "-p", password, addr); !strings.Contains(out, "Login Succeeded") {
+		t.Errorf("docker login: %q", out)
+	}
+	cfg, err := os.ReadFile(filepath.Join(d.Root, "docker-config", "config.json")) // DockerEnv's DOCKER_CONFIG
+	if want := base64.StdEncoding.EncodeToString([]byte(user + ":" + password)); err != nil || !strings.Contains(string(cfg), want) {
+		t.Errorf("docker's config after login: %s, %v", cfg, err)
 	}
 	d.DockerOK(t, "pull", ref)
 	if out := d.Must("run", "--rm", ref, "echo", "docker pulled"); out != "docker pulled\n" {
