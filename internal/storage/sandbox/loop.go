@@ -108,12 +108,37 @@ func findLoops(image string) ([]string, error) {
 // superblocks on one image would corrupt it).
 var errDetachPending = errors.New("loop device unbinds at its last close")
 
-// detachLoops unbinds every loop device still backed by image and waits
-// until the kernel has let go of them. LOOP_CLR_FD on a device that is
-// still open (a mount, a stray opener) only marks it for unbinding at the
-// last close; such a device is reported as an error after the wait.
-func detachLoops(image string) error {
-	devs, err := findLoops(image)
+// boundTo returns those of devs (/dev/loopN) whose backing file is image.
+func boundTo(devs []string, image string) []string {
+	var out []string
+	for _, dev := range devs {
+		b, err := os.ReadFile(filepath.Join("/sys/block", filepath.Base(dev), "loop", "backing_file"))
+		if err != nil {
+			continue // not bound (or no such device)
+		}
+		if strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), " (deleted)") == image {
+			out = append(out, dev)
+		}
+	}
+	return out
+}
+
+// detachLoops unbinds the loop devices still backed by image and waits
+// until the kernel has let go of them: among candidates (the devices the
+// sandbox knows it used) or, with nil candidates, among every loop device
+// of the host — a scan whose cost grows with the number of loop devices
+// the host has ever allocated, kept for repairs and tests. LOOP_CLR_FD on
+// a device that is still open (a mount, a stray opener) only marks it for
+// unbinding at the last close; such a device is reported as an error
+// after the wait.
+func detachLoops(image string, candidates []string) error {
+	find := func() ([]string, error) {
+		if candidates == nil {
+			return findLoops(image)
+		}
+		return boundTo(candidates, image), nil
+	}
+	devs, err := find()
 	if err != nil || len(devs) == 0 {
 		return err
 	}
@@ -130,7 +155,7 @@ func detachLoops(image string) error {
 	}
 	deadline := time.Now().Add(2 * time.Second)
 	for {
-		devs, err = findLoops(image)
+		devs, err = find()
 		if err != nil || len(devs) == 0 {
 			return err
 		}

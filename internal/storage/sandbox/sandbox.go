@@ -160,6 +160,10 @@ func Create(ctx context.Context, dir string, lowerDirs []string, opts Options) (
 	if err == nil {
 		err = os.Rename(tmp, filepath.Join(dir, imageFile))
 	}
+	if err == nil {
+		// On no loop device (see loopCandidates).
+		err = os.WriteFile(filepath.Join(dir, loopRecord), nil, 0o600)
+	}
 	if merr := <-metaErr; err == nil {
 		err = merr
 	}
@@ -269,20 +273,25 @@ func (s *Sandbox) Mount(ctx context.Context) (_ string, err error) {
 		// The image must be on no loop device any more: a second mount of
 		// it beside a superblock still alive elsewhere would corrupt it.
 		if s.detachPending {
-			if err := detachLoops(image); err != nil {
+			if err := detachLoops(image, s.loopCandidates()); err != nil {
 				return fail(err)
 			}
 			s.detachPending = false
 		}
-		if err := mountImage(image, scratch); err != nil {
+		var dev string
+		if dev, err = mountImage(image, scratch); err != nil {
 			return fail(err)
 		}
 		defer func() {
 			if err != nil {
 				_ = unmountAll(scratch)
-				_ = detachLoops(image)
+				_ = detachLoops(image, []string{dev})
 			}
 		}()
+		// Unmounting checks this device rather than every loop device.
+		if err := os.WriteFile(s.path(loopRecord), []byte(dev), 0o600); err != nil {
+			return fail(err)
+		}
 	}
 	upper, work := s.UpperDir(), filepath.Join(scratch, workName)
 	if err := makeUpper(upper, s.layers); err != nil {
@@ -306,19 +315,49 @@ func (s *Sandbox) Mount(ctx context.Context) (_ string, err error) {
 	return rootfs, nil
 }
 
-// mountImage binds image to a loop device and mounts its ext4 at target.
-func mountImage(image, target string) error {
+// mountImage binds image to a loop device, mounts its ext4 at target and
+// returns the device.
+func mountImage(image, target string) (string, error) {
 	fd, dev, err := attachLoop(image)
 	if err != nil {
-		return err
+		return "", err
 	}
 	// Closing the fd unbinds the device unless the mount below holds it
 	// (LO_FLAGS_AUTOCLEAR): a failed mount leaks nothing.
 	defer unix.Close(fd)
 	if err := unix.Mount(dev, target, "ext4", unix.MS_NOATIME, ""); err != nil {
-		return fmt.Errorf("mount %s (%s) at %s: %w", dev, image, target, err)
+		return "", fmt.Errorf("mount %s (%s) at %s: %w", dev, image, target, err)
 	}
-	return nil
+	return dev, nil
+}
+
+// loopRecord names, in the sandbox directory, the loop device the image
+// was last mounted from; empty once it is known to be on none.
+const loopRecord = "loopdev"
+
+// loopCandidates are the loop devices the image may still be bound to:
+// the one recorded at the last mount, and the source of the scratch mount
+// if it is mounted (a crash between the mount and the record).
+//
+// A sandbox without the record (made by an older silo) gets nil: every
+// loop device is scanned.
+func (s *Sandbox) loopCandidates() []string {
+	b, err := os.ReadFile(s.path(loopRecord))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	cands := []string{}
+	if strings.HasPrefix(string(b), "/dev/loop") {
+		cands = append(cands, string(b))
+	}
+	if infos, err := mountinfo.GetMounts(mountinfo.SingleEntryFilter(s.path(scratchDir))); err == nil {
+		for _, i := range infos {
+			if strings.HasPrefix(i.Source, "/dev/loop") {
+				cands = append(cands, i.Source)
+			}
+		}
+	}
+	return cands
 }
 
 // makeUpper creates the overlay upper directory. Its attributes become
@@ -368,13 +407,21 @@ func (s *Sandbox) Unmount(ctx context.Context) error {
 // left bound to the image. Each step runs whatever state the previous
 // crash left, so it also repairs half-made mounts.
 func (s *Sandbox) unmountLocked() error {
+	cands := s.loopCandidates()
 	if err := unmountAll(s.path(rootfsDir)); err != nil {
 		return err
 	}
 	if err := unmountAll(s.path(scratchDir)); err != nil {
 		return err
 	}
-	return detachLoops(s.path(imageFile))
+	if err := detachLoops(s.path(imageFile), cands); err != nil {
+		return err
+	}
+	// Empty: known to be on no loop device.
+	if err := os.WriteFile(s.path(loopRecord), nil, 0o600); err != nil {
+		return fmt.Errorf("write %s: %w", loopRecord, err)
+	}
+	return nil
 }
 
 // unmountAll unmounts everything mounted at path (mounts may be stacked).

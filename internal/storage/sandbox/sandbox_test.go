@@ -84,7 +84,7 @@ func forceClean(t testing.TB, root string) {
 		}
 	}
 	for _, l := range loopsUnder(t, root) {
-		_ = detachLoops(l[strings.IndexByte(l, '=')+1:])
+		_ = detachLoops(l[strings.IndexByte(l, '=')+1:], nil)
 	}
 }
 
@@ -376,11 +376,14 @@ func TestCrashRecovery(t *testing.T) {
 	})
 
 	t.Run("loop without mount", func(t *testing.T) {
-		// A loop device bound without autoclear (by losetup, or by an
-		// older silo) and never mounted.
+		// A loop device bound without autoclear by an older silo (which
+		// kept no record of its loop devices) and never mounted.
 		root := testRoot(t)
 		dir := filepath.Join(root, "silo-loop")
 		create(t, dir, nil, testSize)
+		if err := os.Remove(filepath.Join(dir, loopRecord)); err != nil {
+			t.Fatal(err)
+		}
 		bindLoop(t, filepath.Join(dir, imageFile))
 		if len(loopsUnder(t, root)) != 1 {
 			t.Fatal("test loop device not bound")
