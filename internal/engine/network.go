@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"net"
@@ -393,7 +394,11 @@ func hostsFile(c *Container, st *NetState, mode, hostname string) ([]byte, error
 func (s *Service) resolvConf(ctx context.Context, c *Container, st *NetState) ([]byte, error) {
 	if string(c.HostConfig.NetworkMode) == netModeHost && len(c.HostConfig.DNS) == 0 &&
 		len(c.HostConfig.DNSSearch) == 0 && len(c.HostConfig.DNSOptions) == 0 {
-		return os.ReadFile(hostResolvConf)
+		b, err := os.ReadFile(hostResolvConf)
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, nil // the host has none: neither does the container
+		}
+		return b, err
 	}
 	host, err := resolvconf.Load(hostResolvConf)
 	if err != nil && !errdefs.IsNotFound(err) {
