@@ -126,9 +126,12 @@ func TestNAT(t *testing.T) {
 	background(t, outside.path, "busybox", "httpd", "-f", "-p", "8000", "-h", www)
 
 	t.Run("ping", func(t *testing.T) {
-		if out, err := in(clientNS, 5*time.Second, "busybox", "ping", "-c1", "-W1", webIP); err != nil {
-			t.Fatalf("ping %s: %v: %s", webIP, err, out)
-		}
+		eventually(t, "ping "+webIP, func() error {
+			if out, err := in(clientNS, 5*time.Second, "busybox", "ping", "-c1", "-W1", webIP); err != nil {
+				return fmt.Errorf("%w: %s", err, out)
+			}
+			return nil
+		})
 	})
 	t.Run("lookup", func(t *testing.T) {
 		for _, name := range []string{"WEB", "www", "abababababab"} {
@@ -229,9 +232,14 @@ func TestNAT(t *testing.T) {
 		if _, err := s.Attach(ctx, network.AttachRequest{Namespace: "p2", Network: "priv", Name: "p2"}); err != nil {
 			t.Fatal(err)
 		}
-		if out, err := in(p2, 5*time.Second, "busybox", "ping", "-c1", "-W1", e1.Addresses[0].Addr().String()); err != nil {
-			t.Fatalf("ping on internal network: %v: %s", err, out)
-		}
+		// A fresh endpoint may miss the first echo (neighbour discovery on
+		// a loaded machine): ping until it answers.
+		eventually(t, "ping on internal network", func() error {
+			if out, err := in(p2, 5*time.Second, "busybox", "ping", "-c1", "-W1", e1.Addresses[0].Addr().String()); err != nil {
+				return fmt.Errorf("%w: %s", err, out)
+			}
+			return nil
+		})
 		if out, _ := in(p1, 5*time.Second, "ip", "route"); strings.Contains(out, "default") {
 			t.Fatalf("internal endpoint has a default route: %s", out)
 		}
