@@ -44,7 +44,7 @@ func TestEngineOnLAN(t *testing.T) {
 		d        *harness.Daemon
 		ctr, dst string
 	}{{da, "ta", lb}, {db, "lb", ta}, {db, "lb", "10.98.0.1"}} {
-		if out, _, code := c.d.Silo("exec", c.ctr, "ping", "-c", "1", "-W", "2", c.dst); code != 0 {
+		if out, ok := execPing(c.d, c.ctr, c.dst); !ok {
 			t.Fatalf("%s cannot reach %s: %s", c.ctr, c.dst, out)
 		}
 	}
@@ -73,14 +73,27 @@ func TestEngineOnLAN(t *testing.T) {
 	da.Must("run", "-d", "--name", "oa", "--network", "ov", "busybox", "sleep", "300")
 	db.Must("run", "-d", "--name", "ob", "--network", "ov", "busybox", "sleep", "300")
 	oa, ob := ipOf(da, "oa", "ov"), ipOf(db, "ob", "ov")
-	if out, _, code := da.Silo("exec", "oa", "ping", "-c", "1", "-W", "2", ob); code != 0 {
+	if out, ok := execPing(da, "oa", ob); !ok {
 		t.Fatalf("overlay: %s cannot reach %s: %s", oa, ob, out)
 	}
-	if out, _, code := db.Silo("exec", "ob", "ping", "-c", "1", "-W", "2", oa); code != 0 {
+	if out, ok := execPing(db, "ob", oa); !ok {
 		t.Fatalf("overlay: %s cannot reach %s: %s", ob, oa, out)
 	}
 	da.Must("rm", "-f", "oa")
 	db.Must("rm", "-f", "ob")
 	da.Must("network", "rm", "ov")
 	db.Must("network", "rm", "ov")
+}
+
+// execPing pings addr from inside container ctr, a few times: a fresh
+// endpoint may miss the first echo while neighbours are being resolved.
+func execPing(d *harness.Daemon, ctr, addr string) (string, bool) {
+	var out string
+	for range 3 {
+		var code int
+		if out, _, code = d.Silo("exec", ctr, "ping", "-c", "1", "-W", "2", addr); code == 0 {
+			return out, true
+		}
+	}
+	return out, false
 }
