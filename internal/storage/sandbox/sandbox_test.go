@@ -84,7 +84,7 @@ func forceClean(t testing.TB, root string) {
 		}
 	}
 	for _, l := range loopsUnder(t, root) {
-		_ = detachLoops(l[strings.IndexByte(l, '=')+1:], nil)
+		_ = detachLoops(strings.TrimSuffix(l[strings.IndexByte(l, '=')+1:], " (deleted)"), nil)
 	}
 }
 
