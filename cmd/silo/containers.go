@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -139,11 +140,20 @@ func eachContainer(g *globals, cmd *cobra.Command, args []string, fn func(c *cli
 }
 
 func stopCommand(g *globals) *cobra.Command {
+	return timedCommand(g, "stop [OPTIONS] CONTAINER [CONTAINER...]", "Stop one or more running containers",
+		func(ctx context.Context, c *client.Client, id, sig string, t *int) error {
+			return c.ContainerStop(ctx, id, sig, t)
+		})
+}
+
+// timedCommand is stop or restart: a signal, then SIGKILL after -t
+// seconds, for each container named.
+func timedCommand(g *globals, use, short string, op func(ctx context.Context, c *client.Client, id, sig string, t *int) error) *cobra.Command {
 	var timeout int
 	var sig string
 	cmd := &cobra.Command{
-		Use:   "stop [OPTIONS] CONTAINER [CONTAINER...]",
-		Short: "Stop one or more running containers",
+		Use:   use,
+		Short: short,
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var t *int
@@ -151,7 +161,7 @@ func stopCommand(g *globals) *cobra.Command {
 				t = &timeout
 			}
 			return eachContainer(g, cmd, args, func(c *client.Client, id string) error {
-				return c.ContainerStop(cmd.Context(), id, sig, t)
+				return op(cmd.Context(), c, id, sig, t)
 			})
 		},
 	}

@@ -47,25 +47,10 @@ func simpleCommand(g *globals, use, short string, fn func(ctx context.Context, c
 }
 
 func restartCommand(g *globals) *cobra.Command {
-	var timeout int
-	var sig string
-	cmd := &cobra.Command{
-		Use:   "restart [OPTIONS] CONTAINER [CONTAINER...]",
-		Short: "Restart one or more containers",
-		Args:  cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			var t *int
-			if cmd.Flags().Changed("time") {
-				t = &timeout
-			}
-			return eachContainer(g, cmd, args, func(c *client.Client, id string) error {
-				return c.ContainerRestart(cmd.Context(), id, sig, t)
-			})
-		},
-	}
-	cmd.Flags().IntVarP(&timeout, "time", "t", 10, "seconds to wait before killing the container")
-	cmd.Flags().StringVarP(&sig, "signal", "s", "", "signal to send to the container")
-	return cmd
+	return timedCommand(g, "restart [OPTIONS] CONTAINER [CONTAINER...]", "Restart one or more containers",
+		func(ctx context.Context, c *client.Client, id, sig string, t *int) error {
+			return c.ContainerRestart(ctx, id, sig, t)
+		})
 }
 
 func renameCommand(g *globals) *cobra.Command {
