@@ -37,13 +37,20 @@ import (
 //     deleted) to its end and forgets it; its successor under the name is
 //     a new file, read from its start.
 //
-// Files found at the first poll that were last written before the
-// container started are followed from their end (content from the image
-// or an earlier run); all others from their start.
+// Files found at the first poll are followed from where the container's
+// previous run left them (offsets kept in the log directory, by path and
+// inode, when it stops), else from their end when they were last written
+// before the container started (content from the image), else from their
+// start. The kept offsets make a restart exact even when the new run
+// writes before the first poll.
 //
 // Lines are written whole: a line without its newline waits for the next
 // poll, and is cut at logs.BufSize. When the container exits, one last
 // poll runs and partial last lines are written.
+
+// captureOffsetsFile, in the log directory, keeps the captured files'
+// read offsets between runs of the container.
+const captureOffsetsFile = "capture-offsets"
 
 // capturePoll is the interval between two polls of the captured files.
 const capturePoll = 250 * time.Millisecond
@@ -68,21 +75,26 @@ type fileCapture struct {
 	patterns []string
 	started  time.Time
 	first    bool
-	files    map[fileKey]*followed
-	buf      []byte
-	line     []byte
-	stop     chan struct{}
-	done     chan struct{}
+	// offsetsPath keeps the read offsets between runs; saved are those
+	// the previous run left.
+	offsetsPath string
+	saved       map[string]savedOffset
+	files       map[fileKey]*followed
+	buf         []byte
+	line        []byte
+	stop        chan struct{}
+	done        chan struct{}
 }
 
 // startFileCapture opens the container's root (/proc/<init>/root) and
 // starts polling.
-func startFileCapture(log *logs.Writer, rootPath string, patterns []string, started time.Time) (*fileCapture, error) {
+func startFileCapture(log *logs.Writer, rootPath string, patterns []string, started time.Time, offsetsPath string) (*fileCapture, error) {
 	root, err := unix.Open(rootPath, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, &os.PathError{Op: "open container root", Path: rootPath, Err: err}
 	}
 	c := &fileCapture{log: log, root: root, patterns: patterns, started: started, first: true,
+		offsetsPath: offsetsPath, saved: loadOffsets(offsetsPath),
 		files: map[fileKey]*followed{}, buf: make([]byte, 8*1024),
 		stop: make(chan struct{}), done: make(chan struct{})}
 	go c.run()
@@ -114,11 +126,79 @@ func (c *fileCapture) close() {
 }
 
 func (c *fileCapture) closeAll() {
+	saveOffsets(c.offsetsPath, c.files)
 	for k, f := range c.files {
 		unix.Close(f.fd)
 		delete(c.files, k)
 	}
 	unix.Close(c.root)
+}
+
+// savedOffset is where a run stopped reading a file.
+type savedOffset struct {
+	ino uint64
+	off int64
+}
+
+// loadOffsets reads the offsets file ("INO OFF PATH" lines); a missing or
+// damaged one gives none.
+func loadOffsets(p string) map[string]savedOffset {
+	out := map[string]savedOffset{}
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return out
+	}
+	for len(b) > 0 {
+		line := b
+		if i := indexByte(b, '\n'); i >= 0 {
+			line, b = b[:i], b[i+1:]
+		} else {
+			b = nil
+		}
+		f := splitN3(line)
+		if f == nil {
+			continue
+		}
+		ino, err1 := strconv.ParseUint(f[0], 10, 64)
+		off, err2 := strconv.ParseInt(f[1], 10, 64)
+		if err1 == nil && err2 == nil && off >= 0 {
+			out[f[2]] = savedOffset{ino: ino, off: off}
+		}
+	}
+	return out
+}
+
+// saveOffsets writes the offsets of the followed files (temporary file and
+// rename: a torn file would only cost the heuristics of a fresh start).
+func saveOffsets(p string, files map[fileKey]*followed) {
+	if p == "" {
+		return
+	}
+	var b []byte
+	for k, f := range files {
+		b = strconv.AppendUint(b, k.ino, 10)
+		b = append(b, ' ')
+		b = strconv.AppendInt(b, f.off, 10)
+		b = append(b, ' ')
+		b = append(b, f.name...)
+		b = append(b, '\n')
+	}
+	if os.WriteFile(p+".tmp", b, 0o600) == nil {
+		_ = os.Rename(p+".tmp", p)
+	}
+}
+
+// splitN3 splits "a b rest" into three fields (rest may hold spaces).
+func splitN3(line []byte) []string {
+	i := indexByte(line, ' ')
+	if i < 0 {
+		return nil
+	}
+	j := indexByte(line[i+1:], ' ')
+	if j < 0 {
+		return nil
+	}
+	return []string{string(line[:i]), string(line[i+1 : i+1+j]), string(line[i+2+j:])}
 }
 
 // openIn opens p inside the container's root.
@@ -195,8 +275,12 @@ func (c *fileCapture) scan(pat string) {
 		}
 		f := &followed{fd: fd, name: full, seen: true,
 			attrs: logs.NewAttrs(map[string]string{"source": full})}
-		if c.first && time.Unix(st.Mtim.Unix()).Before(c.started) {
-			f.off = st.Size
+		if c.first {
+			if sv, ok := c.saved[full]; ok && sv.ino == st.Ino && sv.off <= st.Size {
+				f.off = sv.off // where the previous run stopped
+			} else if time.Unix(st.Mtim.Unix()).Before(c.started) {
+				f.off = st.Size
+			}
 		}
 		c.files[k] = f
 	}
@@ -305,7 +389,8 @@ func (m *monitor) startCapture() error {
 		m.mu.Lock()
 		pid := m.state.Pid
 		m.mu.Unlock()
-		f, err := startFileCapture(m.log, "/proc/"+strconv.Itoa(pid)+"/root", c.opts.Files, c.since)
+		f, err := startFileCapture(m.log, "/proc/"+strconv.Itoa(pid)+"/root", c.opts.Files, c.since,
+			path.Join(m.cfg.LogDir, captureOffsetsFile))
 		if err != nil {
 			return errors.New("monitor " + m.cfg.ID + ": capture files: " + err.Error())
 		}

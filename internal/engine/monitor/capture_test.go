@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -64,7 +65,7 @@ func TestFileCapture(t *testing.T) {
 	}
 	// New since the start: read from its beginning.
 	write("a.log", "one\n", os.O_APPEND)
-	c, err := startFileCapture(w, root, []string{"/var/log/app/*.log"}, time.Now().Add(-time.Second))
+	c, err := startFileCapture(w, root, []string{"/var/log/app/*.log"}, time.Now().Add(-time.Second), "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,5 +131,28 @@ func TestArgsLogDriverAndCapture(t *testing.T) {
 	}
 	if out.LogDriver != "local" || out.LogOpts["capture-files"] != "/var/log/*.log,/x.log" || out.LogOpts["capture-syslog"] != "true" {
 		t.Fatalf("round trip: %+v", out)
+	}
+}
+
+func TestOffsetsRoundTrip(t *testing.T) {
+	p := filepath.Join(t.TempDir(), captureOffsetsFile)
+	if got := loadOffsets(p); len(got) != 0 {
+		t.Fatalf("missing file: %v", got)
+	}
+	files := map[fileKey]*followed{
+		{dev: 1, ino: 42}: {name: "/var/log/app/a.log", off: 120},
+		{dev: 1, ino: 43}: {name: "/var/log/with space.log", off: 0},
+	}
+	saveOffsets(p, files)
+	got := loadOffsets(p)
+	want := map[string]savedOffset{"/var/log/app/a.log": {ino: 42, off: 120}, "/var/log/with space.log": {ino: 43, off: 0}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("offsets = %v, want %v", got, want)
+	}
+	if err := os.WriteFile(p, []byte("junk\n12 x /a\n7 -1 /b\n9 3 /ok\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got := loadOffsets(p); !reflect.DeepEqual(got, map[string]savedOffset{"/ok": {ino: 9, off: 3}}) {
+		t.Fatalf("damaged file: %v", got)
 	}
 }
