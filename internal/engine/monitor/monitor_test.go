@@ -31,6 +31,15 @@ var (
 	buildErr   error
 )
 
+// TestMain removes the silo-monitor the tests built.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if monitorBin != "" {
+		_ = os.RemoveAll(filepath.Dir(monitorBin))
+	}
+	os.Exit(code)
+}
+
 // env returns the runtime and a freshly built silo-monitor, skipping the
 // test unless it runs as root with bin/runsilo built.
 func env(t *testing.T) (rt, bin string) {
