@@ -309,9 +309,22 @@ func (s *Service) Stop(ctx context.Context, ref string, signal string, timeout *
 		wait = *c.Config.StopTimeout
 	}
 	exit := s.exitChan(e)
+	// A conflict while the record still says running means the monitor
+	// reported the exit and the watcher is recording it: wait for that.
+	waitExit := func() error {
+		select {
+		case <-exit:
+			return nil
+		case <-ctx.Done():
+			return fmt.Errorf("stop container %s: %w", c.ID[:12], ctx.Err())
+		}
+	}
 	if err := s.signal(ctx, e, sig); err != nil {
 		if !s.snapshot(e).State.Running() {
 			return nil // exited meanwhile
+		}
+		if errdefs.IsConflict(err) {
+			return waitExit()
 		}
 		return err
 	}
@@ -330,15 +343,10 @@ func (s *Service) Stop(ctx context.Context, ref string, signal string, timeout *
 		case <-timer:
 		}
 	}
-	if err := s.signal(ctx, e, syscall.SIGKILL); err != nil && s.snapshot(e).State.Running() {
+	if err := s.signal(ctx, e, syscall.SIGKILL); err != nil && !errdefs.IsConflict(err) && s.snapshot(e).State.Running() {
 		return err
 	}
-	select {
-	case <-exit:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("stop container %s: %w", c.ID[:12], ctx.Err())
-	}
+	return waitExit()
 }
 
 func (s *Service) exitChan(e *entry) chan struct{} {
