@@ -97,6 +97,18 @@ func appendString(buf, s []byte) []byte {
 	return append(buf, '"')
 }
 
+// AppendJSONString appends s as a JSON string, quoted as log lines are:
+// the monitor's control messages use the same code.
+func AppendJSONString(buf []byte, s string) []byte { return appendString(buf, []byte(s)) }
+
+// ReadJSONString decodes the JSON string whose opening quote is s[pos] and
+// returns its value and the position after its closing quote.
+func ReadJSONString(s []byte, pos int) (string, int, error) {
+	d := decoder{s: s, pos: pos}
+	b, err := d.str(nil)
+	return string(b), d.pos, err
+}
+
 // ErrSyntax is returned (wrapped) by Decode for a line that is not a
 // json-file entry.
 var ErrSyntax = errors.New("malformed json-file entry")

@@ -4,7 +4,8 @@ import (
 	"errors"
 	"strconv"
 	"time"
-	"unicode/utf8"
+
+	"github.com/silo-containers/silo/internal/engine/logs"
 )
 
 // The monitor speaks JSON, but only flat objects of strings, integers and
@@ -20,13 +21,13 @@ func (o *object) key(k string) {
 	} else {
 		o.b = append(o.b, ',')
 	}
-	o.b = appendQuoted(o.b, k)
+	o.b = logs.AppendJSONString(o.b, k)
 	o.b = append(o.b, ':')
 }
 
 func (o *object) str(k, v string) *object {
 	o.key(k)
-	o.b = appendQuoted(o.b, v)
+	o.b = logs.AppendJSONString(o.b, v)
 	return o
 }
 
@@ -55,36 +56,6 @@ func (o *object) line() []byte {
 		o.b = append(o.b, '{')
 	}
 	return append(o.b, '}', '\n')
-}
-
-func appendQuoted(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			switch {
-			case c == '"' || c == '\\':
-				b = append(b, '\\', c)
-			case c == '\n':
-				b = append(b, '\\', 'n')
-			case c < 0x20:
-				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-			default:
-				b = append(b, c)
-			}
-			i++
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, `\ufffd`...)
-		} else {
-			b = append(b, s[i:i+size]...)
-		}
-		i += size
-	}
-	return append(b, '"')
 }
 
 // fields is a decoded flat object: string values unescaped, numbers and
@@ -180,52 +151,12 @@ func (p *parser) next() byte {
 
 // str reads the rest of a string whose opening quote was consumed.
 func (p *parser) str() (string, error) {
-	var b []byte
-	for p.pos < len(p.s) {
-		c := p.s[p.pos]
-		p.pos++
-		switch {
-		case c == '"':
-			return string(b), nil
-		case c < 0x20:
-			return "", errWire
-		case c != '\\':
-			b = append(b, c)
-			continue
-		}
-		if p.pos >= len(p.s) {
-			return "", errWire
-		}
-		e := p.s[p.pos]
-		p.pos++
-		switch e {
-		case '"', '\\', '/':
-			b = append(b, e)
-		case 'n':
-			b = append(b, '\n')
-		case 't':
-			b = append(b, '\t')
-		case 'r':
-			b = append(b, '\r')
-		case 'b':
-			b = append(b, '\b')
-		case 'f':
-			b = append(b, '\f')
-		case 'u':
-			if p.pos+4 > len(p.s) {
-				return "", errWire
-			}
-			n, err := strconv.ParseUint(string(p.s[p.pos:p.pos+4]), 16, 16)
-			if err != nil {
-				return "", errWire
-			}
-			p.pos += 4
-			b = utf8.AppendRune(b, rune(n)) // lone surrogates become U+FFFD
-		default:
-			return "", errWire
-		}
+	v, next, err := logs.ReadJSONString(p.s, p.pos-1)
+	if err != nil {
+		return "", errWire
 	}
-	return "", errWire
+	p.pos = next
+	return v, nil
 }
 
 func (f fields) int(k string) int {
