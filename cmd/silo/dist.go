@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -79,33 +80,20 @@ func (d *progressDisplay) show(m client.ProgressMessage) {
 }
 
 func pullCommand(g *globals) *cobra.Command {
-	return &cobra.Command{
-		Use:   "pull NAME[:TAG|@DIGEST]",
-		Short: "Download an image from a registry",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := g.connect(cmd.Context())
-			if err != nil {
-				return err
-			}
-			cred, err := registryAuth(args[0]) // login.go
-			if err != nil {
-				return err
-			}
-			body, err := c.ImagePull(cmd.Context(), args[0], cred)
-			if err != nil {
-				return err
-			}
-			defer body.Close()
-			return client.ReadProgress(body, newProgressDisplay(os.Stdout).show)
-		},
-	}
+	return registryCommand(g, "pull NAME[:TAG|@DIGEST]", "Download an image from a registry", (*client.Client).ImagePull)
 }
 
 func pushCommand(g *globals) *cobra.Command {
+	return registryCommand(g, "push NAME[:TAG]", "Upload an image to a registry", (*client.Client).ImagePush)
+}
+
+// registryCommand is pull or push: the credentials silo login stored for
+// the image's registry go with the request, and the daemon's progress
+// stream is shown as docker shows it.
+func registryCommand(g *globals, use, short string, op func(*client.Client, context.Context, string, string) (io.ReadCloser, error)) *cobra.Command {
 	return &cobra.Command{
-		Use:   "push NAME[:TAG]",
-		Short: "Upload an image to a registry",
+		Use:   use,
+		Short: short,
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := g.connect(cmd.Context())
@@ -116,7 +104,7 @@ func pushCommand(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			body, err := c.ImagePush(cmd.Context(), args[0], cred)
+			body, err := op(c, cmd.Context(), args[0], cred)
 			if err != nil {
 				return err
 			}
