@@ -188,36 +188,18 @@ func (w *Writer) localName(i int, gz bool) string {
 }
 
 // rotatedIndex parses "container.log.N" or "container.log.N.gz".
-func rotatedIndex(name string) (int, bool) {
-	s, ok := strings.CutPrefix(name, LocalFileName+".")
+func rotatedIndex(name string) (int, bool) { return rotatedIndexOf(LocalFileName, name) }
+
+// rotatedIndexOf parses the rotated names of log file base: "BASE.N", or
+// "BASE.N.gz" once compressed.
+func rotatedIndexOf(base, name string) (int, bool) {
+	s, ok := strings.CutPrefix(name, base+".")
 	if !ok {
 		return 0, false
 	}
 	s = strings.TrimSuffix(s, ".gz")
 	n, err := strconv.Atoi(s)
 	return n, err == nil && n >= 1
-}
-
-// scanRotatedLocal is scanRotated for the local driver's names.
-func (w *Writer) scanRotatedLocal() error {
-	entries, err := os.ReadDir(w.dir)
-	if err != nil {
-		return &Error{Op: "open log", Object: w.dir, Err: err}
-	}
-	for _, e := range entries {
-		n, ok := rotatedIndex(e.Name())
-		if !ok {
-			continue
-		}
-		if n >= w.cfg.MaxFile {
-			if err := os.Remove(filepath.Join(w.dir, e.Name())); err != nil {
-				return &Error{Op: "open log", Object: w.dir, Err: err}
-			}
-			continue
-		}
-		w.nrot = max(w.nrot, n)
-	}
-	return nil
 }
 
 // repairLocal cuts a torn last record off the current file. The last

@@ -149,11 +149,7 @@ func Open(dir string, cfg Config) (*Writer, error) {
 		return nil, &Error{Op: "open log", Object: dir, Err: err}
 	}
 	w := &Writer{dir: dir, cfg: cfg, Now: time.Now}
-	scan := w.scanRotated
-	if w.local() {
-		scan = w.scanRotatedLocal // local.go
-	}
-	if err := scan(); err != nil {
+	if err := w.scanRotated(); err != nil {
 		return nil, err
 	}
 	if err := w.openFile(); err != nil {
@@ -174,9 +170,8 @@ func (w *Writer) scanRotated() error {
 		return &Error{Op: "open log", Object: w.dir, Err: err}
 	}
 	for _, e := range entries {
-		s, ok := strings.CutPrefix(e.Name(), FileName+".")
-		n, err := strconv.Atoi(s)
-		if !ok || err != nil || n < 1 {
+		n, ok := rotatedIndexOf(w.fileName(), e.Name()) // local.go
+		if !ok {
 			continue
 		}
 		if n >= w.cfg.MaxFile {
