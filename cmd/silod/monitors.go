@@ -75,11 +75,14 @@ func (m *monitors) Exited(cfg engine.MonitorConfig) (engine.ExitStatus, error) {
 	return exitStatus(st), nil
 }
 
-// Delete lets a lingering monitor go and removes what it and the runtime
-// left: normally the monitor deleted the container itself; a monitor that
-// died (kill -9) may have left the runtime's state.
+// Delete waits for a lingering monitor to finish deleting the container
+// (it reports the exit first, see package monitor), lets it go and removes
+// what it and the runtime left: normally the monitor deleted the container
+// itself; a monitor that died (kill -9) may have left the runtime's state.
 func (m *monitors) Delete(ctx context.Context, cfg engine.MonitorConfig) error {
-	_ = monitor.NewClient(cfg.StateDir).Release(ctx)
+	if _, err := monitor.NewClient(cfg.StateDir).WaitDeleted(ctx); err != nil && ctx.Err() != nil {
+		return fmt.Errorf("delete container %s: %w", cfg.ID, ctx.Err())
+	}
 	if _, err := os.Stat(filepath.Join(m.runtimeRoot, cfg.ID)); err == nil {
 		out, err := exec.CommandContext(ctx, m.runtime, "--root", m.runtimeRoot, "delete", "-f", cfg.ID).CombinedOutput()
 		if err != nil {
@@ -114,11 +117,10 @@ func (m *monitorConn) Signal(ctx context.Context, sig syscall.Signal) error {
 // Wait returns the exit status and lets the monitor quit: the engine,
 // its one waiter, has what it needs.
 func (m *monitorConn) Wait(ctx context.Context) (engine.ExitStatus, error) {
-	st, err := m.c.Wait(ctx)
+	st, err := m.c.WaitRelease(ctx)
 	if err != nil {
 		return engine.ExitStatus{}, err
 	}
-	_ = m.c.Release(context.WithoutCancel(ctx))
 	return exitStatus(st), nil
 }
 

@@ -225,7 +225,7 @@ func (b *buildBackend) newSandbox(ctx context.Context, image string) (_ build.Co
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("build sandbox: %w", err)
 	}
-	sb, err := sandbox.Create(ctx, filepath.Join(dir, "sandbox"), layers, sandbox.Options{TemplateDir: b.s.templateDir()})
+	sb, err := b.s.newSandbox(ctx, filepath.Join(dir, "sandbox"), layers, 0) // spares.go
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, err

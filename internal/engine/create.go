@@ -132,13 +132,33 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (_ CreateRespon
 		}
 		_ = os.RemoveAll(dir)
 	}()
-	sb, err = sandbox.Create(ctx, s.sandboxDir(id), layers, sandbox.Options{SizeBytes: size, TemplateDir: s.templateDir()})
+	// The network namespace is made while the sandbox is: the two are
+	// independent, and each is mostly waiting on the kernel.
+	type made struct {
+		path string
+		err  error
+	}
+	nsDone := make(chan made, 1)
+	if endpoints != nil {
+		go func() {
+			path, err := s.cfg.Networks.CreateNamespace(ctx, id)
+			nsDone <- made{path, err}
+		}()
+	} else {
+		nsDone <- made{}
+	}
+	sb, err = s.newSandbox(ctx, s.sandboxDir(id), layers, size) // spares.go
+	var rootfs string
+	if err == nil {
+		rootfs, err = sb.Mount(ctx)
+	}
+	ns := <-nsDone
+	netns = ns.path // set even on failure: the deferred cleanup removes it
 	if err != nil {
 		return fail(err)
 	}
-	rootfs, err := sb.Mount(ctx)
-	if err != nil {
-		return fail(err)
+	if ns.err != nil {
+		return fail(ns.err)
 	}
 	if err := s.attachMounts(ctx, id, rootfs, mounts); err != nil {
 		return fail(err)
@@ -150,11 +170,6 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (_ CreateRespon
 	}()
 	if cfg.Hostname == "" {
 		cfg.Hostname = id[:12]
-	}
-	if endpoints != nil {
-		if netns, err = s.cfg.Networks.CreateNamespace(ctx, id); err != nil {
-			return fail(err)
-		}
 	}
 	etc, err := s.etcMounts(id)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -15,6 +16,8 @@ import (
 	"time"
 
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/sys/mountinfo"
+	"golang.org/x/sys/unix"
 
 	"github.com/silo-containers/silo/internal/engine/logs"
 	"github.com/silo-containers/silo/internal/errdefs"
@@ -173,6 +176,16 @@ func setup(t *testing.T) *fixture {
 		t.Skip("needs busybox-static")
 	}
 	root := t.TempDir()
+	// Runs before the directory's removal: a test that left a sandbox
+	// mounted fails, and leaves nothing mounted on the host.
+	t.Cleanup(func() {
+		infos, _ := mountinfo.GetMounts(mountinfo.PrefixFilter(root))
+		slices.SortFunc(infos, func(a, b *mountinfo.Info) int { return strings.Compare(b.Mountpoint, a.Mountpoint) })
+		for _, m := range infos {
+			t.Errorf("mount left: %s", m.Mountpoint)
+			_ = unix.Unmount(m.Mountpoint, unix.MNT_DETACH)
+		}
+	})
 	ctx := context.Background()
 	images, err := storage.Open(ctx, filepath.Join(root, "image"))
 	if err != nil {
@@ -484,6 +497,46 @@ func TestRestore(t *testing.T) {
 		if err := s.Remove(ctx, id, RemoveOptions{Force: true}); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestRestoreAutoRemove: an AutoRemove container that is not running when
+// the daemon starts is removed (docker does the same), whether it never
+// started or its removal was cut short; one still running stays.
+func TestRestoreAutoRemove(t *testing.T) {
+	f := setup(t)
+	s := f.open(t)
+	ctx := context.Background()
+	ids := map[string]string{}
+	for _, name := range []string{"created", "running"} {
+		resp, err := s.Create(ctx, CreateRequest{Name: name, Config: &container.Config{Image: "busybox", Cmd: []string{"sleep", "60"}},
+			HostConfig: &container.HostConfig{AutoRemove: true}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[name] = resp.ID
+	}
+	if err := s.Start(ctx, "running"); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+
+	s = f.open(t)
+	defer s.Close()
+	if _, err := s.Inspect(ctx, "created"); !errdefs.IsNotFound(err) {
+		t.Fatalf("created AutoRemove container after restore: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(f.root, "engine/containers", ids["created"])); !os.IsNotExist(err) {
+		t.Fatalf("its directory: %v", err)
+	}
+	if c, err := s.Inspect(ctx, "running"); err != nil || !c.State.Running {
+		t.Fatalf("running AutoRemove container after restore: %+v, %v", c, err)
+	}
+	if err := s.Kill(ctx, "running", "KILL"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Wait(ctx, "running", container.WaitConditionRemoved); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -448,7 +448,14 @@ func (s *Service) Remove(ctx context.Context, ref string, opts RemoveOptions) er
 		}
 	}
 	failPending(s.takePending(e))
-	if err := s.setState(e, func(c *Container) { c.State.Status = container.StateRemoving }); err != nil {
+	// The removal is recorded, so that restore finishes one that a crash
+	// cut short. An AutoRemove container needs no record (restore removes
+	// every AutoRemove container that is not running, as docker does):
+	// that spares `run --rm` a database commit.
+	removing := func(c *Container) { c.State.Status = container.StateRemoving }
+	if c.HostConfig != nil && c.HostConfig.AutoRemove {
+		s.setStateUnrecorded(e, removing)
+	} else if err := s.setState(e, removing); err != nil {
 		return fail(err)
 	}
 	if err := s.removeFiles(ctx, &c); err != nil {
@@ -470,15 +477,25 @@ func (s *Service) Remove(ctx context.Context, ref string, opts RemoveOptions) er
 // removeFiles deletes what a container holds on disk and in the image
 // store. Every step accepts that an earlier, crashed removal did part of it.
 //
-// The runtime's leftovers go first (a monitor that died may have left
-// processes that hold the sandbox). The sandbox is unmounted and the
-// container directory renamed into the trash, deleted in the background:
-// unlinking the sandbox image and the directory tree is off the caller's
-// path (restore empties the trash of a daemon that stopped before it was
-// done). The image hold goes last, once no overlay uses its layers.
+// The container directory is renamed into the trash, where it is
+// unmounted and deleted in the background: off the caller's path (restore
+// empties the trash of a daemon that stopped before it was done). The
+// runtime's leftovers
+// (cgroups, state; the monitor deletes them right after reporting the
+// exit) go after that, so that the two overlap, for a container with a pid
+// namespace of its own: none of its processes outlives its init. One that
+// shares a pid namespace may have left processes that hold the sandbox:
+// its runtime leftovers go first. The image hold goes once the directory
+// is in the trash, while the runtime may still be at work. The overlay in
+// the trash may use the image's layers a moment longer; should the image
+// be deleted meanwhile, nothing runs in that overlay any more, and what is
+// unlinked under it stays readable until the unmount.
 func (s *Service) removeFiles(ctx context.Context, c *Container) error {
-	if err := s.cfg.Monitors.Delete(ctx, s.monitorConfig(c)); err != nil {
-		return err
+	ownPidNS := c.HostConfig == nil || c.HostConfig.PidMode == ""
+	if !ownPidNS {
+		if err := s.cfg.Monitors.Delete(ctx, s.monitorConfig(c)); err != nil {
+			return err
+		}
 	}
 	if err := s.disconnectNetworks(ctx, c); err != nil {
 		return err
@@ -486,11 +503,17 @@ func (s *Service) removeFiles(ctx context.Context, c *Container) error {
 	if err := s.trashCtrDir(ctx, c.ID); err != nil {
 		return err
 	}
-	if err := os.RemoveAll(s.stateDir(c.ID)); err != nil {
-		return err
-	}
+	s.refillSpares(c.SandboxSize) // spares.go
 	if err := s.cfg.Images.Release(ctx, c.ID); err != nil {
 		s.log.Warn("release image", "container", c.ID, "err", err)
+	}
+	if ownPidNS {
+		if err := s.cfg.Monitors.Delete(ctx, s.monitorConfig(c)); err != nil {
+			return err
+		}
+	}
+	if err := os.RemoveAll(s.stateDir(c.ID)); err != nil {
+		return err
 	}
 	// The runtime removed the container's cgroup; the engine's parent goes
 	// with the last container under it.
@@ -498,19 +521,13 @@ func (s *Service) removeFiles(ctx context.Context, c *Container) error {
 	return nil
 }
 
-// trashCtrDir unmounts the container's sandbox and moves its directory
-// into the trash, whose deletion runs in the background. Where the rename
-// fails it deletes the directory in place.
+// trashCtrDir moves the container's directory into the trash, where it
+// is unmounted and deleted in the background: a rename carries the mounts
+// below the directory along, so neither the unmount (an ext4 file system
+// to close, a loop device to detach) nor the deletion is on the caller's
+// path. Where the rename fails it unmounts and deletes the directory in
+// place.
 func (s *Service) trashCtrDir(ctx context.Context, id string) error {
-	sb, err := sandbox.Open(s.sandboxDir(id))
-	switch {
-	case err == nil:
-		if err := sb.Unmount(ctx); err != nil {
-			return err
-		}
-	case !errdefs.IsNotFound(err):
-		return err
-	}
 	dir := s.ctrDir(id)
 	trashed := filepath.Join(s.trashDir(), id)
 	if err := os.Rename(dir, trashed); err != nil {
@@ -531,7 +548,8 @@ func (s *Service) trashCtrDir(ctx context.Context, id string) error {
 }
 
 // deleteCtrDir deletes a container directory: its sandbox through the
-// sandbox package (which refuses while anything is mounted), then the rest.
+// sandbox package (which unmounts it first and refuses while anything is
+// still mounted), then the rest.
 func (s *Service) deleteCtrDir(ctx context.Context, dir string) error {
 	sb, err := sandbox.Open(filepath.Join(dir, "sandbox"))
 	switch {

@@ -23,6 +23,7 @@ import (
 //	                 (either: restarted if its restart policy says so)
 //	restarting       -                           restarted (restart.go)
 //	removing         -                           removal finished
+//	created, exited  AutoRemove set              removed (as docker does)
 //	created, exited  half-made sandbox mounts    cleaned (sandbox.Open)
 //	(no record)      a directory in containers/  deleted (a crashed Create)
 //	(removed)        a directory in trash/           deleted (removal's last step)
@@ -48,6 +49,14 @@ func (s *Service) restore(ctx context.Context) error {
 				s.log.Error("finish removal", "container", c.ID, "err", err)
 			}
 		default:
+			if c.HostConfig != nil && c.HostConfig.AutoRemove {
+				// It exited (or never started) while no daemon could
+				// remove it, or its removal was cut short.
+				if err := s.Remove(ctx, c.ID, RemoveOptions{Force: true, RemoveVolumes: true}); err != nil {
+					s.log.Error("auto-remove", "container", c.ID, "err", err)
+				}
+				continue
+			}
 			// Open repairs what a crash inside Mount or Unmount left.
 			if _, err := sandbox.Open(s.sandboxDir(c.ID)); err != nil && !errdefs.IsNotFound(err) {
 				s.log.Warn("open sandbox", "container", c.ID, "err", err)

@@ -83,7 +83,8 @@ type Monitors interface {
 	// when there is none).
 	Exited(cfg MonitorConfig) (ExitStatus, error)
 	// Delete removes what the runtime and the monitor keep of an exited
-	// container (runtime state, StateDir).
+	// container (runtime state, StateDir), once a monitor still deleting
+	// the container through the runtime is done.
 	Delete(ctx context.Context, cfg MonitorConfig) error
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/silo-containers/silo/internal/errdefs"
 	"github.com/silo-containers/silo/internal/storage"
 	"github.com/silo-containers/silo/internal/storage/baseimage"
+	"github.com/silo-containers/silo/internal/storage/sandbox"
 )
 
 // ErrNotModified is returned (wrapped) when a request asks for the state a
@@ -71,6 +72,10 @@ type Service struct {
 
 	// features: volumes, events (features.go).
 	features features
+
+	// spareFill marks the sizes whose spare sandboxes are being made
+	// (spares.go); guarded by mu.
+	spareFill map[int64]bool
 }
 
 // entry is one container in memory.
@@ -169,6 +174,10 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		cancel()
 		d.close()
 		return nil, err
+	}
+	// Before any create: what a crash left of a spare goes.
+	if err := sandbox.CleanSpares(s.templateDir()); err != nil {
+		s.log.Warn("clean spare sandboxes", "err", err)
 	}
 	if err := s.restore(ctx); err != nil {
 		cancel()
@@ -278,6 +287,16 @@ func (s *Service) setState(e *entry, fn func(c *Container)) error {
 	}
 	e.c = &next
 	return nil
+}
+
+// setStateUnrecorded is setState for a change that need not survive a
+// restart: it changes the record in memory only.
+func (s *Service) setStateUnrecorded(e *entry, fn func(c *Container)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	next := *e.c
+	fn(&next)
+	e.c = &next
 }
 
 // sortedEntries returns the containers, newest first.

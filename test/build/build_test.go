@@ -323,7 +323,7 @@ func TestCommit(t *testing.T) {
 		t.Error("a file the container deleted is in the committed image")
 	}
 	// The container's sandbox is unmounted again after the commit.
-	if m := harness.MountsUnder(filepath.Join(d.Data)); len(m) != 0 {
+	if m := harness.MountsSettled(d.Data); len(m) != 0 {
 		t.Errorf("mounts after commit of a stopped container: %v", m)
 	}
 	if harness.HaveDocker() {

@@ -253,7 +253,7 @@ wait:
 	if p := processesBesidesSilod(d); len(p) > 0 {
 		t.Errorf("processes left: %v", p)
 	}
-	if m := harness.MountsUnder(d.Root); len(m) > 0 {
+	if m := harness.MountsSettled(d.Root); len(m) > 0 {
 		t.Errorf("mounts left: %v", m)
 	}
 	if _, _, code := d.Silo("image", "inspect", "debian:cancel"); code == 0 {

@@ -81,7 +81,7 @@ func (d *daemon) checkClean(ids []string) {
 	for deadline := time.Now().Add(5 * time.Second); len(others()) > 0 && time.Now().Before(deadline); {
 		time.Sleep(20 * time.Millisecond)
 	}
-	if m := harness.MountsUnder(d.Root); len(m) > 0 {
+	if m := harness.MountsSettled(d.Root); len(m) > 0 {
 		d.T.Errorf("mounts left: %v", m)
 	}
 	if l := harness.LoopsUnder(d.Root); len(l) > 0 {

@@ -271,7 +271,7 @@ func (d *Daemon) CheckClean() {
 	for deadline := time.Now().Add(3 * time.Second); len(ProcessesUnder(d.Root)) > 0 && time.Now().Before(deadline); {
 		time.Sleep(20 * time.Millisecond)
 	}
-	if m := MountsUnder(d.Root); len(m) > 0 {
+	if m := MountsSettled(d.Root); len(m) > 0 {
 		t.Errorf("mounts left: %v", m)
 		for i := len(m) - 1; i >= 0; i-- {
 			_ = syscall.Unmount(m[i], syscall.MNT_DETACH)
@@ -293,6 +293,19 @@ func (d *Daemon) CheckClean() {
 		t.Errorf("cgroups left: %v", c)
 	}
 	RemoveCgroupParent(d.CgroupParent)
+}
+
+// MountsSettled is MountsUnder once the background unmounts are done: a
+// removed container's sandbox is unmounted in the trash just after the
+// removal returns. It waits up to 5 s for the mounts and loop devices
+// under root to go and returns the mounts still there.
+func MountsSettled(root string) []string {
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if len(MountsUnder(root)) == 0 && len(LoopsUnder(root)) == 0 {
+			break
+		}
+	}
+	return MountsUnder(root)
 }
 
 // MountsUnder lists the mount points under root.

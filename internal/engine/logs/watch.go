@@ -60,8 +60,11 @@ func (w *watcher) wait(ctx context.Context) error {
 	return ctx.Err()
 }
 
+// close releases the inotify instance in the background: the kernel
+// destroys an inotify group only after an SRCU grace period (several
+// milliseconds), which a follower at the end of a log need not wait for.
 func (w *watcher) close() {
 	if w.f != nil {
-		w.f.Close()
+		go w.f.Close()
 	}
 }

@@ -233,12 +233,10 @@ func (c *fileCapture) poll(final bool) {
 			delete(c.files, k)
 		}
 	}
-	for k, f := range c.files {
+	for _, f := range c.files {
 		c.read(f)
 		if final {
-			c.flush(f)
-			unix.Close(f.fd)
-			delete(c.files, k)
+			c.flush(f) // closeAll saves the offsets, then closes
 		}
 	}
 }

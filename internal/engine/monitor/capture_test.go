@@ -65,7 +65,8 @@ func TestFileCapture(t *testing.T) {
 	}
 	// New since the start: read from its beginning.
 	write("a.log", "one\n", os.O_APPEND)
-	c, err := startFileCapture(w, root, []string{"/var/log/app/*.log"}, time.Now().Add(-time.Second), "")
+	offsets := filepath.Join(logDir, captureOffsetsFile)
+	c, err := startFileCapture(w, root, []string{"/var/log/app/*.log"}, time.Now().Add(-time.Second), offsets)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,6 +120,26 @@ func TestFileCapture(t *testing.T) {
 	}
 	if len(c.files) != 0 {
 		t.Errorf("files left open: %d", len(c.files))
+	}
+
+	// The next run of the container goes on where this one stopped, even
+	// for a file written after its start and before its first poll (a
+	// start time an hour ago makes every file such a file).
+	write("a.log", "five\n", os.O_APPEND)
+	w, err = logs.Open(logDir, logs.Config{MaxSize: -1, MaxFile: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err = startFileCapture(w, root, []string{"/var/log/app/a.log"}, time.Now().Add(-time.Hour), offsets)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.close()
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if again := readLog(t, logDir); len(again) != len(got)+1 || again[len(again)-1] != "/var/log/app/a.log|five" {
+		t.Errorf("after a restart the log gained %q, want only five", again[len(got):])
 	}
 }
 

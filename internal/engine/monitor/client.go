@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -16,43 +15,27 @@ import (
 )
 
 // Start launches a monitor for cfg with the silo-monitor binary and
-// returns once the container runs. The monitor is not a child of the
-// caller: it survives it.
+// returns once the container runs. The monitor is the caller's child, in
+// a session of its own; the caller reaps it in the background when it
+// quits (a goroutine woken through a pidfd, no thread parked in wait4).
+// It outlives the caller: a caller that exits leaves it to init.
 func Start(ctx context.Context, binary string, cfg *Config) error {
 	if err := cfg.check(); err != nil {
 		return err
 	}
-	r, w, err := os.Pipe()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	p, ready, err := spawn(binary, cfg)
 	if err != nil {
 		return err
 	}
-	defer r.Close()
-	devnull, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
-	if err != nil {
-		w.Close()
-		return err
-	}
-	defer devnull.Close()
-	p, err := os.StartProcess(binary, append([]string{binary}, cfg.Args()...), &os.ProcAttr{Files: []*os.File{devnull, devnull, w}})
-	w.Close()
-	if err != nil {
-		return errors.New("start monitor for " + cfg.ID + ": " + err.Error())
-	}
-	stop := context.AfterFunc(ctx, func() { _ = p.Kill() })
-	defer stop()
-	msg, _ := io.ReadAll(r)
-	st, err := p.Wait()
-	if err != nil {
-		return errors.New("start monitor for " + cfg.ID + ": " + err.Error())
-	}
-	if !st.Success() {
-		text := strings.TrimSpace(strings.TrimPrefix(string(msg), "silo-monitor: "))
-		if text == "" {
-			text = st.String()
-		}
-		return errors.New("start monitor for " + cfg.ID + ": " + text)
-	}
-	return nil
+	pid := p.Pid
+	_ = p.Release()
+	go func() { _, _ = waitChild(pid) }()
+	// Not cancelled by ctx: a monitor half way through its setup would
+	// leave a half-made container; it reports soon either way.
+	return awaitReady(ready, cfg)
 }
 
 // Client talks to the monitor whose directory is Dir. Every call uses a
@@ -143,9 +126,27 @@ func (c *Client) State(ctx context.Context) (*State, error) {
 }
 
 // Wait blocks until the container has exited and the monitor has
-// flushed its logs and deleted it, and returns the final state.
+// flushed its logs, and returns the final state. The runtime may still be
+// deleting the container (see WaitDeleted).
 func (c *Client) Wait(ctx context.Context) (*State, error) {
-	f, _, _, err := c.call(ctx, op("wait"), false)
+	return c.wait(ctx, op("wait"))
+}
+
+// WaitRelease is Wait, and then lets the monitor quit as soon as the
+// container is deleted (Release), in one round trip.
+func (c *Client) WaitRelease(ctx context.Context) (*State, error) {
+	return c.wait(ctx, op("wait").bool("release", true))
+}
+
+// WaitDeleted is Wait until, in addition, the runtime has deleted the
+// container (its cgroups and runtime state are gone); then the monitor
+// quits (as after Release).
+func (c *Client) WaitDeleted(ctx context.Context) (*State, error) {
+	return c.wait(ctx, op("wait").bool("deleted", true).bool("release", true))
+}
+
+func (c *Client) wait(ctx context.Context, req *object) (*State, error) {
+	f, _, _, err := c.call(ctx, req, false)
 	if err != nil {
 		return nil, err
 	}
@@ -171,8 +172,8 @@ func (c *Client) CloseStdin(ctx context.Context) error {
 	return err
 }
 
-// Release lets a monitor whose container has exited quit now instead of
-// at the end of its grace period.
+// Release lets a monitor whose container has exited quit as soon as the
+// container is deleted instead of at the end of its grace period.
 func (c *Client) Release(ctx context.Context) error {
 	_, _, _, err := c.call(ctx, op("release"), false)
 	return err

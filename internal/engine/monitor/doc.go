@@ -22,9 +22,12 @@
 //   - serves a control socket, Dir/monitor.sock;
 //   - when init exits: writes Dir/exit.json atomically (code, signal,
 //     OOM kill from the memory cgroup's oom_kill counter, times), drains
-//     the output into the log, deletes the container through the runtime
-//     (remaining processes, cgroups, runtime state), closes the log, and
-//     keeps answering state and wait for Config.Grace or until release.
+//     the output into the log, closes the log and reports the exit, and
+//     deletes the container through the runtime (remaining processes,
+//     cgroups, runtime state); then keeps answering state and wait for
+//     Config.Grace or until release. The delete comes after the report
+//     when init was pid 1 of its own pid namespace (nothing of the
+//     container is left running then), before it otherwise.
 //
 // If silod restarts it connects to Dir/monitor.sock again; if the monitor
 // is gone (no socket), Dir/exit.json has the status.
@@ -42,11 +45,13 @@
 //	{"op":"state"}                       -> {"ok":true,"id":..,"pid":..,"status":"running"|"exited",
 //	                                          "exit_code":..,"signal":..,"oom_killed":..,
 //	                                          "started":..,"finished":..,"monitor_pid":..}
-//	{"op":"wait"}                        -> the state reply, once the container exited and was cleaned up
+//	{"op":"wait"}                        -> the state reply, once the container exited and its log is complete
+//	{"op":"wait","deleted":true}         -> the same, once the runtime has also deleted the container
+//	{"op":"wait","release":true}         -> a wait that also releases the monitor (it quits once deleted)
 //	{"op":"signal","signal":N,"all":B}   -> {"ok":true}   (all: every process, through the runtime)
 //	{"op":"resize","rows":R,"cols":C}    -> {"ok":true}   (terminal containers)
 //	{"op":"close_stdin"}                 -> {"ok":true}
-//	{"op":"release"}                     -> {"ok":true}   (after the exit: quit now)
+//	{"op":"release"}                     -> {"ok":true}   (after the exit: quit once deleted)
 //	{"op":"attach","stdin":B,"stdout":B,"stderr":B,"stdin_once":B}
 //	                                     -> {"ok":true,"tty":B}, then the connection is a stream:
 //	                                        output to the client (raw with a tty, otherwise framed as

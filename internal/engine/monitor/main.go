@@ -1,6 +1,7 @@
 package monitor
 
 import (
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -16,11 +17,11 @@ const stageEnv = "_SILO_MONITOR_STAGE"
 const addedEnv = "_SILO_MONITOR_GOENV"
 
 // Main is the silo-monitor command: args are the flags of Config.Args.
-// The process started by the caller only launches the real monitor: a
-// copy of itself in a new session, so that the monitor is not the
-// caller's child and outlives it. It waits until the container runs (or
-// fails to) and exits 0 (or 1 with the error on stderr). It returns the
-// exit status.
+// Started by hand, it only launches the real monitor (spawn: a copy of
+// itself in a new session, which outlives it), waits until the container
+// runs (or fails to) and exits 0 (or 1 with the error on stderr); the
+// engine spawns the serving monitor directly (Start). It returns the exit
+// status.
 func Main(args []string) int {
 	if os.Getenv(stageEnv) != "serve" {
 		return launch(args)
@@ -47,35 +48,55 @@ func Main(args []string) int {
 	return 0
 }
 
+// launch is `silo-monitor FLAGS` run by hand: it starts the monitor and
+// exits once the container runs (0) or failed to (1, the error on stderr).
 func launch(args []string) int {
 	cfg, err := ParseArgs(args)
 	if err != nil {
 		os.Stderr.WriteString("silo-monitor: " + err.Error() + "\n")
 		return 2
 	}
-	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
-		os.Stderr.WriteString("silo-monitor: " + err.Error() + "\n")
-		return 1
-	}
-	devnull, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
-	if err != nil {
-		os.Stderr.WriteString("silo-monitor: " + err.Error() + "\n")
-		return 1
-	}
-	// The monitor's own diagnostics (a panic) go to a file in its dir.
-	errLog, err := os.OpenFile(filepath.Join(cfg.Dir, "monitor.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
-	if err != nil {
-		errLog = devnull
-	}
-	r, w, err := os.Pipe()
-	if err != nil {
-		os.Stderr.WriteString("silo-monitor: " + err.Error() + "\n")
-		return 1
-	}
 	exe, err := os.Executable()
 	if err != nil {
 		exe = "/proc/self/exe"
 	}
+	p, ready, err := spawn(exe, cfg)
+	if err != nil {
+		os.Stderr.WriteString("silo-monitor: " + err.Error() + "\n")
+		return 1
+	}
+	_ = p.Release()
+	if err := awaitReady(ready, cfg); err != nil {
+		os.Stderr.WriteString("silo-monitor: " + err.Error() + "\n")
+		return 1
+	}
+	return 0
+}
+
+// spawn starts binary as the serving monitor of cfg, in a session of its
+// own (no terminal's signals reach it), and returns it with the read end
+// of its ready pipe (see Serve).
+func spawn(binary string, cfg *Config) (*os.Process, *os.File, error) {
+	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+		return nil, nil, errors.New("start monitor for " + cfg.ID + ": " + err.Error())
+	}
+	devnull, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	if err != nil {
+		return nil, nil, errors.New("start monitor for " + cfg.ID + ": " + err.Error())
+	}
+	defer devnull.Close()
+	// The monitor's own diagnostics (a panic) go to a file in its dir.
+	errLog, err := os.OpenFile(filepath.Join(cfg.Dir, "monitor.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		errLog = devnull
+	} else {
+		defer errLog.Close()
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, nil, errors.New("start monitor for " + cfg.ID + ": " + err.Error())
+	}
+	defer w.Close()
 	env := append(os.Environ(), stageEnv+"=serve")
 	// One P is plenty for a process that mostly sleeps (every P has its
 	// own caches and can start threads), and a small heap goal keeps the
@@ -88,25 +109,30 @@ func launch(args []string) int {
 		}
 	}
 	env = append(env, addedEnv+"="+strings.Join(added, ","))
-	p, err := os.StartProcess(exe, append([]string{"silo-monitor"}, args...), &os.ProcAttr{
+	p, err := os.StartProcess(binary, append([]string{"silo-monitor"}, cfg.Args()...), &os.ProcAttr{
 		Dir:   "/",
 		Env:   env,
 		Files: []*os.File{devnull, devnull, errLog, w},
 		Sys:   &syscall.SysProcAttr{Setsid: true},
 	})
-	w.Close()
 	if err != nil {
-		os.Stderr.WriteString("silo-monitor: start monitor: " + err.Error() + "\n")
-		return 1
+		r.Close()
+		return nil, nil, errors.New("start monitor for " + cfg.ID + ": " + err.Error())
 	}
-	msg, _ := io.ReadAll(r)
-	_ = p.Release()
-	if s := string(msg); strings.HasPrefix(s, "ok") {
-		return 0
-	} else if s == "" {
-		os.Stderr.WriteString("silo-monitor: the monitor exited during setup (see " + filepath.Join(cfg.Dir, "monitor.log") + ")\n")
-	} else {
-		os.Stderr.WriteString("silo-monitor: " + strings.TrimPrefix(s, "error: "))
+	return p, r, nil
+}
+
+// awaitReady reads the monitor's ready message (and closes ready): nil
+// once the container runs, the monitor's error otherwise.
+func awaitReady(ready *os.File, cfg *Config) error {
+	msg, _ := io.ReadAll(ready)
+	ready.Close()
+	switch s := strings.TrimSpace(string(msg)); {
+	case strings.HasPrefix(s, "ok"):
+		return nil
+	case s == "":
+		return errors.New("start monitor for " + cfg.ID + ": the monitor exited during setup (see " + filepath.Join(cfg.Dir, "monitor.log") + ")")
+	default:
+		return errors.New("start monitor for " + cfg.ID + ": " + strings.TrimPrefix(s, "error: "))
 	}
-	return 1
 }

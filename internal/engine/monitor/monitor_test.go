@@ -240,9 +240,11 @@ func TestSurvivesDaemonAttachKill(t *testing.T) {
 	if err != nil || st.Status != StatusRunning || st.Pid <= 0 {
 		t.Fatalf("state %+v, %v", st, err)
 	}
-	// The monitor is nobody's child here: the "daemon" (this test) can go.
-	if ppid := parentOf(t, st.MonitorPid); ppid == os.Getpid() {
-		t.Fatalf("monitor %d is a child of the test", st.MonitorPid)
+	// The monitor leads a session of its own: the "daemon" (this test)
+	// can go, and signals for the daemon's terminal or session do not
+	// reach it.
+	if sid := sessionOf(t, st.MonitorPid); sid != st.MonitorPid {
+		t.Fatalf("monitor %d is in session %d, not its own", st.MonitorPid, sid)
 	}
 	// The daemon side drops its connection mid-wait and comes back.
 	wctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
@@ -277,14 +279,16 @@ func TestSurvivesDaemonAttachKill(t *testing.T) {
 	}
 }
 
-func parentOf(t *testing.T, pid int) int {
+// sessionOf reads the session id of pid from /proc/PID/stat (the fields
+// after the command: state, ppid, pgrp, session).
+func sessionOf(t *testing.T, pid int) int {
 	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
 		t.Fatal(err)
 	}
 	f := strings.Fields(string(data[bytes.LastIndexByte(data, ')')+2:]))
-	ppid, _ := strconv.Atoi(f[1])
-	return ppid
+	sid, _ := strconv.Atoi(f[3])
+	return sid
 }
 
 func TestTerminalAttach(t *testing.T) {
@@ -483,5 +487,98 @@ func waitFor(t *testing.T, b *syncBuffer, s string) {
 			t.Fatalf("no %q in output %q", s, b.String())
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestWaitAndDelete checks when the exit is reported relative to the
+// runtime's delete: with a pid namespace of its own the container is
+// deleted after the report (WaitDeleted waits for it); sharing the host's
+// pid namespace, processes may outlive init, and the delete that kills
+// them comes before the report, so that nothing of the container runs any
+// more once Wait returns.
+func TestWaitAndDelete(t *testing.T) {
+	t.Run("own pid namespace", func(t *testing.T) {
+		c := start(t, "mon-del-own", false, false, "sh", "-c", "echo bye")
+		if _, err := c.client.Wait(ctx(t)); err != nil {
+			t.Fatal(err)
+		}
+		if got := c.logLines(); len(got) != 1 || got[0] != "stdout:bye\n" {
+			t.Fatalf("log at the exit report: %q", got)
+		}
+		if _, err := c.client.WaitDeleted(ctx(t)); err != nil {
+			t.Fatal(err)
+		}
+		if entries, _ := os.ReadDir(c.cfg.RuntimeRoot); len(entries) > 0 {
+			t.Fatalf("runtime state left after WaitDeleted: %v", entries)
+		}
+	})
+	t.Run("wait and release", func(t *testing.T) {
+		c := start(t, "mon-del-rel", false, false, "true")
+		st, err := c.client.WaitRelease(ctx(t))
+		if err != nil || st.Status != StatusExited || st.MonitorPid <= 0 {
+			t.Fatalf("WaitRelease: %+v, %v", st, err)
+		}
+		// Gone once the container is deleted, well before its grace
+		// period (2 s) ends.
+		deadline := time.Now().Add(time.Second)
+		for alive(st.MonitorPid) && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if alive(st.MonitorPid) {
+			t.Fatal("the monitor did not quit after WaitRelease")
+		}
+	})
+	t.Run("host pid namespace", func(t *testing.T) {
+		rt, bin := env(t)
+		base := t.TempDir()
+		// The sleep does not hold the output: the output drains at once,
+		// yet the sleep still runs when init exits.
+		dir := bundle(t, rt, "mon-del-host", false, "sh", "-c", "sleep 100 >/dev/null 2>&1 & echo started")
+		withoutPidNamespace(t, dir)
+		cfg := &Config{
+			ID: "mon-del-host", Bundle: dir, Runtime: rt,
+			RuntimeRoot: filepath.Join(base, "runtime"), Dir: filepath.Join(base, "monitor"), Grace: 2 * time.Second,
+		}
+		if err := Start(ctx(t), bin, cfg); err != nil {
+			t.Fatal(err)
+		}
+		c := &container{t: t, cfg: cfg, client: NewClient(cfg.Dir)}
+		t.Cleanup(c.cleanup)
+		if _, err := c.client.Wait(ctx(t)); err != nil {
+			t.Fatal(err)
+		}
+		// The delete killed the sleep, and that came before the report.
+		if entries, _ := os.ReadDir(cfg.RuntimeRoot); len(entries) > 0 {
+			t.Fatalf("runtime state left at the exit report: %v", entries)
+		}
+		if got := c.logLines(); len(got) != 1 || got[0] != "stdout:started\n" {
+			t.Fatalf("log %q", got)
+		}
+	})
+}
+
+// withoutPidNamespace makes the bundle in dir share the host's pid
+// namespace.
+func withoutPidNamespace(t *testing.T, dir string) {
+	t.Helper()
+	var spec map[string]any
+	data, err := os.ReadFile(filepath.Join(dir, "config.json"))
+	if err == nil {
+		err = json.Unmarshal(data, &spec)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	linux := spec["linux"].(map[string]any)
+	var kept []any
+	for _, ns := range linux["namespaces"].([]any) {
+		if ns.(map[string]any)["type"] != "pid" {
+			kept = append(kept, ns)
+		}
+	}
+	linux["namespaces"] = kept
+	data, _ = json.Marshal(spec)
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), data, 0o644); err != nil {
+		t.Fatal(err)
 	}
 }

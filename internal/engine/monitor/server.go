@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -51,8 +52,14 @@ type monitor struct {
 	// pipes are the read ends of stdout/stderr (or the master), closed
 	// when draining takes too long after the exit.
 	pipes []*os.File
-	// done is closed once the exit is handled: status recorded, logs
-	// flushed, the container deleted.
+	// nsInit says the container's init is pid 1 of a pid namespace of
+	// its own: when it exits, the kernel kills every other process of
+	// the container (see finish).
+	nsInit bool
+	// exited is closed once the exit is reported: status recorded,
+	// output flushed into the log, the log closed. done is closed once,
+	// in addition, the runtime has deleted the container.
+	exited  chan struct{}
 	done    chan struct{}
 	release chan struct{}
 	relOnce sync.Once
@@ -65,7 +72,7 @@ type monitor struct {
 // runs (or the error that prevented it) and is closed.
 func Serve(cfg *Config, ready *os.File) error {
 	m := &monitor{cfg: cfg, self: os.Getpid(), hub: &hub{tty: cfg.Terminal, hold: cfg.HoldOutput},
-		done: make(chan struct{}), release: make(chan struct{})}
+		exited: make(chan struct{}), done: make(chan struct{}), release: make(chan struct{})}
 	sigchld := make(chan os.Signal, 8)
 	// No signal is ignored: ignored dispositions survive exec, and the
 	// container would inherit them. In its own session, without a
@@ -251,6 +258,7 @@ func (m *monitor) startContainer() error {
 	// whenever we read it.
 	m.oomFile = memoryEventsFile(pid)
 	m.oomBase = oomKills(m.oomFile)
+	m.nsInit = isNamespaceInit(pid)
 	m.mu.Lock()
 	m.state = State{ID: cfg.ID, Pid: pid, Status: StatusRunning, Started: time.Now().UTC(), MonitorPid: m.self}
 	m.mu.Unlock()
@@ -288,10 +296,12 @@ func (m *monitor) runtime(stdio [3]*os.File, args ...string) error {
 
 // waitChild waits for the child pid by polling wait4 with WNOHANG. A
 // blocking wait would park an OS thread, and the Go runtime keeps every
-// thread it ever made: in a process that stays resident per container,
-// the polling is cheaper.
+// thread it ever made: in a process that stays resident per container
+// (and in silod, which waits for one monitor per container), the polling
+// is cheaper.
 //
-// Preconditions: reapMu held (the reaper must not take this status).
+// Preconditions in the monitor: reapMu held (the reaper must not take
+// this status).
 func waitChild(pid int) (unix.WaitStatus, error) {
 	// A pidfd becomes readable when the process exits: the Go poller then
 	// wakes us, with no sleeping loop and no OS thread parked in wait4.
@@ -417,7 +427,16 @@ func (m *monitor) reapAll() bool {
 const drainTimeout = 2 * time.Second
 
 // finish handles init's exit: exit status on disk, output drained into
-// the log, the container deleted, waiters released.
+// the log, the exit reported, the container deleted.
+//
+// When init was pid 1 of its own pid namespace and the output drained,
+// the exit is reported before the runtime deletes the container: the
+// kernel killed every other process of the container with init, so no
+// process can write to the log or hold the sandbox, and the delete
+// (cgroups, runtime state: a runtime start-up and some rmdirs) runs while
+// the engine already handles the exit. Otherwise processes that outlived
+// init (no pid namespace of its own) may hold the pipes and the sandbox:
+// the delete kills them first and the exit is reported after it.
 func (m *monitor) finish() {
 	m.mu.Lock()
 	if n := oomKills(m.oomFile); n > m.oomBase {
@@ -431,11 +450,22 @@ func (m *monitor) finish() {
 		m.copiers.Wait()
 		close(drained)
 	}()
+	early := false
 	select {
 	case <-drained:
+		early = m.nsInit
 	case <-time.After(drainTimeout):
 	}
 	m.stopCapture() // before the delete: it must not pin the container's root
+	if early {
+		m.closeOutput()
+		// Let the waiters send their replies first: the runtime's start
+		// (a vfork) holds this process's only P until the exec.
+		runtime.Gosched()
+		m.deleteContainer()
+		close(m.done)
+		return
+	}
 	m.deleteContainer()
 	select {
 	case <-drained:
@@ -445,6 +475,13 @@ func (m *monitor) finish() {
 		}
 		<-drained
 	}
+	m.closeOutput()
+	close(m.done)
+}
+
+// closeOutput closes the container's stdio and the log once the output
+// is drained, and reports the exit (exited).
+func (m *monitor) closeOutput() {
 	for _, f := range m.pipes {
 		f.Close()
 	}
@@ -452,7 +489,7 @@ func (m *monitor) finish() {
 	_ = m.log.Close()
 	m.hub.close()
 	_ = os.Remove(filepath.Join(m.cfg.Dir, pidName))
-	close(m.done)
+	close(m.exited)
 }
 
 func (m *monitor) closeStdin() {
@@ -526,6 +563,24 @@ func memoryEventsFile(pid int) string {
 	return ""
 }
 
+// isNamespaceInit says whether pid is pid 1 of its pid namespace: the
+// last NSpid entry in its status file (the pid in the innermost
+// namespace) is 1. A container that shares the host's or another
+// container's pid namespace has an init that is not.
+func isNamespaceInit(pid int) bool {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "NSpid:"); ok {
+			f := strings.Fields(v)
+			return len(f) > 1 && f[len(f)-1] == "1"
+		}
+	}
+	return false
+}
+
 // oomKills reads the oom_kill counter (0 when unknown).
 func oomKills(file string) int64 {
 	if file == "" {
@@ -597,8 +652,17 @@ func (m *monitor) serveConn(conn *os.File) {
 		case "state":
 			reply = m.stateReply()
 		case "wait":
-			if !m.waitDone(br) {
+			// "deleted": also wait until the runtime deleted the
+			// container (see finish).
+			ch := m.exited
+			if req.bool("deleted") {
+				ch = m.done
+			}
+			if !m.waitFor(ch, br) {
 				return
+			}
+			if req.bool("release") {
+				_ = m.releaseNow() // the exit is reported: cannot fail
 			}
 			reply = m.stateReply()
 		case "signal":
@@ -622,15 +686,15 @@ func (m *monitor) serveConn(conn *os.File) {
 	}
 }
 
-// waitDone blocks until the exit is handled; false if the client left.
-func (m *monitor) waitDone(br *bufio.Reader) bool {
+// waitFor blocks until ch is closed; false if the client left.
+func (m *monitor) waitFor(ch <-chan struct{}, br *bufio.Reader) bool {
 	gone := make(chan struct{})
 	go func() {
 		_, _ = br.ReadByte() // a waiting client sends nothing: EOF means it left
 		close(gone)
 	}()
 	select {
-	case <-m.done:
+	case <-ch:
 		return true
 	case <-gone:
 		return false
@@ -706,7 +770,7 @@ func (m *monitor) resize(rows, cols int) error {
 		return errors.Join(errors.New("resize: bad size"), errdefs.ErrInvalidArgument)
 	}
 	select {
-	case <-m.done:
+	case <-m.exited:
 		return errors.Join(errors.New("container "+m.cfg.ID+" is not running"), errdefs.ErrConflict)
 	default:
 	}
@@ -717,9 +781,10 @@ func (m *monitor) resize(rows, cols int) error {
 	return nil
 }
 
+// releaseNow lets the monitor quit as soon as the container is deleted.
 func (m *monitor) releaseNow() error {
 	select {
-	case <-m.done:
+	case <-m.exited:
 		m.relOnce.Do(func() { close(m.release) })
 		return nil
 	default:
@@ -753,7 +818,7 @@ func (m *monitor) attach(conn *os.File, br *bufio.Reader, req fields) {
 	if s == nil {
 		select {
 		case <-inDone:
-		case <-m.done:
+		case <-m.exited:
 		}
 		return
 	}

@@ -28,7 +28,8 @@ type Options struct {
 	// shared by all sandboxes created with it (for example a directory
 	// next to the sandboxes): an image is then a sparse copy of the
 	// template instead of a fresh mkfs.ext4 run, about half the create
-	// time. The first Create of each size formats the template.
+	// time. The first Create of each size formats the template. It also
+	// holds the spares (spare.go), which Create takes first.
 	TemplateDir string
 }
 
@@ -50,14 +51,34 @@ type Sandbox struct {
 	// detachPending: Open found the image's loop device unbinding at its
 	// last close (errDetachPending); Mount waits for it to go.
 	detachPending bool
+	// created, when not nil, delivers the end of Create's last write (the
+	// layer chain of a spare, written while the caller goes on);
+	// waitCreated takes it into createErr.
+	created   chan error
+	createErr error
+}
+
+// waitCreated waits until Create's last write is on disk and returns its
+// error. Preconditions: mu held.
+func (s *Sandbox) waitCreated() error {
+	if s.created != nil {
+		s.createErr = <-s.created
+		s.created = nil
+	}
+	if s.createErr != nil {
+		return fmt.Errorf("write %s: %w", layerChainFile, s.createErr)
+	}
+	return nil
 }
 
 // Create makes a sandbox in dir, which must not exist (its parent is
 // created if needed). lowerDirs are unpacked, read-only image layers,
 // top-most first; they are used in place, never copied, and may be empty
 // for a scratch container. Create writes layerchain.json and sandbox.json
-// and formats the image; it mounts nothing and attaches no loop device, so
-// a crash inside Create leaves only files behind.
+// and formats the image, or takes a spare made ahead of time (spare.go)
+// and writes its layerchain.json while the caller goes on (Mount returns,
+// and fails, only once that is on disk); it mounts nothing and attaches no
+// loop device, so a crash inside Create leaves only files behind.
 //
 // Errors wrap errdefs.ErrInvalidArgument (bad size or paths),
 // errdefs.ErrNotFound (a missing layer) or errdefs.ErrAlreadyExists.
@@ -68,14 +89,10 @@ func Create(ctx context.Context, dir string, lowerDirs []string, opts Options) (
 	if !filepath.IsAbs(dir) {
 		return fail(fmt.Errorf("path is not absolute: %w", errdefs.ErrInvalidArgument))
 	}
-	size := opts.SizeBytes
-	if size == 0 {
-		size = DefaultSize
+	size, err := checkSize(opts.SizeBytes)
+	if err != nil {
+		return fail(err)
 	}
-	if size < MinSize {
-		return fail(fmt.Errorf("size %d below the minimum %d: %w", size, MinSize, errdefs.ErrInvalidArgument))
-	}
-	size = (size + loopBlockSize - 1) &^ (loopBlockSize - 1)
 
 	layers := make([]string, 0, len(lowerDirs))
 	for _, l := range lowerDirs {
@@ -115,13 +132,43 @@ func Create(ctx context.Context, dir string, lowerDirs []string, opts Options) (
 		return fail(err)
 	}
 
+	if opts.TemplateDir != "" {
+		switch err := takeSpare(opts.TemplateDir, size, dir); {
+		case err == nil:
+			// All but the layer chain is made and on disk already. The
+			// chain (two fsyncs) is written while the caller mounts:
+			// Mount returns once it is on disk.
+			s := &Sandbox{dir: dir, layers: layers, size: size, created: make(chan error, 1)}
+			go func() {
+				err := writeFileSync(filepath.Join(dir, layerChainFile), layers)
+				if err == nil {
+					err = syncDir(dir)
+				}
+				s.created <- err
+			}()
+			return s, nil
+		case errors.Is(err, errdefs.ErrAlreadyExists):
+			return fail(err)
+		}
+		// No spare: make the sandbox here.
+	}
+	if err := prepare(ctx, dir, size, opts.TemplateDir, layers); err != nil {
+		return fail(err)
+	}
+	return &Sandbox{dir: dir, layers: layers, size: size}, nil
+}
+
+// prepare makes the sandbox directory dir (which must not exist) with its
+// image of size bytes, sandbox.json and, unless layers is nil (a spare,
+// see spare.go), layerchain.json, all on disk. On failure it removes dir.
+func prepare(ctx context.Context, dir string, size int64, templateDir string, layers []string) (err error) {
 	// 0711: the container's root, remapped to another uid with a user
 	// namespace, must be able to reach DIR/rootfs, but not list DIR.
 	if err := os.Mkdir(dir, 0o711); err != nil {
 		if errors.Is(err, os.ErrExist) {
-			return fail(errdefs.ErrAlreadyExists)
+			return errdefs.ErrAlreadyExists
 		}
-		return fail(err)
+		return err
 	}
 	defer func() {
 		if err != nil {
@@ -129,11 +176,11 @@ func Create(ctx context.Context, dir string, lowerDirs []string, opts Options) (
 		}
 	}()
 	if err := os.Chmod(dir, 0o711); err != nil { // the umask may have cut it
-		return fail(err)
+		return err
 	}
 	for _, d := range []string{scratchDir, rootfsDir, emptyDir} {
 		if err := os.Mkdir(filepath.Join(dir, d), 0o755); err != nil {
-			return fail(err)
+			return err
 		}
 	}
 	// Three files, each complete on disk under a temporary name before it
@@ -145,15 +192,18 @@ func Create(ctx context.Context, dir string, lowerDirs []string, opts Options) (
 	// on different files they overlap.
 	metaErr := make(chan error, 1)
 	go func() {
-		err := writeFileSync(filepath.Join(dir, layerChainFile), layers)
+		var err error
+		if layers != nil {
+			err = writeFileSync(filepath.Join(dir, layerChainFile), layers)
+		}
 		if err == nil {
 			err = writeFileSync(filepath.Join(dir, metaFile), sandboxMeta{Version: metaVersion, SizeBytes: size})
 		}
 		metaErr <- err
 	}()
 	tmp := filepath.Join(dir, imageFile+".tmp")
-	if opts.TemplateDir != "" {
-		err = imageFromTemplate(ctx, opts.TemplateDir, tmp, size)
+	if templateDir != "" {
+		err = imageFromTemplate(ctx, templateDir, tmp, size)
 	} else {
 		err = formatImage(ctx, tmp, size)
 	}
@@ -170,10 +220,7 @@ func Create(ctx context.Context, dir string, lowerDirs []string, opts Options) (
 	if err == nil {
 		err = syncDir(dir)
 	}
-	if err != nil {
-		return fail(err)
-	}
-	return &Sandbox{dir: dir, layers: layers, size: size}, nil
+	return err
 }
 
 // Open returns the sandbox in dir from its metadata, after a restart or a
@@ -312,6 +359,10 @@ func (s *Sandbox) Mount(ctx context.Context) (_ string, err error) {
 	if err := mountOverlay(rootfs, lowers, upper, work); err != nil {
 		return fail(err)
 	}
+	if err := s.waitCreated(); err != nil {
+		_ = unmountAll(rootfs)
+		return fail(err)
+	}
 	return rootfs, nil
 }
 
@@ -394,6 +445,7 @@ func (s *Sandbox) Unmount(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("unmount sandbox %s: %w", s.dir, err)
 	}
+	_ = s.waitCreated() // nothing may still write into the directory
 	// A loop device left to unbind at its last close is as good as gone
 	// for the caller (Mount waits for it before using the image again).
 	err := s.unmountLocked()
@@ -458,6 +510,7 @@ func (s *Sandbox) Remove(ctx context.Context) error {
 	fail := func(err error) error {
 		return fmt.Errorf("remove sandbox %s: %w", s.dir, err)
 	}
+	_ = s.waitCreated() // nothing may still write into the directory
 	if err := ctx.Err(); err != nil {
 		return fail(err)
 	}

@@ -686,17 +686,98 @@ func TestTemplate(t *testing.T) {
 	}
 }
 
+// TestSpares: Create takes a spare made ahead of time, which works as
+// any sandbox; it does not take one for another size, nor into an
+// existing directory; CleanSpares deletes half-made and stale spares.
+func TestSpares(t *testing.T) {
+	root := testRoot(t)
+	ctx := context.Background()
+	tpl := filepath.Join(root, "templates")
+	layers := makeLayers(t, root)
+	for range 2 {
+		if err := MakeSpare(ctx, tpl, testSize); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := SpareCount(tpl, testSize); n != 2 {
+		t.Fatalf("SpareCount = %d, want 2", n)
+	}
+	s, err := Create(ctx, filepath.Join(root, "silo-spare"), layers, Options{SizeBytes: testSize, TemplateDir: tpl})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := SpareCount(tpl, testSize); n != 1 {
+		t.Fatalf("after Create SpareCount = %d, want 1", n)
+	}
+	rootfs := mount(t, s)
+	if got := readFile(t, filepath.Join(rootfs, "top.txt")); got != "top" {
+		t.Errorf("top.txt = %q", got)
+	}
+	if _, err := os.Stat(filepath.Join(rootfs, "gone.txt")); !os.IsNotExist(err) {
+		t.Errorf("whiteout: %v", err)
+	}
+	if _, err := fill(filepath.Join(rootfs, "big")); !errors.Is(err, unix.ENOSPC) {
+		t.Errorf("fill: %v, want ENOSPC", err)
+	}
+	if o, err := Open(s.Dir()); err != nil || o.SizeBytes() != testSize || len(o.Layers()) != 2 {
+		t.Errorf("Open: %v, %v", o, err)
+	}
+	if err := s.Remove(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	// Another size: made here, the spare stays.
+	other, err := Create(ctx, filepath.Join(root, "silo-other"), layers, Options{SizeBytes: 2 * testSize, TemplateDir: tpl})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := SpareCount(tpl, testSize); n != 1 {
+		t.Errorf("a Create of another size took a spare: %d left", n)
+	}
+	if err := other.Remove(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// An existing directory: refused, the spare stays.
+	taken := filepath.Join(root, "silo-taken")
+	if err := os.Mkdir(taken, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Create(ctx, taken, layers, Options{SizeBytes: testSize, TemplateDir: tpl}); !errors.Is(err, errdefs.ErrAlreadyExists) {
+		t.Errorf("Create over a directory: %v, want already exists", err)
+	}
+	if n := SpareCount(tpl, testSize); n != 1 {
+		t.Errorf("a refused Create took a spare: %d left", n)
+	}
+
+	// A half-made spare and one of other mkfs options go; the good one stays.
+	spares := filepath.Join(tpl, sparesDir)
+	for _, name := range []string{spareTmpPrefix + "x", "ext4-" + strconv.Itoa(testSize) + "-000000000000.y"} {
+		if err := os.MkdirAll(filepath.Join(spares, name, "scratch"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := CleanSpares(tpl); err != nil {
+		t.Fatal(err)
+	}
+	ents, _ := os.ReadDir(spares)
+	if len(ents) != 1 || !strings.HasPrefix(ents[0].Name(), spareKey(testSize)) {
+		t.Errorf("after CleanSpares: %v", ents)
+	}
+}
+
 // BenchmarkCreateMountRemove measures a default (20 GiB) sandbox over two
-// layers from Create to Remove, with mkfs.ext4 per sandbox and with a
-// template image, and reports the median of each step.
+// layers from Create to Remove, with mkfs.ext4 per sandbox, with a
+// template image, and from a spare made ahead of time (outside the timed
+// part), and reports the median of each step.
 //
 //	go test -run '^$' -bench CreateMountRemove -benchtime 100x ./internal/storage/sandbox/
 func BenchmarkCreateMountRemove(b *testing.B) {
-	b.Run("mkfs", func(b *testing.B) { benchCycle(b, false) })
-	b.Run("template", func(b *testing.B) { benchCycle(b, true) })
+	b.Run("mkfs", func(b *testing.B) { benchCycle(b, false, false) })
+	b.Run("template", func(b *testing.B) { benchCycle(b, true, false) })
+	b.Run("spare", func(b *testing.B) { benchCycle(b, true, true) })
 }
 
-func benchCycle(b *testing.B, template bool) {
+func benchCycle(b *testing.B, template, spare bool) {
 	root := testRoot(b)
 	ctx := context.Background()
 	layers := makeLayers(b, root)
@@ -716,6 +797,13 @@ func benchCycle(b *testing.B, template bool) {
 	for b.Loop() {
 		dir := filepath.Join(root, "silo-bench"+strconv.Itoa(i))
 		i++
+		if spare {
+			b.StopTimer()
+			if err := MakeSpare(ctx, opts.TemplateDir, 0); err != nil {
+				b.Fatal(err)
+			}
+			b.StartTimer()
+		}
 		t0 := time.Now()
 		s, err := Create(ctx, dir, layers, opts)
 		if err != nil {

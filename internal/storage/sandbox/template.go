@@ -19,8 +19,13 @@ import (
 // bytes. It carries a hash of the mkfs options, so that a change of the
 // options never reuses an old template.
 func templateName(size int64) string {
+	return "ext4-" + strconv.FormatInt(size, 10) + "-" + mkfsHash() + ".img"
+}
+
+// mkfsHash is a short hash of the mkfs options.
+func mkfsHash() string {
 	h := sha256.Sum256([]byte(strings.Join(mkfsArgs, "\x00")))
-	return "ext4-" + strconv.FormatInt(size, 10) + "-" + hex.EncodeToString(h[:6]) + ".img"
+	return hex.EncodeToString(h[:6])
 }
 
 // imageFromTemplate creates path as a sparse copy of the formatted template
