@@ -4,11 +4,11 @@
 # memory an idle running container costs silo (its silo-monitor process).
 #
 # Usage: bench/engine-run.sh [-n RUNS] [-m CONTAINERS]
-#   -n N   hyperfine runs per command (default 30, env RUNS)
+#   -n N   interleaved runs per command (default 30, env RUNS)
 #   -m N   idle containers for the memory figure (default 20, env MEM_CONTAINERS)
 # Builds nothing: run `make` first (bin/silo, bin/silod, bin/silo-monitor,
-# bin/runsilo). Needs root, hyperfine, busybox-static and podman (podman is
-# left out, with a note, when missing).
+# bin/runsilo). Needs root, busybox-static and podman (podman is left out,
+# with a note, when missing).
 #
 # The script starts its own silod on a temporary socket, data root and exec
 # root, and its own podman storage (--root/--runroot in the same temporary
@@ -38,7 +38,6 @@ repo=$(dirname "$here")
 for b in silo silod silo-monitor runsilo; do
   [ -x "$repo/bin/$b" ] || { echo "engine-run.sh: $repo/bin/$b missing: run make first" >&2; exit 2; }
 done
-command -v hyperfine >/dev/null || { echo "engine-run.sh: hyperfine not found (apt-get install hyperfine)" >&2; exit 2; }
 BUSYBOX=$(command -v busybox || true)
 [ -n "$BUSYBOX" ] || { echo "engine-run.sh: busybox not found (apt-get install busybox-static)" >&2; exit 2; }
 PODMAN=$(command -v podman || true)
@@ -69,6 +68,10 @@ cleanup() {
   if [ -n "$PODMAN" ] && [ -d "$work/podman" ]; then
     "$PODMAN" "${PODMAN_ARGS[@]}" rm -af >/dev/null 2>&1
     "$PODMAN" "${PODMAN_ARGS[@]}" system reset -f >/dev/null 2>&1
+    # podman's cgroupfs manager leaves its (empty) conmon cgroups behind.
+    for h in /sys/fs/cgroup/*/libpod_parent; do
+      rmdir "$h/conmon" "$h" 2>/dev/null
+    done
   fi
   # Whatever is still mounted under the work directory (sandboxes, podman's
   # overlay), deepest first.
@@ -117,25 +120,51 @@ else
 fi
 
 # --- timing -----------------------------------------------------------------
-silo_cmd="${SILO[*]} run --rm busybox true"
-podman_cmd="$PODMAN ${PODMAN_ARGS[*]} run --rm --network none --ulimit nofile=1024:1024 --ulimit nproc=4096:4096 localhost/busybox true"
-cmds=("$silo_cmd")
-[ "$have_podman" = 1 ] && cmds+=("$podman_cmd")
-hyperfine -N --warmup "$WARMUP" --runs "$RUNS" --export-json "$work/hf.json" "${cmds[@]}" >&2
+SILO_RUN=("${SILO[@]}" run --rm busybox true)
+PODMAN_RUN=("$PODMAN" "${PODMAN_ARGS[@]}" run --rm --network none --ulimit nofile=1024:1024
+  --ulimit nproc=4096:4096 localhost/busybox true)
 
-median_ms() { # index
-  python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))["results"][int(sys.argv[2])]; print("%.1f" % (r["median"]*1000))' \
-    "$work/hf.json" "$1"
+# timed FILE CMD...: one run, its wall time in ms appended to FILE; fails
+# loudly when the command does.
+timed() {
+  local out=$1; shift
+  local t0=$EPOCHREALTIME
+  if ! "$@" >/dev/null 2>"$work/err"; then
+    echo "engine-run.sh: $* failed:" >&2; cat "$work/err" >&2; exit 1
+  fi
+  local t1=$EPOCHREALTIME
+  awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f\n", (b - a) * 1000 }' >>"$out"
+}
+
+for ((i = 0; i < WARMUP; i++)); do
+  "${SILO_RUN[@]}" >/dev/null
+  [ "$have_podman" = 1 ] && "${PODMAN_RUN[@]}" >/dev/null
+done
+# Interleaved: silo, podman, silo, podman… so that the machine's drift
+# (other work, page cache, CPU frequency) falls on both alike; the ratio is
+# also taken pair by pair.
+: >"$work/silo.ms"; : >"$work/podman.ms"
+for ((i = 0; i < RUNS; i++)); do
+  timed "$work/silo.ms" "${SILO_RUN[@]}"
+  [ "$have_podman" = 1 ] && timed "$work/podman.ms" "${PODMAN_RUN[@]}"
+done
+
+# median FILE [FORMAT]: the median of a column of numbers (printf FORMAT,
+# default %.1f).
+median() {
+  sort -n "$1" | awk -v f="${2:-%.1f}" '{ v[NR] = $1 } END { m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf f, m }'
 }
 echo
-echo "== run --rm busybox true: $RUNS runs each (hyperfine -N, $WARMUP warmup) =="
-silo_med=$(median_ms 0)
-printf '%-8s median %8s ms\n' silo "$silo_med"
+echo "== run --rm busybox true: $RUNS interleaved runs each ($WARMUP warm-up) =="
+silo_med=$(median "$work/silo.ms")
+printf '%-8s median %8s ms   (min %s)\n' silo "$silo_med" "$(sort -n "$work/silo.ms" | head -1)"
 if [ "$have_podman" = 1 ]; then
-  podman_med=$(median_ms 1)
-  printf '%-8s median %8s ms   (podman %s with --runtime runc: crun refuses the hybrid cgroup layout)\n' \
-    podman "$podman_med" "$("$PODMAN" --version | awk '{print $3}')"
-  awk -v a="$silo_med" -v b="$podman_med" 'BEGIN { printf "ratio silo/podman (median): %.2f   (goal <= 0.25)\n", a / b }'
+  podman_med=$(median "$work/podman.ms")
+  printf '%-8s median %8s ms   (min %s; podman %s with --runtime runc: crun refuses the hybrid cgroup layout)\n' \
+    podman "$podman_med" "$(sort -n "$work/podman.ms" | head -1)" "$("$PODMAN" --version | awk '{print $3}')"
+  paste "$work/silo.ms" "$work/podman.ms" | awk '{ print $1 / $2 }' >"$work/ratio"
+  awk -v a="$silo_med" -v b="$podman_med" -v p="$(median "$work/ratio" %.3f)" \
+    'BEGIN { printf "ratio silo/podman: %.2f of the medians, %.2f median of the pairs   (goal <= 0.25)\n", a / b, p }'
 fi
 
 # --- memory per idle container ------------------------------------------------

@@ -48,9 +48,20 @@ func (m *monitors) config(cfg engine.MonitorConfig) *monitor.Config {
 	}
 }
 
-// Start launches silo-monitor and returns once the container runs.
-func (m *monitors) Start(ctx context.Context, cfg engine.MonitorConfig) (engine.Monitor, error) {
-	if err := monitor.Start(ctx, m.binary, m.config(cfg)); err != nil {
+// Start launches silo-monitor, runs prepare while the monitor sets
+// itself up, and returns once the container runs.
+func (m *monitors) Start(ctx context.Context, cfg engine.MonitorConfig, prepare func() error) (engine.Monitor, error) {
+	p, err := monitor.Spawn(ctx, m.binary, m.config(cfg))
+	if err != nil {
+		return nil, err
+	}
+	if prepare != nil {
+		if err := prepare(); err != nil {
+			p.Abort()
+			return nil, err
+		}
+	}
+	if err := p.Start(); err != nil {
 		return nil, err
 	}
 	return m.Open(ctx, cfg)

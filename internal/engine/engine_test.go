@@ -52,7 +52,12 @@ func newFakeMonitors() *fakeMonitors {
 	return &fakeMonitors{running: map[string]*fakeMon{}, exited: map[string]ExitStatus{}}
 }
 
-func (m *fakeMonitors) Start(ctx context.Context, cfg MonitorConfig) (Monitor, error) {
+func (m *fakeMonitors) Start(ctx context.Context, cfg MonitorConfig, prepare func() error) (Monitor, error) {
+	if prepare != nil {
+		if err := prepare(); err != nil {
+			return nil, err
+		}
+	}
 	spec, err := os.ReadFile(filepath.Join(cfg.Bundle, "config.json"))
 	if err != nil {
 		return nil, err

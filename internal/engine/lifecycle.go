@@ -66,16 +66,23 @@ func (s *Service) start(ctx context.Context, e *entry, byPolicy bool) error {
 	if err := os.MkdirAll(mcfg.StateDir, 0o700); err != nil {
 		return fail(err)
 	}
-	netst, err := s.connectNetworks(ctx, &c)
-	if err != nil {
-		return fail(err)
-	}
 	pending := s.takePending(e)
 	mcfg.HoldOutput = len(pending) > 0
-	mon, err := s.cfg.Monitors.Start(ctx, mcfg)
+	// The network is connected while the monitor starts up: the container's
+	// process starts once both are done.
+	var netst *NetState
+	connected := false
+	mon, err := s.cfg.Monitors.Start(ctx, mcfg, func() error {
+		var err error
+		netst, err = s.connectNetworks(ctx, &c)
+		connected = err == nil
+		return err
+	})
 	if err != nil {
-		if derr := s.disconnectNetworks(context.WithoutCancel(ctx), &c); derr != nil {
-			s.log.Error("clean up networks", "container", c.ID, "err", derr)
+		if connected {
+			if derr := s.disconnectNetworks(context.WithoutCancel(ctx), &c); derr != nil {
+				s.log.Error("clean up networks", "container", c.ID, "err", derr)
+			}
 		}
 		failPending(pending)
 		code := startErrorCode(err)

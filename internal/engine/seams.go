@@ -73,8 +73,11 @@ type ExitStatus struct {
 // the daemon.
 type Monitors interface {
 	// Start launches a monitor and returns once the container's process
-	// runs, or with the runtime's error if it could not start.
-	Start(ctx context.Context, cfg MonitorConfig) (Monitor, error)
+	// runs, or with the runtime's error if it could not start. prepare,
+	// if not nil, runs while the monitor sets itself up, before the
+	// container's process is started; its error aborts the start (the
+	// monitor quits without starting anything) and is returned.
+	Start(ctx context.Context, cfg MonitorConfig, prepare func() error) (Monitor, error)
 	// Open connects to the running monitor of a container. It returns an
 	// error wrapping errdefs.ErrNotFound when no monitor is running; the
 	// container's exit status is then in Exited.

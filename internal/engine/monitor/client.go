@@ -14,30 +14,6 @@ import (
 	"github.com/silo-containers/silo/internal/errdefs"
 )
 
-// Start launches a monitor for cfg with the silo-monitor binary and
-// returns once the container runs. The monitor is the caller's child, in
-// a session of its own; the caller reaps it in the background when it
-// quits (a goroutine woken through a pidfd, no thread parked in wait4).
-// It outlives the caller: a caller that exits leaves it to init.
-func Start(ctx context.Context, binary string, cfg *Config) error {
-	if err := cfg.check(); err != nil {
-		return err
-	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	p, ready, err := spawn(binary, cfg)
-	if err != nil {
-		return err
-	}
-	pid := p.Pid
-	_ = p.Release()
-	go func() { _, _ = waitChild(pid) }()
-	// Not cancelled by ctx: a monitor half way through its setup would
-	// leave a half-made container; it reports soon either way.
-	return awaitReady(ready, cfg)
-}
-
 // Client talks to the monitor whose directory is Dir. Every call uses a
 // connection of its own, so a Client holds nothing open between calls.
 type Client struct {

@@ -1,6 +1,7 @@
 package monitor
 
 import (
+	"context"
 	"errors"
 	"io"
 	"os"
@@ -35,13 +36,13 @@ func Main(args []string) int {
 	}
 	os.Unsetenv(addedEnv)
 	os.Unsetenv(stageEnv)
-	ready := os.NewFile(3, "ready")
+	ready, gate := os.NewFile(3, "ready"), os.NewFile(4, "gate")
 	cfg, err := ParseArgs(args)
 	if err != nil {
 		_, _ = ready.WriteString("error: " + err.Error() + "\n")
 		return 2
 	}
-	if err := Serve(cfg, ready); err != nil {
+	if err := Serve(cfg, ready, gate); err != nil {
 		os.Stderr.WriteString("silo-monitor: " + err.Error() + "\n")
 		return 1
 	}
@@ -60,29 +61,100 @@ func launch(args []string) int {
 	if err != nil {
 		exe = "/proc/self/exe"
 	}
-	p, ready, err := spawn(exe, cfg)
+	p, err := spawn(exe, cfg)
 	if err != nil {
 		os.Stderr.WriteString("silo-monitor: " + err.Error() + "\n")
 		return 1
 	}
-	_ = p.Release()
-	if err := awaitReady(ready, cfg); err != nil {
+	if err := p.pending.Start(); err != nil {
 		os.Stderr.WriteString("silo-monitor: " + err.Error() + "\n")
 		return 1
 	}
 	return 0
 }
 
+// Pending is a monitor spawned and set up (log open, control socket
+// listening) that runs the container only once told to: the caller
+// prepares the rest (the container's network) meanwhile.
+type Pending struct {
+	cfg   *Config
+	ready *os.File // read end of the monitor's ready pipe
+	gate  *os.File // write end of its gate pipe
+}
+
+// Spawn launches a monitor for cfg with the silo-monitor binary; it runs
+// the container once Start is called. The monitor is the caller's child,
+// in a session of its own; the caller reaps it in the background when it
+// quits (a goroutine woken through a pidfd, no thread parked in wait4).
+// It outlives the caller: a caller that exits leaves it to init.
+func Spawn(ctx context.Context, binary string, cfg *Config) (*Pending, error) {
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	p, err := spawn(binary, cfg)
+	if err != nil {
+		return nil, err
+	}
+	go func(pid int) { _, _ = waitChild(pid) }(p.pid)
+	return p.pending, nil
+}
+
+// Start lets the monitor run the container and returns once it runs (or
+// with the error that kept it from running). It is not cancelled by a
+// context: a monitor half way through its setup would leave a half-made
+// container; it reports soon either way.
+func (p *Pending) Start() error {
+	_, werr := p.gate.Write([]byte{gateOpen})
+	p.gate.Close()
+	if werr != nil {
+		p.ready.Close()
+		return errors.New("start monitor for " + p.cfg.ID + ": " + werr.Error())
+	}
+	return awaitReady(p.ready, p.cfg)
+}
+
+// Abort makes the monitor quit without running the container, and waits
+// until it has undone its setup.
+func (p *Pending) Abort() {
+	p.gate.Close()
+	_ = awaitReady(p.ready, p.cfg) // "start cancelled", or EOF
+}
+
+// gateOpen, written to the gate, lets the monitor run the container;
+// anything else (the caller closing the gate) makes it quit.
+const gateOpen = 'g'
+
+// spawned is a monitor process spawn started.
+type spawned struct {
+	pid     int
+	pending *Pending
+}
+
+// Start is Spawn followed by Pending.Start.
+func Start(ctx context.Context, binary string, cfg *Config) error {
+	p, err := Spawn(ctx, binary, cfg)
+	if err != nil {
+		return err
+	}
+	return p.Start()
+}
+
 // spawn starts binary as the serving monitor of cfg, in a session of its
-// own (no terminal's signals reach it), and returns it with the read end
-// of its ready pipe (see Serve).
-func spawn(binary string, cfg *Config) (*os.Process, *os.File, error) {
+// own (no terminal's signals reach it), with its ready pipe on fd 3 and
+// its gate on fd 4 (see Serve).
+func spawn(binary string, cfg *Config) (*spawned, error) {
+	fail := func(err error) (*spawned, error) {
+		return nil, errors.New("start monitor for " + cfg.ID + ": " + err.Error())
+	}
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
-		return nil, nil, errors.New("start monitor for " + cfg.ID + ": " + err.Error())
+		return fail(err)
 	}
 	devnull, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
 	if err != nil {
-		return nil, nil, errors.New("start monitor for " + cfg.ID + ": " + err.Error())
+		return fail(err)
 	}
 	defer devnull.Close()
 	// The monitor's own diagnostics (a panic) go to a file in its dir.
@@ -94,9 +166,15 @@ func spawn(binary string, cfg *Config) (*os.Process, *os.File, error) {
 	}
 	r, w, err := os.Pipe()
 	if err != nil {
-		return nil, nil, errors.New("start monitor for " + cfg.ID + ": " + err.Error())
+		return fail(err)
 	}
 	defer w.Close()
+	gr, gw, err := os.Pipe()
+	if err != nil {
+		r.Close()
+		return fail(err)
+	}
+	defer gr.Close()
 	env := append(os.Environ(), stageEnv+"=serve")
 	// One P is plenty for a process that mostly sleeps (every P has its
 	// own caches and can start threads), and a small heap goal keeps the
@@ -112,14 +190,17 @@ func spawn(binary string, cfg *Config) (*os.Process, *os.File, error) {
 	p, err := os.StartProcess(binary, append([]string{"silo-monitor"}, cfg.Args()...), &os.ProcAttr{
 		Dir:   "/",
 		Env:   env,
-		Files: []*os.File{devnull, devnull, errLog, w},
+		Files: []*os.File{devnull, devnull, errLog, w, gr},
 		Sys:   &syscall.SysProcAttr{Setsid: true},
 	})
 	if err != nil {
 		r.Close()
-		return nil, nil, errors.New("start monitor for " + cfg.ID + ": " + err.Error())
+		gw.Close()
+		return fail(err)
 	}
-	return p, r, nil
+	pid := p.Pid
+	_ = p.Release()
+	return &spawned{pid: pid, pending: &Pending{cfg: cfg, ready: r, gate: gw}}, nil
 }
 
 // awaitReady reads the monitor's ready message (and closes ready): nil

@@ -582,3 +582,32 @@ func withoutPidNamespace(t *testing.T, dir string) {
 		t.Fatal(err)
 	}
 }
+
+// TestAbort: a monitor told not to start (its caller's preparation
+// failed) quits having run nothing: no runtime state, no control socket,
+// no exit status.
+func TestAbort(t *testing.T) {
+	rt, bin := env(t)
+	base := t.TempDir()
+	cfg := &Config{
+		ID: "mon-abort", Bundle: bundle(t, rt, "mon-abort", false, "sleep", "100"), Runtime: rt,
+		RuntimeRoot: filepath.Join(base, "runtime"), Dir: filepath.Join(base, "monitor"), Grace: 2 * time.Second,
+	}
+	p, err := Spawn(ctx(t), bin, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Abort()
+	if entries, _ := os.ReadDir(cfg.RuntimeRoot); len(entries) > 0 {
+		t.Errorf("runtime state after abort: %v", entries)
+	}
+	if _, err := os.Stat(filepath.Join(cfg.Dir, SocketName)); !os.IsNotExist(err) {
+		t.Errorf("control socket after abort: %v", err)
+	}
+	if _, err := ReadExit(cfg.Dir); err == nil {
+		t.Error("an exit status after abort")
+	}
+	if _, err := NewClient(cfg.Dir).State(ctx(t)); !errdefs.IsNotFound(err) {
+		t.Errorf("state after abort: %v, want not found", err)
+	}
+}

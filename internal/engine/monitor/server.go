@@ -69,8 +69,11 @@ type monitor struct {
 // exited and the grace period has passed (or a release call came). It
 // must run in a process of its own: it becomes a child subreaper and
 // reaps every child. ready, if not nil, receives "ok\n" once the container
-// runs (or the error that prevented it) and is closed.
-func Serve(cfg *Config, ready *os.File) error {
+// runs (or the error that prevented it) and is closed. gate, if not nil,
+// is read once the monitor is set up: the container runs only after the
+// caller wrote gateOpen (Pending.Start), and a closed gate makes the
+// monitor undo its setup and quit (Pending.Abort).
+func Serve(cfg *Config, ready, gate *os.File) error {
 	m := &monitor{cfg: cfg, self: os.Getpid(), hub: &hub{tty: cfg.Terminal, hold: cfg.HoldOutput},
 		exited: make(chan struct{}), done: make(chan struct{}), release: make(chan struct{})}
 	sigchld := make(chan os.Signal, 8)
@@ -78,7 +81,7 @@ func Serve(cfg *Config, ready *os.File) error {
 	// container would inherit them. In its own session, without a
 	// terminal, the monitor gets no SIGHUP or SIGINT anyway.
 	signal.Notify(sigchld, unix.SIGCHLD)
-	err := m.setup()
+	err := m.setup(gate)
 	if err != nil {
 		m.cleanupFailed() // before the caller hears of the failure
 	}
@@ -105,7 +108,7 @@ func Serve(cfg *Config, ready *os.File) error {
 	return nil
 }
 
-func (m *monitor) setup() error {
+func (m *monitor) setup(gate *os.File) error {
 	cfg := m.cfg
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
 		return errors.New("monitor " + cfg.ID + ": become subreaper: " + err.Error())
@@ -136,6 +139,14 @@ func (m *monitor) setup() error {
 	_ = os.Remove(filepath.Join(cfg.Dir, ExitName))
 	if err := m.prepareCapture(capt); err != nil {
 		return err
+	}
+	if gate != nil {
+		b := make([]byte, 1)
+		n, _ := gate.Read(b)
+		gate.Close()
+		if n != 1 || b[0] != gateOpen {
+			return errors.New("monitor " + cfg.ID + ": start cancelled")
+		}
 	}
 	if err := m.startContainer(); err != nil {
 		return err
