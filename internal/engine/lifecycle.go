@@ -188,9 +188,13 @@ func (s *Service) exited(e *entry, st ExitStatus) {
 		}
 	}
 	// Addresses and published ports are freed at exit, as docker does;
-	// a restart (by policy or by hand) attaches anew.
-	if err := s.disconnectNetworks(ctx, &c); err != nil {
-		s.log.Warn("disconnect networks after exit", "container", c.ID, "err", err)
+	// a restart (by policy or by hand) attaches anew. An AutoRemove
+	// container's removal, right after, frees them alongside its other
+	// steps.
+	if !autoRemove {
+		if err := s.disconnectNetworks(ctx, &c); err != nil {
+			s.log.Warn("disconnect networks after exit", "container", c.ID, "err", err)
+		}
 	}
 	if st.ExitedAt.IsZero() {
 		st.ExitedAt = time.Now()
@@ -481,22 +485,25 @@ func (s *Service) Remove(ctx context.Context, ref string, opts RemoveOptions) er
 	return nil
 }
 
-// removeFiles deletes what a container holds on disk and in the image
-// store. Every step accepts that an earlier, crashed removal did part of it.
-//
-// The container directory is renamed into the trash, where it is
-// unmounted and deleted in the background: off the caller's path (restore
-// empties the trash of a daemon that stopped before it was done). The
-// runtime's leftovers
-// (cgroups, state; the monitor deletes them right after reporting the
-// exit) go after that, so that the two overlap, for a container with a pid
-// namespace of its own: none of its processes outlives its init. One that
-// shares a pid namespace may have left processes that hold the sandbox:
-// its runtime leftovers go first. The image hold goes once the directory
-// is in the trash, while the runtime may still be at work. The overlay in
-// the trash may use the image's layers a moment longer; should the image
-// be deleted meanwhile, nothing runs in that overlay any more, and what is
-// unlinked under it stays readable until the unmount.
+// removeFiles deletes what a container holds on disk, in the image store
+// and in the network service. Every step accepts that an earlier, crashed
+// removal did part of it. The steps overlap where they can, since `run
+// --rm` waits for all of them:
+//   - the network namespace and endpoints go in a goroutine of their own;
+//   - the container directory is renamed into the trash, where it is
+//     unmounted and deleted in the background (restore empties the trash
+//     of a daemon that stopped before it was done);
+//   - the image hold goes next. The overlay in the trash may use the
+//     image's layers a moment longer; should the image be deleted
+//     meanwhile, nothing runs in that overlay any more, and what is
+//     unlinked under it stays readable until the unmount;
+//   - the runtime's leftovers (cgroups, state) are deleted by the monitor
+//     right after it reported the exit: for a container with a pid
+//     namespace of its own (none of its processes outlives its init) this
+//     waits for that last, so that it overlaps with the rest. One that
+//     shares a pid namespace may have left processes that hold the
+//     sandbox: its runtime leftovers go first;
+//   - the monitor's directory goes in the background (restore sweeps it).
 func (s *Service) removeFiles(ctx context.Context, c *Container) error {
 	ownPidNS := c.HostConfig == nil || c.HostConfig.PidMode == ""
 	if !ownPidNS {
@@ -504,24 +511,32 @@ func (s *Service) removeFiles(ctx context.Context, c *Container) error {
 			return err
 		}
 	}
-	if err := s.disconnectNetworks(ctx, c); err != nil {
-		return err
-	}
-	if err := s.trashCtrDir(ctx, c.ID); err != nil {
-		return err
-	}
-	s.refillSpares(c.SandboxSize) // spares.go
-	if err := s.cfg.Images.Release(ctx, c.ID); err != nil {
-		s.log.Warn("release image", "container", c.ID, "err", err)
-	}
-	if ownPidNS {
-		if err := s.cfg.Monitors.Delete(ctx, s.monitorConfig(c)); err != nil {
-			return err
+	// The network namespace and endpoints go meanwhile: nothing below
+	// depends on them.
+	netDone := make(chan error, 1)
+	go func() { netDone <- s.disconnectNetworks(ctx, c) }()
+	err := s.trashCtrDir(ctx, c.ID)
+	if err == nil {
+		s.refillSpares(c.SandboxSize) // spares.go
+		if rerr := s.cfg.Images.Release(ctx, c.ID); rerr != nil {
+			s.log.Warn("release image", "container", c.ID, "err", rerr)
+		}
+		if ownPidNS {
+			err = s.cfg.Monitors.Delete(ctx, s.monitorConfig(c))
 		}
 	}
-	if err := os.RemoveAll(s.stateDir(c.ID)); err != nil {
+	if err := errors.Join(err, <-netDone); err != nil {
 		return err
 	}
+	// The monitor's directory (socket, exit status, runtime log) goes in
+	// the background; restore sweeps what a stop cut short.
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		if err := os.RemoveAll(s.stateDir(c.ID)); err != nil {
+			s.log.Warn("remove monitor directory", "container", c.ID, "err", err)
+		}
+	}()
 	// The runtime removed the container's cgroup; the engine's parent goes
 	// with the last container under it.
 	cgroups.RemoveIfEmpty(s.cfg.CgroupParent)

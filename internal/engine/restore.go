@@ -26,7 +26,8 @@ import (
 //	created, exited  AutoRemove set              removed (as docker does)
 //	created, exited  half-made sandbox mounts    cleaned (sandbox.Open)
 //	(no record)      a directory in containers/  deleted (a crashed Create)
-//	(removed)        a directory in trash/           deleted (removal's last step)
+//	(no record)      a monitor directory         deleted (removal's last step)
+//	(removed)        a directory in trash/       deleted (removal's background step)
 func (s *Service) restore(ctx context.Context) error {
 	ctrs, err := s.db.all()
 	if err != nil {
@@ -128,5 +129,19 @@ func (s *Service) removeOrphans(ctx context.Context, known map[string]bool) {
 		}
 		_ = s.cfg.Images.Release(ctx, d.Name())
 		s.log.Info("removed half-made container", "id", d.Name())
+	}
+	// Monitor directories of containers without a record: a removal
+	// deletes them last, in the background.
+	ents, err = os.ReadDir(filepath.Join(s.cfg.ExecRoot, "containers"))
+	if err != nil {
+		s.log.Warn("list monitor directories", "err", err)
+		return
+	}
+	for _, d := range ents {
+		if !known[d.Name()] && d.IsDir() {
+			if err := os.RemoveAll(filepath.Join(s.cfg.ExecRoot, "containers", d.Name())); err != nil {
+				s.log.Error("remove monitor directory", "dir", d.Name(), "err", err)
+			}
+		}
 	}
 }

@@ -673,7 +673,12 @@ func (m *monitor) serveConn(conn *os.File) {
 				return
 			}
 			if req.bool("release") {
+				// The reply first: once released, the monitor may
+				// quit at once, and the waiter would learn of the
+				// end only from its exit.
+				_, _ = conn.Write(m.stateReply())
 				_ = m.releaseNow() // the exit is reported: cannot fail
+				continue
 			}
 			reply = m.stateReply()
 		case "signal":
