@@ -12,6 +12,7 @@ import (
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
 	mobynet "github.com/moby/moby/api/types/network"
+	imagespec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/silo-containers/silo/internal/engine/ocispec"
 	"github.com/silo-containers/silo/internal/errdefs"
@@ -148,19 +149,40 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (_ CreateRespon
 		nsDone <- made{}
 	}
 	sb, err = s.newSandbox(ctx, s.sandboxDir(id), layers, size) // spares.go
-	var rootfs string
-	if err == nil {
-		rootfs, err = sb.Mount(ctx)
+	if err != nil {
+		netns = (<-nsDone).path // the deferred cleanup removes it
+		return fail(err)
 	}
+	// The sandbox is mounted while the bundle's config.json is made: it
+	// names the root file system by its path, which is known already.
+	mounted := make(chan error, 1)
+	go func() {
+		_, err := sb.Mount(ctx)
+		mounted <- err
+	}()
 	ns := <-nsDone
 	netns = ns.path // set even on failure: the deferred cleanup removes it
+	err = ns.err
+	if cfg.Hostname == "" {
+		cfg.Hostname = id[:12]
+	}
+	var (
+		etc  map[string]string
+		args []string
+	)
+	if err == nil {
+		etc, err = s.etcMounts(id)
+	}
+	if err == nil {
+		args, err = s.writeSpec(id, sb.RootfsPath(), netns, etc, img.Config.Config, cfg, host, mounts)
+	}
+	if merr := <-mounted; err == nil {
+		err = merr
+	}
 	if err != nil {
 		return fail(err)
 	}
-	if ns.err != nil {
-		return fail(ns.err)
-	}
-	if err := s.attachMounts(ctx, id, rootfs, mounts); err != nil {
+	if err := s.attachMounts(ctx, id, sb.RootfsPath(), mounts); err != nil {
 		return fail(err)
 	}
 	defer func() {
@@ -168,30 +190,6 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (_ CreateRespon
 			s.releaseMounts(context.WithoutCancel(ctx), id, true)
 		}
 	}()
-	if cfg.Hostname == "" {
-		cfg.Hostname = id[:12]
-	}
-	etc, err := s.etcMounts(id)
-	if err != nil {
-		return fail(err)
-	}
-	imgCfg := img.Config.Config
-	spec, err := ocispec.Generate(&ocispec.Input{
-		ID: id, Rootfs: rootfs, Image: &imgCfg, Config: cfg, Host: host, CgroupParent: s.cfg.CgroupParent,
-		NetnsPath: netns, EtcFiles: etc, Mounts: mounts.specs,
-	})
-	if err != nil {
-		return fail(err)
-	}
-	if err := applyInit(spec, host); err != nil { // init.go
-		return fail(err)
-	}
-	if err := s.addSyslogMount(spec, id, host); err != nil { // logcapture.go
-		return fail(err)
-	}
-	if err := writeJSONAtomic(filepath.Join(dir, "config.json"), spec); err != nil {
-		return fail(err)
-	}
 	if err := os.MkdirAll(s.logDir(id), 0o700); err != nil {
 		return fail(err)
 	}
@@ -205,7 +203,7 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (_ CreateRespon
 	if netns != "" {
 		c.Net = &NetState{NetnsPath: netns}
 	}
-	if args := withoutInit(spec.Process.Args, host); len(args) > 0 { // init.go
+	if args := withoutInit(args, host); len(args) > 0 { // init.go
 		c.Path, c.Args = args[0], args[1:]
 	}
 	if err := s.insert(c); err != nil {
@@ -251,6 +249,26 @@ func sandboxSize(opts map[string]string) (int64, error) {
 		size = n
 	}
 	return size, nil
+}
+
+// writeSpec generates the container's OCI spec (ocispec, --init, the
+// syslog capture socket), writes it as the bundle's config.json and
+// returns the process's arguments.
+func (s *Service) writeSpec(id, rootfs, netns string, etc map[string]string, imgCfg imagespec.ImageConfig, cfg *container.Config, host *container.HostConfig, mounts *mountPlan) ([]string, error) {
+	spec, err := ocispec.Generate(&ocispec.Input{
+		ID: id, Rootfs: rootfs, Image: &imgCfg, Config: cfg, Host: host, CgroupParent: s.cfg.CgroupParent,
+		NetnsPath: netns, EtcFiles: etc, Mounts: mounts.specs,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := applyInit(spec, host); err != nil { // init.go
+		return nil, err
+	}
+	if err := s.addSyslogMount(spec, id, host); err != nil { // logcapture.go
+		return nil, err
+	}
+	return spec.Process.Args, writeJSONAtomic(filepath.Join(s.ctrDir(id), "config.json"), spec)
 }
 
 // writeJSONAtomic writes v to path through a synced temporary file.
