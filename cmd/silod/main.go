@@ -122,6 +122,7 @@ func run(o options, log *slog.Logger) error {
 		},
 		Debian: func(ctx context.Context, opts baseimage.DebianOptions) (storage.ImageInfo, error) {
 			opts.TmpDir, opts.Debootstrap = debianTmp, ""
+			opts.Unmount = resolvedRoots(o.dataRoot, o.execRoot)
 			return baseimage.Debian(ctx, images, opts)
 		},
 	})
@@ -238,4 +239,20 @@ func findBinary(flagValue, name string) (string, error) {
 		return p, nil
 	}
 	return "", fmt.Errorf("%s not found next to silod or on PATH", name)
+}
+
+// resolvedRoots returns the directories with symlinks resolved, as the
+// mount table names them (a directory that cannot be resolved as given).
+func resolvedRoots(dirs ...string) []string {
+	out := make([]string, 0, len(dirs))
+	for _, d := range dirs {
+		if r, err := filepath.EvalSymlinks(d); err == nil {
+			d = r
+		}
+		if a, err := filepath.Abs(d); err == nil {
+			d = a
+		}
+		out = append(out, d)
+	}
+	return out
 }

@@ -48,24 +48,30 @@ func (m *monitors) config(cfg engine.MonitorConfig) *monitor.Config {
 	}
 }
 
-// Start launches silo-monitor, runs prepare while the monitor sets
-// itself up, and returns once the container runs.
-func (m *monitors) Start(ctx context.Context, cfg engine.MonitorConfig, prepare func() error) (engine.Monitor, error) {
+// Launch spawns silo-monitor; it sets itself up and waits for Start.
+func (m *monitors) Launch(ctx context.Context, cfg engine.MonitorConfig) (engine.PendingMonitor, error) {
 	p, err := monitor.Spawn(ctx, m.binary, m.config(cfg))
 	if err != nil {
 		return nil, err
 	}
-	if prepare != nil {
-		if err := prepare(); err != nil {
-			p.Abort()
-			return nil, err
-		}
-	}
-	if err := p.Start(); err != nil {
+	return &pendingMonitor{m: m, cfg: cfg, p: p}, nil
+}
+
+// pendingMonitor is engine.PendingMonitor over a monitor.Pending.
+type pendingMonitor struct {
+	m   *monitors
+	cfg engine.MonitorConfig
+	p   *monitor.Pending
+}
+
+func (p *pendingMonitor) Start(ctx context.Context, holdOutput bool) (engine.Monitor, error) {
+	if err := p.p.Start(holdOutput); err != nil {
 		return nil, err
 	}
-	return m.Open(ctx, cfg)
+	return p.m.Open(ctx, p.cfg)
 }
+
+func (p *pendingMonitor) Abort() { p.p.Abort() }
 
 // Open connects to the monitor of a running (or just exited) container.
 func (m *monitors) Open(ctx context.Context, cfg engine.MonitorConfig) (engine.Monitor, error) {

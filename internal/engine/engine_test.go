@@ -52,12 +52,25 @@ func newFakeMonitors() *fakeMonitors {
 	return &fakeMonitors{running: map[string]*fakeMon{}, exited: map[string]ExitStatus{}}
 }
 
-func (m *fakeMonitors) Start(ctx context.Context, cfg MonitorConfig, prepare func() error) (Monitor, error) {
-	if prepare != nil {
-		if err := prepare(); err != nil {
-			return nil, err
-		}
-	}
+// Launch returns a pending monitor that does what start does on Start.
+func (m *fakeMonitors) Launch(ctx context.Context, cfg MonitorConfig) (PendingMonitor, error) {
+	return &fakePending{m: m, cfg: cfg}, nil
+}
+
+type fakePending struct {
+	m   *fakeMonitors
+	cfg MonitorConfig
+}
+
+func (p *fakePending) Start(ctx context.Context, holdOutput bool) (Monitor, error) {
+	cfg := p.cfg
+	cfg.HoldOutput = holdOutput
+	return p.m.start(cfg)
+}
+
+func (p *fakePending) Abort() {}
+
+func (m *fakeMonitors) start(cfg MonitorConfig) (Monitor, error) {
 	spec, err := os.ReadFile(filepath.Join(cfg.Bundle, "config.json"))
 	if err != nil {
 		return nil, err

@@ -59,30 +59,28 @@ func (s *Service) start(ctx context.Context, e *entry, byPolicy bool) error {
 		return fail(err)
 	}
 	mcfg := s.monitorConfig(&c)
-	// What an earlier run left (exit.json, runtime state) goes first.
-	if err := s.cfg.Monitors.Delete(ctx, mcfg); err != nil {
-		return fail(err)
+	// A monitor launched at create has set itself up meanwhile; otherwise
+	// one is launched now, and sets itself up while the network connects.
+	pm := s.takeLaunched(e)
+	if pm == nil {
+		// What an earlier run left (exit.json, runtime state) goes first.
+		if err := s.cfg.Monitors.Delete(ctx, mcfg); err != nil {
+			return fail(err)
+		}
+		if pm, err = s.cfg.Monitors.Launch(ctx, mcfg); err != nil {
+			return fail(err)
+		}
 	}
-	if err := os.MkdirAll(mcfg.StateDir, 0o700); err != nil {
+	netst, err := s.connectNetworks(ctx, &c)
+	if err != nil {
+		pm.Abort()
 		return fail(err)
 	}
 	pending := s.takePending(e)
-	mcfg.HoldOutput = len(pending) > 0
-	// The network is connected while the monitor starts up: the container's
-	// process starts once both are done.
-	var netst *NetState
-	connected := false
-	mon, err := s.cfg.Monitors.Start(ctx, mcfg, func() error {
-		var err error
-		netst, err = s.connectNetworks(ctx, &c)
-		connected = err == nil
-		return err
-	})
+	mon, err := pm.Start(ctx, len(pending) > 0)
 	if err != nil {
-		if connected {
-			if derr := s.disconnectNetworks(context.WithoutCancel(ctx), &c); derr != nil {
-				s.log.Error("clean up networks", "container", c.ID, "err", derr)
-			}
+		if derr := s.disconnectNetworks(context.WithoutCancel(ctx), &c); derr != nil {
+			s.log.Error("clean up networks", "container", c.ID, "err", derr)
 		}
 		failPending(pending)
 		code := startErrorCode(err)
@@ -117,6 +115,16 @@ func (s *Service) start(ctx context.Context, e *entry, byPolicy bool) error {
 	s.watch(e, mon)
 	s.emitEntry(e, events.ActionStart, nil) // events.go
 	return nil
+}
+
+// takeLaunched returns the monitor launched at create, if it is still
+// waiting for the container's first start, and forgets it.
+func (s *Service) takeLaunched(e *entry) PendingMonitor {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	pm := e.launched
+	e.launched = nil
+	return pm
 }
 
 // startErrorCode is the exit code docker gives a process that could not be
@@ -459,6 +467,9 @@ func (s *Service) Remove(ctx context.Context, ref string, opts RemoveOptions) er
 		}
 	}
 	failPending(s.takePending(e))
+	if pm := s.takeLaunched(e); pm != nil {
+		pm.Abort() // created, never started
+	}
 	// The removal is recorded, so that restore finishes one that a crash
 	// cut short. An AutoRemove container needs no record (restore removes
 	// every AutoRemove container that is not running, as docker does):

@@ -51,7 +51,8 @@ type MonitorConfig struct {
 	// (docker run -i).
 	Stdin bool
 	// HoldOutput keeps the first output for the first client to attach:
-	// set when clients attached before the start.
+	// set when clients attached before the start. Launch ignores it: the
+	// start says it (PendingMonitor.Start).
 	HoldOutput bool
 }
 
@@ -72,12 +73,12 @@ type ExitStatus struct {
 // output into the log directory and records its exit status; it outlives
 // the daemon.
 type Monitors interface {
-	// Start launches a monitor and returns once the container's process
-	// runs, or with the runtime's error if it could not start. prepare,
-	// if not nil, runs while the monitor sets itself up, before the
-	// container's process is started; its error aborts the start (the
-	// monitor quits without starting anything) and is returned.
-	Start(ctx context.Context, cfg MonitorConfig, prepare func() error) (Monitor, error)
+	// Launch starts a monitor that sets itself up (log, control socket)
+	// and waits: PendingMonitor.Start runs the container. The engine
+	// launches monitors ahead of the start (at create) and prepares the
+	// rest (the network) while they set up. cfg.HoldOutput is ignored
+	// (PendingMonitor.Start says it).
+	Launch(ctx context.Context, cfg MonitorConfig) (PendingMonitor, error)
 	// Open connects to the running monitor of a container. It returns an
 	// error wrapping errdefs.ErrNotFound when no monitor is running; the
 	// container's exit status is then in Exited.
@@ -89,6 +90,18 @@ type Monitors interface {
 	// container (runtime state, StateDir), once a monitor still deleting
 	// the container through the runtime is done.
 	Delete(ctx context.Context, cfg MonitorConfig) error
+}
+
+// PendingMonitor is a launched monitor whose container does not run yet.
+// Nothing may talk to it (Open, Delete) until Start returned.
+type PendingMonitor interface {
+	// Start runs the container and returns once its process runs, or with
+	// the runtime's error if it could not start. holdOutput: see
+	// MonitorConfig.HoldOutput.
+	Start(ctx context.Context, holdOutput bool) (Monitor, error)
+	// Abort makes the monitor undo its setup and quit without running
+	// anything.
+	Abort()
 }
 
 // Monitor is one connected monitor.

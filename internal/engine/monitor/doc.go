@@ -2,16 +2,21 @@
 // containerd shim plays): one small process per container, started by
 // silod, that lets the container outlive the daemon. The binary is
 // cmd/silo-monitor; this package holds both its body (Main, Serve) and the
-// daemon's side (Start, Client, ReadExit).
+// daemon's side (Spawn, Pending, Client, ReadExit).
 //
 // A monitor:
-//   - is launched as `silo-monitor FLAGS` (Config.Args); that process
-//     re-executes itself in a new session and exits once the container
-//     runs, so the monitor is not silod's child and survives its death;
-//   - becomes a child subreaper, runs `RUNTIME create` with the
-//     container's stdio (pipes, or a pty whose master arrives on a console
-//     socket) and `RUNTIME start`; once create has exited, init is
-//     reparented to the monitor, which reaps it and so learns its status.
+//   - is spawned by silod (Spawn) in a session of its own, with a ready
+//     pipe (fd 3) and a gate (fd 4); silod reaps it through a pidfd when
+//     it quits, and a monitor outlives silod (it is left to init). Run by
+//     hand, `silo-monitor FLAGS` (Config.Args) spawns a copy of itself
+//     and exits once the container runs;
+//   - becomes a child subreaper, opens the log and its control socket,
+//     then waits on the gate: silod launches monitors at create and opens
+//     the gate at the start (a closed gate: undo the setup and quit);
+//   - runs `RUNTIME run -d` with the container's stdio (pipes, or a pty
+//     whose master arrives on a console socket); once the runtime has
+//     exited, init is reparented to the monitor, which reaps it and so
+//     learns its status.
 //     It does not link the compute backend: that needs cgo (libseccomp,
 //     the nsenter constructor) and would make a resident process large;
 //   - copies stdout and stderr into the log (package logs: json-file or
@@ -34,8 +39,8 @@
 //
 // Lifecycle of a monitor:
 //
-//	launched --setup ok--> running --init reaped--> exited --grace or release--> gone
-//	    '--setup failed (error to the launcher, nothing left behind)
+//	spawned --set up--> waiting --gate open, runtime ok--> running --init reaped--> exited --grace or release--> gone
+//	    '--setup failed, gate closed or runtime error (error on the ready pipe, nothing left behind)
 //
 // Protocol: JSON lines over the unix socket, one request per line, one
 // reply per request; a connection may carry several requests. Every reply

@@ -66,7 +66,7 @@ func launch(args []string) int {
 		os.Stderr.WriteString("silo-monitor: " + err.Error() + "\n")
 		return 1
 	}
-	if err := p.pending.Start(); err != nil {
+	if err := p.pending.Start(false); err != nil {
 		os.Stderr.WriteString("silo-monitor: " + err.Error() + "\n")
 		return 1
 	}
@@ -103,11 +103,17 @@ func Spawn(ctx context.Context, binary string, cfg *Config) (*Pending, error) {
 }
 
 // Start lets the monitor run the container and returns once it runs (or
-// with the error that kept it from running). It is not cancelled by a
-// context: a monitor half way through its setup would leave a half-made
-// container; it reports soon either way.
-func (p *Pending) Start() error {
-	_, werr := p.gate.Write([]byte{gateOpen})
+// with the error that kept it from running). holdOutput keeps the first
+// output for the first client to attach, as Config.HoldOutput (which
+// holds in any case). It is not cancelled by a context: a monitor half
+// way through its setup would leave a half-made container; it reports
+// soon either way.
+func (p *Pending) Start(holdOutput bool) error {
+	b := byte(gateOpen)
+	if holdOutput {
+		b = gateOpenHold
+	}
+	_, werr := p.gate.Write([]byte{b})
 	p.gate.Close()
 	if werr != nil {
 		p.ready.Close()
@@ -124,8 +130,13 @@ func (p *Pending) Abort() {
 }
 
 // gateOpen, written to the gate, lets the monitor run the container;
-// anything else (the caller closing the gate) makes it quit.
-const gateOpen = 'g'
+// gateOpenHold too, and it holds the first output for the first client
+// (Config.HoldOutput); anything else (the caller closing the gate) makes
+// it quit.
+const (
+	gateOpen     = 'g'
+	gateOpenHold = 'h'
+)
 
 // spawned is a monitor process spawn started.
 type spawned struct {
@@ -139,7 +150,7 @@ func Start(ctx context.Context, binary string, cfg *Config) error {
 	if err != nil {
 		return err
 	}
-	return p.Start()
+	return p.Start(false)
 }
 
 // spawn starts binary as the serving monitor of cfg, in a session of its

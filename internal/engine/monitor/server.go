@@ -71,8 +71,8 @@ type monitor struct {
 // reaps every child. ready, if not nil, receives "ok\n" once the container
 // runs (or the error that prevented it) and is closed. gate, if not nil,
 // is read once the monitor is set up: the container runs only after the
-// caller wrote gateOpen (Pending.Start), and a closed gate makes the
-// monitor undo its setup and quit (Pending.Abort).
+// caller wrote gateOpen or gateOpenHold (Pending.Start), and a closed gate
+// makes the monitor undo its setup and quit (Pending.Abort).
 func Serve(cfg *Config, ready, gate *os.File) error {
 	m := &monitor{cfg: cfg, self: os.Getpid(), hub: &hub{tty: cfg.Terminal, hold: cfg.HoldOutput},
 		exited: make(chan struct{}), done: make(chan struct{}), release: make(chan struct{})}
@@ -144,7 +144,10 @@ func (m *monitor) setup(gate *os.File) error {
 		b := make([]byte, 1)
 		n, _ := gate.Read(b)
 		gate.Close()
-		if n != 1 || b[0] != gateOpen {
+		switch {
+		case n == 1 && b[0] == gateOpenHold:
+			m.hub.hold = true // nothing was copied yet
+		case n != 1 || b[0] != gateOpen:
 			return errors.New("monitor " + cfg.ID + ": start cancelled")
 		}
 	}

@@ -56,6 +56,15 @@ type DebianOptions struct {
 	TmpDir string
 	// Debootstrap is the program to run (found in PATH when empty).
 	Debootstrap string
+	// Unmount lists directories whose mounts debootstrap's mount
+	// namespace drops before debootstrap runs: the daemon's data and exec
+	// roots, where container sandboxes are mounted. The namespace starts
+	// as a private copy of the host's mounts, and a copy of a sandbox's
+	// file system would keep it (and its loop device) busy for the whole
+	// build, after the container's own unmount. With Unmount set, every
+	// overlay and loop-device mount goes too (other daemons' and other
+	// engines' containers), except those TmpDir lies on.
+	Unmount []string
 	// Progress receives debootstrap's output, line by line; nil discards.
 	Progress io.Writer
 }
@@ -390,7 +399,7 @@ func buildDebian(ctx context.Context, s *storage.Store, opts DebianOptions) (sto
 	out := &lineWriter{w: opts.Progress}
 	args := debootstrapArgs(opts, tree)
 	out.Write([]byte("debootstrap " + strings.Join(args, " ") + "\n"))
-	if err := runDebootstrap(ctx, bin, args, out); err != nil {
+	if err := runDebootstrap(ctx, bin, args, opts.Unmount, opts.TmpDir, out); err != nil {
 		return storage.ImageInfo{}, err
 	}
 	if err := trimTree(tree); err != nil {
@@ -420,8 +429,10 @@ func buildDebian(ctx context.Context, s *storage.Store, opts DebianOptions) (sto
 }
 
 // runDebootstrap runs bin with args, its output to out, in new PID and
-// mount namespaces (see Debian); ctx's end kills it.
-func runDebootstrap(ctx context.Context, bin string, args []string, out *lineWriter) error {
+// mount namespaces (see Debian); with unmount set, the mounts under those
+// directories and the containers' (overlay, loop device) are gone from it,
+// except those keep lies on. ctx's end kills it.
+func runDebootstrap(ctx context.Context, bin string, args, unmount []string, keep string, out *lineWriter) error {
 	// Pdeathsig follows the thread that forks, not the process, and Go
 	// ends threads (silod's network code throws away the threads it moves
 	// into namespaces): fork from a thread held until the wait.
@@ -429,6 +440,12 @@ func runDebootstrap(ctx context.Context, bin string, args []string, out *lineWri
 	defer runtime.UnlockOSThread()
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Env = debootstrapEnv()
+	if len(unmount) > 0 {
+		// A shell in the new namespace unmounts (lazily, deepest first)
+		// what is mounted under the directories, then becomes debootstrap.
+		cmd = exec.CommandContext(ctx, "/bin/sh", append([]string{"-c", unmountScript, "sh", bin}, args...)...)
+		cmd.Env = append(debootstrapEnv(), unmountEnv+"="+strings.Join(unmount, "\n"), keepEnv+"="+keep)
+	}
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		// Killing the namespace's init kills every process in it.
@@ -454,6 +471,32 @@ func runDebootstrap(ctx context.Context, bin string, args []string, out *lineWri
 	}
 	return fmt.Errorf("debootstrap: %w", err)
 }
+
+// unmountEnv and keepEnv carry the directories to unmount and the one to
+// keep into unmountScript.
+const (
+	unmountEnv = "SILO_UNMOUNT"
+	keepEnv    = "SILO_KEEP"
+)
+
+// unmountScript drops from the shell's mount namespace the mounts under
+// the directories in $SILO_UNMOUNT (one per line) and every overlay and
+// loop-device mount, except / and the mounts $SILO_KEEP lies on, then
+// execs its arguments. Lazy, deepest first: a mount the namespace cannot
+// unmount yet goes when its last user does.
+const unmountScript = `awk -v dirs="$SILO_UNMOUNT" -v keep="$SILO_KEEP" '
+BEGIN { n = split(dirs, d, "\n") }
+{
+  m = $5
+  for (i = 7; i <= NF && $i != "-"; i++) {}
+  fs = $(i + 1); src = $(i + 2)
+  if (m == "/" || keep == m || index(keep, m "/") == 1) next
+  drop = fs == "overlay" || src ~ /^\/dev\/loop/
+  for (j = 1; j <= n; j++) if (d[j] != "" && index(m, d[j] "/") == 1) drop = 1
+  if (drop) print m
+}' /proc/self/mountinfo | sort -r | while read -r m; do umount -l "$m" 2>/dev/null; done
+unset SILO_UNMOUNT SILO_KEEP
+exec "$@"`
 
 // debootstrapEnv is debootstrap's environment: a fixed PATH and locale,
 // plus the daemon's proxy settings (wget reads them).

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -487,4 +488,60 @@ func processesWith(t *testing.T, cmdline string) []string {
 		}
 	}
 	return out
+}
+
+// TestDebootstrapNamespaceDropsMounts: what is mounted under the Unmount
+// directories (sandboxes of running containers) and containers' overlays
+// elsewhere are gone in debootstrap's mount namespace, so that it cannot
+// keep them busy, and stay on the host; other mounts stay in the
+// namespace, and so does an overlay the build's directory lies on.
+func TestDebootstrapNamespaceDropsMounts(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root (mounts, namespaces)")
+	}
+	base := t.TempDir()
+	mount := func(kind, dir, opts string) {
+		t.Helper()
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := syscall.Mount(kind, dir, kind, 0, opts); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = syscall.Unmount(dir, syscall.MNT_DETACH) })
+	}
+	overlay := func(dir string) {
+		t.Helper()
+		l, u, w := dir+".lower", dir+".upper", dir+".work"
+		for _, d := range []string{l, u, w} {
+			if err := os.MkdirAll(d, 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		mount("overlay", dir, "lowerdir="+l+",upperdir="+u+",workdir="+w)
+	}
+	under := filepath.Join(base, "data", "sandbox") // under an Unmount dir
+	other := filepath.Join(base, "other")           // kept
+	ovl := filepath.Join(base, "ovl")               // another container's overlay
+	build := filepath.Join(base, "build")           // an overlay the build needs
+	mount("tmpfs", under, "size=64k")
+	mount("tmpfs", other, "size=64k")
+	overlay(ovl)
+	overlay(build)
+	var seen bytes.Buffer
+	out := &lineWriter{w: &seen}
+	err := runDebootstrap(context.Background(), "/bin/cat", []string{"/proc/self/mountinfo"},
+		[]string{filepath.Join(base, "data")}, filepath.Join(build, "tmp"), out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, _ := os.ReadFile("/proc/self/mountinfo")
+	for dir, want := range map[string]bool{under: false, ovl: false, other: true, build: true} {
+		if got := strings.Contains(seen.String(), " "+dir+" "); got != want {
+			t.Errorf("%s mounted in debootstrap's namespace: %v, want %v", dir, got, want)
+		}
+		if !strings.Contains(string(host), " "+dir+" ") {
+			t.Errorf("%s was unmounted on the host", dir)
+		}
+	}
 }

@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -108,6 +109,12 @@ func findLoops(image string) ([]string, error) {
 // superblocks on one image would corrupt it).
 var errDetachPending = errors.New("loop device unbinds at its last close")
 
+// How long detachLoops waits for a device to go (see there).
+const (
+	unmountWait = 2 * time.Second
+	mountWait   = 30 * time.Second
+)
+
 // boundTo returns those of devs (/dev/loopN) whose backing file is image.
 func boundTo(devs []string, image string) []string {
 	var out []string
@@ -130,8 +137,15 @@ func boundTo(devs []string, image string) []string {
 // the host has ever allocated, kept for repairs and tests. LOOP_CLR_FD on
 // a device that is still open (a mount, a stray opener) only marks it for
 // unbinding at the last close; such a device is reported as an error
-// after the wait.
-func detachLoops(image string, candidates []string) error {
+// after the wait (at most wait, or until ctx ends).
+//
+// The last close can come late: the mounts of a container's dead mount
+// namespace are released by the kernel's deferred work, and an ext4
+// superblock is written out before its device goes, which under heavy I/O
+// takes seconds. Unmount and Remove wait briefly (unmountWait) and let
+// such a device go on its own; Mount must not use the image before it
+// has gone and waits longer (mountWait).
+func detachLoops(ctx context.Context, image string, candidates []string, wait time.Duration) error {
 	find := func() ([]string, error) {
 		if candidates == nil {
 			return findLoops(image)
@@ -153,13 +167,13 @@ func detachLoops(image string, candidates []string) error {
 			return fmt.Errorf("detach %s: LOOP_CLR_FD: %w", dev, err)
 		}
 	}
-	deadline := time.Now().Add(2 * time.Second)
+	deadline := time.Now().Add(wait)
 	for {
 		devs, err = find()
 		if err != nil || len(devs) == 0 {
 			return err
 		}
-		if time.Now().After(deadline) {
+		if time.Now().After(deadline) || ctx.Err() != nil {
 			if allAutoclear(devs) {
 				return fmt.Errorf("detach %s: still bound to %s: %w", strings.Join(devs, ","), image, errDetachPending)
 			}

@@ -320,7 +320,7 @@ func (s *Sandbox) Mount(ctx context.Context) (_ string, err error) {
 		// The image must be on no loop device any more: a second mount of
 		// it beside a superblock still alive elsewhere would corrupt it.
 		if s.detachPending {
-			if err := detachLoops(image, s.loopCandidates()); err != nil {
+			if err := detachLoops(ctx, image, s.loopCandidates(), mountWait); err != nil {
 				return fail(err)
 			}
 			s.detachPending = false
@@ -332,7 +332,7 @@ func (s *Sandbox) Mount(ctx context.Context) (_ string, err error) {
 		defer func() {
 			if err != nil {
 				_ = unmountAll(scratch)
-				_ = detachLoops(image, []string{dev})
+				_ = detachLoops(context.Background(), image, []string{dev}, unmountWait)
 			}
 		}()
 		// Unmounting checks this device rather than every loop device.
@@ -466,7 +466,7 @@ func (s *Sandbox) unmountLocked() error {
 	if err := unmountAll(s.path(scratchDir)); err != nil {
 		return err
 	}
-	if err := detachLoops(s.path(imageFile), cands); err != nil {
+	if err := detachLoops(context.Background(), s.path(imageFile), cands, unmountWait); err != nil {
 		return err
 	}
 	// Empty: known to be on no loop device.

@@ -84,7 +84,7 @@ func forceClean(t testing.TB, root string) {
 		}
 	}
 	for _, l := range loopsUnder(t, root) {
-		_ = detachLoops(strings.TrimSuffix(l[strings.IndexByte(l, '=')+1:], " (deleted)"), nil)
+		_ = detachLoops(context.Background(), strings.TrimSuffix(l[strings.IndexByte(l, '=')+1:], " (deleted)"), nil, unmountWait)
 	}
 }
 
