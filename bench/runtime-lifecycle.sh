@@ -110,7 +110,9 @@ for ((i = 0; i < WARMUP; i++)); do
 done
 
 # Interleaved timing loop: EPOCHREALTIME has microsecond resolution and adds
-# the same fork/exec overhead of bash to every runtime.
+# the same fork/exec overhead of bash to every runtime. The load average
+# before and after says how busy the (shared) machine was.
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 for ((i = 0; i < ITERATIONS; i++)); do
   for n in "${names[@]}"; do
     t0=$EPOCHREALTIME
@@ -119,6 +121,8 @@ for ((i = 0; i < ITERATIONS; i++)); do
     echo "$t0 $t1" | awk '{ printf "%.3f\n", ($2 - $1) * 1000 }' >> "$work/times-$n"
   done
 done
+
+load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # Peak RSS: /usr/bin/time %M (KiB) of the runtime process (and the children
 # it waited for), inside the same wrapper.
@@ -144,6 +148,7 @@ stats() {
 }
 
 echo
+echo "load average (1, 5, 15 min) before the timed runs: $load_before; after: $load_after"
 printf '%-8s %6s %10s %9s %9s %9s %14s\n' runtime runs median_ms min_ms max_ms p90_ms peak_rss_KiB
 declare -A MED=()
 for n in "${names[@]}"; do

@@ -84,7 +84,11 @@ func (ef *execFlags) buildProcess(c *process.Container, args []string) (*specs.P
 	if len(args) == 0 {
 		return nil, fmt.Errorf("exec: no command given and no --process")
 	}
-	base := c.Spec().Process
+	spec, err := c.Spec()
+	if err != nil {
+		return nil, err
+	}
+	base := spec.Process
 	p := *base
 	p.Args = args
 	p.Terminal = ef.tty
@@ -150,11 +154,17 @@ func runExec(cmd *command, sys compute.System, proc *specs.Process, ef *execFlag
 		defer term.Close()
 		params.Console = term.remote
 	}
-	var sigs chan os.Signal
+	var winch chan os.Signal
 	if !ef.detach {
-		// Never undone: runsilo exits when the process does.
-		sigs = make(chan os.Signal, 64)
-		signal.Notify(sigs)
+		// As with run: the signals we get are the process's.
+		if err := installForwarder(); err != nil {
+			return err
+		}
+		defer forwardTo(-1)
+		if term != nil {
+			winch = make(chan os.Signal, 4)
+			signal.Notify(winch, unix.SIGWINCH, unix.SIGPIPE)
+		}
 	}
 	p, err := sys.CreateProcess(ctx, params)
 	if err != nil {
@@ -171,7 +181,9 @@ func runExec(cmd *command, sys compute.System, proc *specs.Process, ef *execFlag
 			return err
 		}
 	}
-	code := forwardUntilExit(ctx, sigs, term, p.Wait, func(sig unix.Signal) { _ = p.Signal(sig) })
+	forwardTo(p.Pid())
+	code := waitResizing(ctx, winch, term, p.Wait)
+	forwardTo(-1)
 	if code != 0 {
 		return &exitError{code: code}
 	}

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/signal"
@@ -38,6 +40,21 @@ func (c *createFlags) add(cmd *command) {
 	f.IntVar(&c.preserveFds, "preserve-fds", 0, "pass N additional file descriptors (from 3) to the container")
 }
 
+// bundleSpec is what config.json is decoded into: the spec, with the other
+// platforms' sections, which a Linux runtime ignores, left as raw JSON (the
+// outer fields hide the embedded ones). On its first use encoding/json
+// analyses every type a struct can hold, present or not: the Windows,
+// Solaris, VM, z/OS and FreeBSD types were a quarter of the ~1 ms that
+// decoding config.json costs each create.
+type bundleSpec struct {
+	specs.Spec
+	Solaris json.RawMessage `json:"solaris,omitempty"`
+	Windows json.RawMessage `json:"windows,omitempty"`
+	VM      json.RawMessage `json:"vm,omitempty"`
+	ZOS     json.RawMessage `json:"zos,omitempty"`
+	FreeBSD json.RawMessage `json:"freebsd,omitempty"`
+}
+
 // document loads the bundle's config.json into a compute document.
 func (c *createFlags) document(id string) (*compute.Document, error) {
 	bundle := c.bundle
@@ -48,15 +65,25 @@ func (c *createFlags) document(id string) (*compute.Document, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bundle %q: %w", c.bundle, err)
 	}
-	var spec specs.Spec
-	if err := readJSON(filepath.Join(bundle, "config.json"), &spec); err != nil {
-		return nil, err
+	path := filepath.Join(bundle, "config.json")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
+	var bs bundleSpec
+	// A decoder, as runc uses: what follows the first JSON value is ignored
+	// (and not kept in SpecJSON).
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&bs); err != nil {
+		return nil, fmt.Errorf("parse %s: %w", path, err)
+	}
+	data = data[:dec.InputOffset()]
+	spec := bs.Spec
 	if c.preserveFds < 0 {
 		return nil, fmt.Errorf("--preserve-fds: must not be negative")
 	}
 	return &compute.Document{
-		ID: id, Bundle: bundle, Spec: &spec,
+		ID: id, Bundle: bundle, Spec: &spec, SpecJSON: data,
 		ConsoleSocket: c.consoleSocket, PreserveFDs: c.preserveFds,
 		NoPivot: c.noPivot, NoNewKeyring: c.noNewKeyring,
 	}, nil
@@ -184,14 +211,19 @@ func runForeground(cmd *command, b *process.Backend, doc *compute.Document, cf *
 		defer term.Close()
 		doc.Console = term.remote
 	}
-	// Catching every signal costs a few hundred sigactions: do it while
-	// the container is being created. It is never undone: we exit after.
-	sigs := make(chan os.Signal, 64)
-	notified := make(chan struct{})
-	go func() {
-		signal.Notify(sigs)
-		close(notified)
-	}()
+	// Signals runsilo gets are the container's; those that arrive while
+	// it is being created are kept until its pid is known.
+	if err := installForwarder(); err != nil {
+		return err
+	}
+	defer forwardTo(-1)
+	// A terminal's resizes are ours to copy; SIGPIPE is caught so that a
+	// closed stdout ends the copy, not runsilo.
+	var winch chan os.Signal
+	if term != nil {
+		winch = make(chan os.Signal, 4)
+		signal.Notify(winch, unix.SIGWINCH, unix.SIGPIPE)
+	}
 	doc.StartOnCreate = true
 	process.Trace("config read")
 	sys, err := b.Create(ctx, doc)
@@ -208,10 +240,10 @@ func runForeground(cmd *command, b *process.Backend, doc *compute.Document, cf *
 			return err
 		}
 	}
-	<-notified
-	code := forwardUntilExit(ctx, sigs, term, sys.Wait, func(sig unix.Signal) {
-		_ = sys.Signal(ctx, sig, false)
-	})
+	forwardTo(mustPid(sys, cmd))
+	code := waitResizing(ctx, winch, term, sys.Wait)
+	// Reaped: the pid may name another process from now on.
+	forwardTo(-1)
 	if !cf.keep {
 		if err := sys.Delete(ctx, true); err != nil {
 			return err
@@ -224,11 +256,14 @@ func runForeground(cmd *command, b *process.Backend, doc *compute.Document, cf *
 	return nil
 }
 
-// forwardUntilExit passes the signals runsilo receives on to the process
-// until wait returns, and returns its exit status. SIGWINCH resizes the
-// bridged terminal instead; SIGCHLD (ours, for reaping), SIGURG (Go's
-// preemption) and SIGPIPE are not forwarded.
-func forwardUntilExit(ctx context.Context, sigs chan os.Signal, term *terminalBridge, wait func(context.Context) (int, error), forward func(unix.Signal)) int {
+// waitResizing returns the exit status of the container's process (wait),
+// copying our window size to its terminal on each SIGWINCH meanwhile.
+// Other signals do not come here: the forwarder passes them on.
+func waitResizing(ctx context.Context, winch chan os.Signal, term *terminalBridge, wait func(context.Context) (int, error)) int {
+	if winch == nil {
+		code, _ := wait(ctx)
+		return code
+	}
 	done := make(chan int, 1)
 	go func() {
 		code, _ := wait(ctx)
@@ -237,19 +272,11 @@ func forwardUntilExit(ctx context.Context, sigs chan os.Signal, term *terminalBr
 	for {
 		select {
 		case code := <-done:
-			if term != nil {
-				term.drain()
-			}
+			term.drain()
 			return code
-		case s := <-sigs:
-			switch sig := s.(unix.Signal); sig {
-			case unix.SIGCHLD, unix.SIGURG, unix.SIGPIPE:
-			case unix.SIGWINCH:
-				if term != nil {
-					term.resize()
-				}
-			default:
-				forward(sig)
+		case s := <-winch:
+			if s == unix.SIGWINCH {
+				term.resize()
 			}
 		}
 	}

@@ -1,3 +1,12 @@
+// runsilo lives for milliseconds (or, for `run`, as long as its container)
+// and runs at most three goroutines of its own. updatemaxprocs=0 spares
+// every start the runtime's GOMAXPROCS-update goroutine and a long `run`
+// its re-reads of the cgroup's CPU limit every second. containermaxprocs
+// stays on: Go 1.26 reads the cgroup limit once at start either way, and a
+// GOMAXPROCS capped by the caller's CPU quota costs a helper nothing.
+//
+//go:debug updatemaxprocs=0
+
 // Command runsilo is silo's OCI runtime: runc's command line over the
 // process-isolation backend, so containerd, podman and CRI-O can drive it.
 package main

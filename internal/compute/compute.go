@@ -41,6 +41,10 @@ type Document struct {
 	ID     string
 	Bundle string
 	Spec   *specs.Spec
+	// SpecJSON, when the caller has it, is Spec as JSON (the bundle's
+	// config.json as read). The process backend keeps it in the state as
+	// is rather than encoding Spec again; it must describe the same spec.
+	SpecJSON []byte
 	// Stdio is given to the container's first process when it has no
 	// terminal: the files themselves are passed (no copying goroutines on
 	// the data path). Nil entries mean the caller's own stdio.

@@ -100,7 +100,8 @@ func (b *Backend) Create(ctx context.Context, doc *compute.Document) (compute.Sy
 		Created:     time.Now().UTC(),
 		Owner:       "",
 		Annotations: spec.Annotations,
-		Spec:        spec,
+		RawSpec:     doc.SpecJSON,
+		spec:        spec,
 	}}
 	ok := false
 	defer func() {
@@ -158,7 +159,7 @@ func (c *Container) Properties(ctx context.Context) (*compute.Properties, error)
 func (c *Container) Rootfs() string { return c.st.Rootfs }
 
 // Spec returns the container's OCI spec (as created, plus updates).
-func (c *Container) Spec() *specs.Spec { return c.st.Spec }
+func (c *Container) Spec() (*specs.Spec, error) { return c.st.specOf() }
 
 // Start lets a Created container run its process. The fifo handshake is
 // what makes "create" and "start" two commands: init blocks reading the
@@ -268,7 +269,12 @@ func (c *Container) Update(ctx context.Context, r *specs.LinuxResources) error {
 	if err := c.b.cgroupManager(c.st).Set(r); err != nil {
 		return fmt.Errorf("update container %q: %w", c.st.ID, err)
 	}
-	mergeResources(c.st.Spec, r)
+	spec, err := c.st.specOf()
+	if err != nil {
+		return err
+	}
+	mergeResources(spec, r)
+	c.st.RawSpec = nil // encoded again from spec
 	return c.b.saveState(c.st)
 }
 
@@ -308,22 +314,55 @@ func (c *Container) Delete(ctx context.Context, force bool) error {
 	return nil
 }
 
-// killAndWait SIGKILLs every process of the container and waits (briefly)
-// until they are gone.
+// killAndWait SIGKILLs every process of the container and waits (up to a
+// second) until they are gone: for init through a pidfd, which wakes us
+// the moment it exits, then for the rest of the cgroup with short sleeps
+// that grow (a fixed 5 ms sleep made every forced delete of a running
+// container take at least that long).
 func (c *Container) killAndWait() {
 	cg := c.b.cgroupManager(c.st)
 	_ = c.signalAll(unix.SIGKILL)
 	if c.st.initAlive() {
 		_ = unix.Kill(c.st.Pid, unix.SIGKILL)
+		waitInitExit(c.st, time.Second)
 	}
-	for i := 0; i < 200; i++ {
+	deadline := time.Now().Add(time.Second)
+	resend := time.Now().Add(100 * time.Millisecond)
+	for delay := 50 * time.Microsecond; ; delay = min(2*delay, 5*time.Millisecond) {
 		pids, err := cg.Pids()
 		if (err != nil || len(pids) == 0) && !c.st.initAlive() {
 			return
 		}
-		if i%20 == 19 {
-			_ = c.signalAll(unix.SIGKILL)
+		now := time.Now()
+		if now.After(deadline) {
+			return
 		}
-		time.Sleep(5 * time.Millisecond)
+		if now.After(resend) {
+			// Processes forked while we were killing.
+			_ = c.signalAll(unix.SIGKILL)
+			resend = now.Add(100 * time.Millisecond)
+		}
+		time.Sleep(delay)
+	}
+}
+
+// waitInitExit waits up to timeout for the container's init to exit. The
+// pidfd is checked against the recorded start time after it is opened, so
+// it cannot name a process that reused the pid.
+func waitInitExit(st *containerState, timeout time.Duration) {
+	fd, err := unix.PidfdOpen(st.Pid, 0)
+	if err != nil {
+		return
+	}
+	defer unix.Close(fd)
+	if !st.initAlive() {
+		return
+	}
+	pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	for {
+		_, err := unix.Poll(pfd, int(timeout.Milliseconds()))
+		if err != unix.EINTR {
+			return
+		}
 	}
 }

@@ -56,7 +56,11 @@ func (c *Container) CreateProcess(ctx context.Context, p *compute.ProcessParams)
 		defer f.Close()
 		console = f
 	}
-	seccompFilter := c.b.compileSeccompAsync(c.st.Spec.Linux.Seccomp)
+	spec, err := c.st.specOf()
+	if err != nil {
+		return nil, err
+	}
+	seccompFilter := c.b.compileSeccompAsync(spec.Linux.Seccomp)
 	ch, nums, err := spawn(plan, nil, nil, stdioFiles(p.Stdin, p.Stdout, p.Stderr), p.PreserveFDs, []*os.File{console})
 	filter, ferr := seccompFilter()
 	if err != nil {
@@ -79,7 +83,7 @@ func (c *Container) CreateProcess(ctx context.Context, p *compute.ProcessParams)
 		ID:          c.st.ID,
 		Bundle:      c.st.Bundle,
 		Rootfs:      c.st.Rootfs,
-		Spec:        initSpec(c.st.Spec),
+		Spec:        initSpec(spec),
 		Process:     p.Process,
 		Exec:        true,
 		NewUTSNS:    true,

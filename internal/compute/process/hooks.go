@@ -88,14 +88,24 @@ func runHook(h specs.Hook, state []byte) error {
 // runPoststart runs the poststart hooks; per the spec a failure is only a
 // warning and the remaining hooks still run.
 func (c *Container) runPoststart() {
-	if h := c.st.Spec.Hooks; h != nil {
+	if h := c.hooks(); h != nil {
 		runHooksWarn("poststart", h.Poststart, c.b.ociState(c.st, compute.Running))
 	}
 }
 
 // runPoststop runs the poststop hooks at delete, with the same rule.
 func (c *Container) runPoststop() {
-	if h := c.st.Spec.Hooks; h != nil {
+	if h := c.hooks(); h != nil {
 		runHooksWarn("poststop", h.Poststop, c.b.ociState(c.st, compute.Stopped))
 	}
+}
+
+// hooks returns the container's hooks; a state whose spec does not parse
+// has none that could run, and a warning on stderr says so.
+func (c *Container) hooks() *specs.Hooks {
+	h, err := c.st.hooks()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "runsilo: warning: %v\n", err)
+	}
+	return h
 }

@@ -1,10 +1,10 @@
 package process
 
 import (
-	"crypto/sha256"
+	"bytes"
+	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
-	"fmt"
+	"hash/fnv"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -14,9 +14,10 @@ import (
 	"github.com/silo-containers/silo/internal/compute/process/seccomp"
 )
 
-// seccompCacheFormat changes whenever the compiled form or the compiler's
-// output for a given profile would change.
-const seccompCacheFormat = "libseccomp-bpf/1/" + runtime.GOARCH
+// seccompCacheFormat changes whenever the compiled form, the compiler's
+// output for a given profile or the key's encoding (seccompKey) would
+// change.
+const seccompCacheFormat = "libseccomp-bpf/3/" + runtime.GOARCH
 
 // SeccompCacheDir keeps compiled seccomp profiles. It is outside the state
 // root on purpose: that directory holds containers and nothing else, and
@@ -27,19 +28,20 @@ var SeccompCacheDir = "/var/cache/runsilo/seccomp"
 // that init loads. Compiling with libseccomp is slow for real profiles
 // (Docker's default one: ~35 ms for three architectures), and containers
 // share a handful of profiles, so results are kept in SeccompCacheDir (a
-// directory only root can write), keyed by the profile's hash. A corrupt
-// cache entry is compiled again.
+// directory only root can write). An entry is named by a hash of the
+// profile and holds the profile's whole key before the filter: the hash
+// (FNV, not a cryptographic one: crypto/sha256 alone made runsilo 150 KB
+// larger) only finds the file, the key decides. A corrupt entry, or one
+// for another profile, is compiled again and replaced.
 func (b *Backend) compiledSeccomp(sc *specs.LinuxSeccomp) ([]byte, error) {
-	key, err := json.Marshal(sc)
-	if err != nil {
-		return nil, fmt.Errorf("linux.seccomp: %w", err)
-	}
-	sum := sha256.Sum256(append([]byte(seccompCacheFormat), key...))
+	key := append([]byte(seccompCacheFormat), seccompKey(sc)...)
+	h := fnv.New128a()
+	h.Write(key)
 	dir := SeccompCacheDir
-	path := filepath.Join(dir, hex.EncodeToString(sum[:]))
+	path := filepath.Join(dir, hex.EncodeToString(h.Sum(nil)))
 	if data, err := os.ReadFile(path); err == nil {
-		if _, err := seccomp.UnmarshalFilter(data); err == nil {
-			return data, nil
+		if filter, ok := cachedFilter(data, key); ok {
+			return filter, nil
 		}
 	}
 	f, err := seccomp.Compile(sc)
@@ -52,9 +54,67 @@ func (b *Backend) compiledSeccomp(sc *specs.LinuxSeccomp) ([]byte, error) {
 	}
 	// The cache is an optimisation: failing to write it is not an error.
 	if err := os.MkdirAll(dir, 0o700); err == nil {
-		_ = writeFileAtomic(path, data, 0o600)
+		entry := binary.AppendUvarint(nil, uint64(len(key)))
+		entry = append(append(entry, key...), data...)
+		_ = writeFileAtomic(path, entry, 0o600)
 	}
 	return data, nil
+}
+
+// cachedFilter returns the filter in a cache entry if the entry is for key
+// and the filter decodes.
+func cachedFilter(entry, key []byte) ([]byte, bool) {
+	n, m := binary.Uvarint(entry)
+	if m <= 0 || n != uint64(len(key)) || uint64(len(entry)-m) < n {
+		return nil, false
+	}
+	if !bytes.Equal(entry[m:m+int(n)], key) {
+		return nil, false
+	}
+	filter := entry[m+int(n):]
+	if _, err := seccomp.UnmarshalFilter(filter); err != nil {
+		return nil, false
+	}
+	return filter, true
+}
+
+// seccompKey encodes every field of a profile, in the init pipe's binary
+// encoding: json.Marshal would first build encoders for the profile's
+// types and write ~20 KB for Docker's default profile, on every create.
+func seccompKey(sc *specs.LinuxSeccomp) []byte {
+	w := &wireWriter{}
+	optUint := func(p *uint) {
+		w.bool(p != nil)
+		if p != nil {
+			w.uint(uint64(*p))
+		}
+	}
+	w.str(string(sc.DefaultAction))
+	optUint(sc.DefaultErrnoRet)
+	w.uint(uint64(len(sc.Architectures)))
+	for _, a := range sc.Architectures {
+		w.str(string(a))
+	}
+	w.uint(uint64(len(sc.Flags)))
+	for _, f := range sc.Flags {
+		w.str(string(f))
+	}
+	w.str(sc.ListenerPath)
+	w.str(sc.ListenerMetadata)
+	w.uint(uint64(len(sc.Syscalls)))
+	for _, c := range sc.Syscalls {
+		w.strs(c.Names)
+		w.str(string(c.Action))
+		optUint(c.ErrnoRet)
+		w.uint(uint64(len(c.Args)))
+		for _, a := range c.Args {
+			w.uint(uint64(a.Index))
+			w.uint(a.Value)
+			w.uint(a.ValueTwo)
+			w.str(string(a.Op))
+		}
+	}
+	return w.b
 }
 
 // compileSeccompAsync compiles sc (if any) on another goroutine, so that it

@@ -346,7 +346,7 @@ func (c *Container) spawnInit(ctx context.Context, doc *compute.Document, plan *
 // init) with pidfd_getfd and sends it, with the state, to the spec's
 // listenerPath, as runc does for seccomp agents.
 func (c *Container) forwardSeccompListener(ch *child, fd int) error {
-	sc := c.st.Spec.Linux.Seccomp
+	sc := c.st.spec.Linux.Seccomp // set: this is the create
 	pidfd, err := unix.PidfdOpen(ch.pid, 0)
 	if err != nil {
 		return fmt.Errorf("linux.seccomp: pidfd_open %d: %w", ch.pid, err)
@@ -364,19 +364,32 @@ func (c *Container) forwardSeccompListener(ch *child, fd int) error {
 	return seccomp.SendListener(sc.ListenerPath, local, state, sc.ListenerMetadata)
 }
 
-// initSpec is the part of the spec init needs: the limits are the
-// parent's business, and every field left out is JSON init does not decode.
+// initSpec is the part of the spec init reads, and all that the init pipe
+// carries (wire.go): the mounts, devices and paths of the rootfs, hostname,
+// sysctls, personality and the hooks init runs itself. The limits, id
+// mappings, namespaces and seccomp profile are the parent's business.
 func initSpec(s *specs.Spec) *specs.Spec {
-	c := *s
-	linux := *s.Linux
-	linux.Resources = nil
-	linux.UIDMappings, linux.GIDMappings = nil, nil
-	c.Linux = &linux
-	c.Annotations = nil
+	c := &specs.Spec{Hostname: s.Hostname, Domainname: s.Domainname}
+	if len(s.Mounts) > 0 {
+		c.Mounts = make([]specs.Mount, len(s.Mounts))
+		for i, m := range s.Mounts {
+			c.Mounts[i] = specs.Mount{Destination: m.Destination, Type: m.Type, Source: m.Source, Options: m.Options}
+		}
+	}
+	if s.Root != nil {
+		c.Root = &specs.Root{Path: s.Root.Path, Readonly: s.Root.Readonly}
+	}
 	if h := s.Hooks; h != nil {
 		c.Hooks = &specs.Hooks{CreateContainer: h.CreateContainer, StartContainer: h.StartContainer}
 	}
-	return &c
+	if l := s.Linux; l != nil {
+		c.Linux = &specs.Linux{
+			Devices: l.Devices, Sysctl: l.Sysctl, MaskedPaths: l.MaskedPaths,
+			ReadonlyPaths: l.ReadonlyPaths, RootfsPropagation: l.RootfsPropagation,
+			Personality: l.Personality,
+		}
+	}
+	return c
 }
 
 // initFailed turns a broken init pipe into the most useful error: the one

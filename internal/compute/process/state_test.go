@@ -2,14 +2,18 @@ package process
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/silo-containers/silo/internal/errdefs"
 )
@@ -252,5 +256,64 @@ func TestLoadSaveState(t *testing.T) {
 	}
 	if _, err := b.loadState("c1"); err == nil || errors.Is(err, errdefs.ErrNotFound) {
 		t.Errorf("loadState of a corrupt file = %v", err)
+	}
+}
+
+// TestStateSpec checks that the spec travels through state.json: kept as
+// the caller's JSON when given, encoded from the struct otherwise, decoded
+// on demand, and its hooks readable without decoding the rest.
+func TestStateSpec(t *testing.T) {
+	hooks := &specs.Hooks{Poststop: []specs.Hook{{Path: "/bin/true", Args: []string{"true", "x"}}}}
+	spec := &specs.Spec{Version: specs.Version, Hostname: "h", Hooks: hooks, Linux: &specs.Linux{CgroupsPath: "/c"}}
+	raw, err := json.Marshal(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		rawSpec json.RawMessage
+	}{
+		{"spec as given", append(append([]byte("\n "), raw...), '\n')},
+		{"spec encoded", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := New(t.TempDir())
+			st := &containerState{ID: "c", RawSpec: tt.rawSpec, spec: spec}
+			if err := os.MkdirAll(b.dir("c"), 0o700); err != nil {
+				t.Fatal(err)
+			}
+			if err := b.saveState(st); err != nil {
+				t.Fatal(err)
+			}
+			got, err := b.loadState("c")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.spec != nil {
+				t.Fatal("loadState decoded the spec")
+			}
+			h, err := got.hooks()
+			if err != nil || !reflect.DeepEqual(h, hooks) {
+				t.Fatalf("hooks() = %+v, %v; want %+v", h, err, hooks)
+			}
+			if got.spec != nil {
+				t.Fatal("hooks() decoded the whole spec")
+			}
+			s, err := got.specOf()
+			if err != nil || !reflect.DeepEqual(s, spec) {
+				t.Fatalf("specOf() = %+v, %v; want %+v", s, err, spec)
+			}
+		})
+	}
+}
+
+func TestStateSpecBroken(t *testing.T) {
+	st := &containerState{ID: "c", RawSpec: json.RawMessage(`{"hooks": 3}`)}
+	if _, err := st.hooks(); err == nil {
+		t.Error("hooks() of a spec whose hooks do not parse succeeded")
+	}
+	if _, err := st.specOf(); err == nil {
+		t.Error("specOf() of a spec that does not parse succeeded")
 	}
 }

@@ -1,7 +1,6 @@
 package process
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 
@@ -11,38 +10,39 @@ import (
 )
 
 // initConfig is everything the child needs; the parent sends it as the
-// first message on the init pipe.
+// first message on the init pipe (encoded by wire.go).
 type initConfig struct {
-	ID     string      `json:"id"`
-	Bundle string      `json:"bundle"`
-	Rootfs string      `json:"rootfs"`
-	Spec   *specs.Spec `json:"spec"`
+	ID     string
+	Bundle string
+	Rootfs string
+	// Spec is the part of the spec that init reads (see initSpec).
+	Spec *specs.Spec
 	// Process is the process to run: the spec's for a new container, the
 	// exec'd one for an exec.
-	Process *specs.Process `json:"process"`
+	Process *specs.Process
 	// Exec is set when joining a running container instead of making one.
-	Exec         bool `json:"exec,omitempty"`
-	NoPivot      bool `json:"no_pivot,omitempty"`
-	NoNewKeyring bool `json:"no_new_keyring,omitempty"`
+	Exec         bool
+	NoPivot      bool
+	NoNewKeyring bool
 	// NewUserNS tells init it runs in a fresh user namespace (maps written).
-	NewUserNS bool `json:"new_userns,omitempty"`
+	NewUserNS bool
 	// NewMountNS is false when the container shares the runtime's mount
 	// namespace; the rootfs steps are then skipped.
-	NewMountNS  bool `json:"new_mountns,omitempty"`
-	NewUTSNS    bool `json:"new_utsns,omitempty"`
-	NewCgroupNS bool `json:"new_cgroupns,omitempty"`
+	NewMountNS  bool
+	NewUTSNS    bool
+	NewCgroupNS bool
 	// Fds in the child (-1 when absent).
-	ConsoleFd int `json:"console_fd"`
-	FifoFd    int `json:"fifo_fd"`
+	ConsoleFd int
+	FifoFd    int
 	// PreserveFds counts the fds from 3 that the process keeps.
-	PreserveFds int `json:"preserve_fds"`
+	PreserveFds int
 	// CgroupMounts tells init what to bind for "cgroup" mounts.
-	CgroupMounts []cgroups.MountSource `json:"cgroup_mounts,omitempty"`
+	CgroupMounts []cgroups.MountSource
 	// Seccomp is the compiled filter (seccomp.Filter.MarshalBinary), made
 	// by the parent so that init never runs the compiler.
-	Seccomp []byte `json:"seccomp,omitempty"`
+	Seccomp []byte
 	// State is the OCI state for hooks that init runs itself.
-	State *specs.State `json:"state,omitempty"`
+	State *specs.State
 
 	// init's own bookkeeping, not sent
 	cgroupJoined bool
@@ -62,26 +62,25 @@ const (
 	msgError     = "error"      // child -> parent: setup failed
 )
 
-// message is one line on the init pipe.
+// message is one frame on the init pipe.
 type message struct {
-	Type   string      `json:"type"`
-	Fd     int         `json:"fd,omitempty"`
-	Error  string      `json:"error,omitempty"`
-	Config *initConfig `json:"config,omitempty"`
+	Type   string
+	Fd     int
+	Error  string
+	Config *initConfig
 }
 
-// syncPipe exchanges JSON messages over the init socket.
+// syncPipe exchanges messages over the init socket, one frame each.
 type syncPipe struct {
-	enc *json.Encoder
-	dec *json.Decoder
+	rw io.ReadWriter
 }
 
 func newSyncPipe(rw io.ReadWriter) *syncPipe {
-	return &syncPipe{enc: json.NewEncoder(rw), dec: json.NewDecoder(rw)}
+	return &syncPipe{rw: rw}
 }
 
 func (p *syncPipe) send(m *message) error {
-	if err := p.enc.Encode(m); err != nil {
+	if err := writeFrame(p.rw, encodeMessage(m)); err != nil {
 		return fmt.Errorf("send %q on init pipe: %w", m.Type, err)
 	}
 	return nil
@@ -90,17 +89,21 @@ func (p *syncPipe) send(m *message) error {
 // recv reads the next message. An error message from the child becomes an
 // error carrying its text, so the caller reports what init reported.
 func (p *syncPipe) recv() (*message, error) {
-	var m message
-	if err := p.dec.Decode(&m); err != nil {
+	frame, err := readFrame(p.rw)
+	if err != nil {
 		if err == io.EOF {
 			return nil, io.ErrUnexpectedEOF
 		}
 		return nil, fmt.Errorf("read init pipe: %w", err)
 	}
+	m, err := decodeMessage(frame)
+	if err != nil {
+		return nil, err
+	}
 	if m.Type == msgError {
 		return nil, &initError{msg: m.Error}
 	}
-	return &m, nil
+	return m, nil
 }
 
 // expect reads the next message and checks its type.

@@ -12,7 +12,6 @@ import (
 	"syscall"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
-	libseccomp "github.com/seccomp/libseccomp-golang"
 	"golang.org/x/sys/unix"
 )
 
@@ -36,18 +35,18 @@ func Compile(s *specs.LinuxSeccomp) (*Filter, error) {
 		return nil, err
 	}
 	defAct := scmpAction(s.DefaultAction, s.DefaultErrnoRet)
-	lf, err := libseccomp.NewFilter(defAct)
+	lf, err := newScmpFilter(defAct)
 	if err != nil {
 		return nil, fmt.Errorf("seccomp: creating libseccomp filter: %w", err)
 	}
-	defer lf.Release()
+	defer lf.release()
 
 	// The native architecture is in every new libseccomp filter already;
 	// AddArch ignores duplicates.
 	for _, a := range s.Architectures {
 		arch, err := scmpArch(a)
 		if err == nil {
-			err = lf.AddArch(arch)
+			err = lf.addArch(arch)
 		}
 		if errors.Is(err, syscall.EDOM) {
 			// libseccomp builds one program per filter and cannot mix
@@ -63,7 +62,7 @@ func Compile(s *specs.LinuxSeccomp) (*Filter, error) {
 	// libseccomp's default is to set it whenever it loads a filter; Load
 	// never lets libseccomp load, but clearing the attribute makes sure no
 	// libseccomp code path sets it on the runtime's behalf.
-	if err := lf.SetNoNewPrivsBit(false); err != nil {
+	if err := lf.setNoNewPrivs(false); err != nil {
 		return nil, fmt.Errorf("seccomp: clearing no_new_privs attribute: %w", err)
 	}
 	// Likewise, LOG is a seccomp(2) flag that Load passes itself; setting
@@ -71,7 +70,7 @@ func Compile(s *specs.LinuxSeccomp) (*Filter, error) {
 	// library support it, so an unsupported flag fails here, early, rather
 	// than in Load inside the container.
 	if slices.Contains(s.Flags, specs.LinuxSeccompFlagLog) {
-		if err := lf.SetLogBit(true); err != nil {
+		if err := lf.setLog(true); err != nil {
 			return nil, fmt.Errorf("seccomp: flags: %s: %w", specs.LinuxSeccompFlagLog, err)
 		}
 	}
@@ -83,7 +82,7 @@ func Compile(s *specs.LinuxSeccomp) (*Filter, error) {
 	if nrules > optimizeThreshold {
 		// Not fatal: an old libseccomp without the attribute produces a
 		// slower but equivalent filter.
-		_ = lf.SetOptimize(2)
+		_ = lf.setOptimize(2)
 	}
 
 	for i, sc := range s.Syscalls {
@@ -105,7 +104,7 @@ func Compile(s *specs.LinuxSeccomp) (*Filter, error) {
 }
 
 // addRules adds the rules of s.Syscalls[i].
-func addRules(lf *libseccomp.ScmpFilter, defAct libseccomp.ScmpAction, i int, sc specs.LinuxSyscall) error {
+func addRules(lf *scmpFilter, defAct scmpAct, i int, sc specs.LinuxSyscall) error {
 	act := scmpAction(sc.Action, sc.ErrnoRet)
 	// libseccomp refuses rules that repeat the default action; they are
 	// no-ops anyway (profiles have them when a generic profile's default
@@ -114,15 +113,15 @@ func addRules(lf *libseccomp.ScmpFilter, defAct libseccomp.ScmpAction, i int, sc
 		return nil
 	}
 
-	conds := make([]libseccomp.ScmpCondition, 0, len(sc.Args))
+	conds := make([]scmpCond, 0, len(sc.Args))
 	var seen [maxArgIndex + 1]int
 	split := false
 	for k, arg := range sc.Args {
-		c, err := libseccomp.MakeCondition(arg.Index, scmpOperator(arg.Op), arg.Value, arg.ValueTwo)
-		if err != nil {
-			return fmt.Errorf("seccomp: syscalls[%d].args[%d]: %w", i, k, err)
+		op := scmpOperator(arg.Op)
+		if arg.Index > maxArgIndex || op == cmpInvalid {
+			return fmt.Errorf("seccomp: syscalls[%d].args[%d]: index %d or operator %q invalid", i, k, arg.Index, arg.Op)
 		}
-		conds = append(conds, c)
+		conds = append(conds, scmpCond{arg: arg.Index, op: op, a: arg.Value, b: arg.ValueTwo})
 		seen[arg.Index]++
 		if seen[arg.Index] > 1 {
 			split = true
@@ -130,8 +129,8 @@ func addRules(lf *libseccomp.ScmpFilter, defAct libseccomp.ScmpAction, i int, sc
 	}
 
 	for j, name := range sc.Names {
-		nr, err := libseccomp.GetSyscallFromName(name)
-		if err != nil {
+		nr, ok := syscallNumber(name)
+		if !ok {
 			// Unknown to this libseccomp on every architecture: the
 			// kernel cannot have it either as far as the filter is
 			// concerned. Skip, as runc does.
@@ -153,33 +152,31 @@ func addRules(lf *libseccomp.ScmpFilter, defAct libseccomp.ScmpAction, i int, sc
 // per comparison, which libseccomp ORs. That is how runc reads such profiles
 // (Docker's default profile relies on it): when any index repeats, every
 // comparison becomes its own rule.
-func addRule(lf *libseccomp.ScmpFilter, nr libseccomp.ScmpSyscall, act libseccomp.ScmpAction, conds []libseccomp.ScmpCondition, split bool) error {
+func addRule(lf *scmpFilter, nr int32, act scmpAct, conds []scmpCond, split bool) error {
 	switch {
-	case len(conds) == 0:
-		return lf.AddRule(nr, act)
 	case split:
 		for _, c := range conds {
-			if err := lf.AddRuleConditional(nr, act, []libseccomp.ScmpCondition{c}); err != nil {
+			if err := lf.addRule(nr, act, []scmpCond{c}); err != nil {
 				return err
 			}
 		}
 		return nil
 	default:
-		return lf.AddRuleConditional(nr, act, conds)
+		return lf.addRule(nr, act, conds)
 	}
 }
 
 // exportBPF makes libseccomp write the program into a memfd (ExportBPF only
 // writes to file descriptors; a pipe could fill up and deadlock) and reads
 // it back.
-func exportBPF(lf *libseccomp.ScmpFilter) ([]byte, error) {
+func exportBPF(lf *scmpFilter) ([]byte, error) {
 	fd, err := unix.MemfdCreate("silo-seccomp-bpf", unix.MFD_CLOEXEC)
 	if err != nil {
 		return nil, fmt.Errorf("seccomp: memfd_create for BPF export: %w", err)
 	}
 	file := os.NewFile(uintptr(fd), "memfd:silo-seccomp-bpf")
 	defer file.Close()
-	if err := lf.ExportBPF(file); err != nil {
+	if err := lf.exportBPF(file); err != nil {
 		return nil, fmt.Errorf("seccomp: exporting BPF: %w", err)
 	}
 	if _, err := file.Seek(0, io.SeekStart); err != nil {
@@ -195,61 +192,65 @@ func exportBPF(lf *libseccomp.ScmpFilter) ([]byte, error) {
 // scmpAction maps a validated action. SCMP_ACT_KILL is the historical name
 // for killing the thread, as in runc and libseccomp. ERRNO and TRACE default
 // to EPERM, which is what the runtime-spec prescribes for a missing errnoRet.
-func scmpAction(a specs.LinuxSeccompAction, errno *uint) libseccomp.ScmpAction {
-	ret := int16(unix.EPERM)
+func scmpAction(a specs.LinuxSeccompAction, errno *uint) scmpAct {
+	ret := uint16(unix.EPERM)
 	if errno != nil {
-		// Validate bounds it to 16 bits; the kernel reads the data field
-		// as unsigned, so the int16 wrap-around is harmless.
-		ret = int16(uint16(*errno))
+		// Validate bounds it to 16 bits.
+		ret = uint16(*errno)
 	}
 	switch a {
 	case specs.ActKill, specs.ActKillThread:
-		return libseccomp.ActKillThread
+		return actKillThread
 	case specs.ActKillProcess:
-		return libseccomp.ActKillProcess
+		return actKillProcess
 	case specs.ActTrap:
-		return libseccomp.ActTrap
+		return actTrap
 	case specs.ActErrno:
-		return libseccomp.ActErrno.SetReturnCode(ret)
+		return actErrno(ret)
 	case specs.ActTrace:
-		return libseccomp.ActTrace.SetReturnCode(ret)
+		return actTrace(ret)
 	case specs.ActAllow:
-		return libseccomp.ActAllow
+		return actAllow
 	case specs.ActLog:
-		return libseccomp.ActLog
+		return actLog
 	case specs.ActNotify:
-		return libseccomp.ActNotify
+		return actNotify
 	}
-	return libseccomp.ActInvalid
+	return actInvalid
 }
 
 // scmpOperator maps a validated operator. For MASKED_EQ the runtime-spec's
 // value is the mask and valueTwo the datum, which is the operand order
 // libseccomp expects.
-func scmpOperator(op specs.LinuxSeccompOperator) libseccomp.ScmpCompareOp {
+func scmpOperator(op specs.LinuxSeccompOperator) scmpOp {
 	switch op {
 	case specs.OpNotEqual:
-		return libseccomp.CompareNotEqual
+		return cmpNotEqual
 	case specs.OpLessThan:
-		return libseccomp.CompareLess
+		return cmpLess
 	case specs.OpLessEqual:
-		return libseccomp.CompareLessOrEqual
+		return cmpLessOrEqual
 	case specs.OpEqualTo:
-		return libseccomp.CompareEqual
+		return cmpEqual
 	case specs.OpGreaterEqual:
-		return libseccomp.CompareGreaterEqual
+		return cmpGreaterEqual
 	case specs.OpGreaterThan:
-		return libseccomp.CompareGreater
+		return cmpGreater
 	case specs.OpMaskedEqual:
-		return libseccomp.CompareMaskedEqual
+		return cmpMaskedEqual
 	}
-	return libseccomp.CompareInvalid
+	return cmpInvalid
 }
 
 // scmpArch maps a runtime-spec architecture name: libseccomp's own names
 // are the spec's without the SCMP_ARCH_ prefix, in lower case.
-func scmpArch(a specs.Arch) (libseccomp.ScmpArch, error) {
-	return libseccomp.GetArchFromString(strings.ToLower(strings.TrimPrefix(string(a), "SCMP_ARCH_")))
+func scmpArch(a specs.Arch) (uint32, error) {
+	name := strings.ToLower(strings.TrimPrefix(string(a), "SCMP_ARCH_"))
+	token, ok := archToken(name)
+	if !ok {
+		return 0, fmt.Errorf("unknown to this libseccomp")
+	}
+	return token, nil
 }
 
 // supportedArchs lists the architectures the linked libseccomp knows (older
@@ -264,12 +265,12 @@ func supportedArchs() []string {
 		if err != nil {
 			continue
 		}
-		lf, err := libseccomp.NewFilter(libseccomp.ActAllow)
+		lf, err := newScmpFilter(actAllow)
 		if err != nil {
 			return nil
 		}
-		err = lf.AddArch(arch)
-		lf.Release()
+		err = lf.addArch(arch)
+		lf.release()
 		if err == nil || errors.Is(err, syscall.EDOM) {
 			out = append(out, string(a))
 		}
