@@ -133,22 +133,9 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (_ CreateRespon
 		}
 		_ = os.RemoveAll(dir)
 	}()
-	// The monitor is launched now: it sets itself up (a process start, its
-	// log and control socket) while the sandbox is made, and waits for the
-	// start (a container never started costs an idle monitor).
 	if err := os.MkdirAll(s.logDir(id), 0o700); err != nil {
 		return fail(err)
 	}
-	pm, err := s.cfg.Monitors.Launch(ctx, s.monitorConfig(&Container{ID: id, Config: cfg, HostConfig: host}))
-	if err != nil {
-		return fail(err)
-	}
-	defer func() { // before the directories go
-		if err != nil {
-			pm.Abort()
-			_ = os.RemoveAll(s.stateDir(id))
-		}
-	}()
 	// The network namespace is made while the sandbox is: the two are
 	// independent, and each is mostly waiting on the kernel.
 	type made struct {
@@ -219,7 +206,7 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (_ CreateRespon
 	if args := withoutInit(args, host); len(args) > 0 { // init.go
 		c.Path, c.Args = args[0], args[1:]
 	}
-	if err := s.insert(c, pm); err != nil {
+	if err := s.insert(c); err != nil {
 		return fail(err)
 	}
 	s.emit(events.ActionCreate, c, nil) // events.go
@@ -227,8 +214,8 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (_ CreateRespon
 }
 
 // insert records c under its name (generating one if it has none) and
-// adds it to the index, with the monitor launched for its first start.
-func (s *Service) insert(c *Container, launched PendingMonitor) error {
+// adds it to the index.
+func (s *Service) insert(c *Container) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	generated := c.Name == ""
@@ -244,9 +231,7 @@ func (s *Service) insert(c *Container, launched PendingMonitor) error {
 			return err
 		}
 	}
-	e := newEntry(c)
-	e.launched = launched
-	s.ctrs[c.ID] = e
+	s.ctrs[c.ID] = newEntry(c)
 	return nil
 }
 

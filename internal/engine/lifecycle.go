@@ -59,17 +59,17 @@ func (s *Service) start(ctx context.Context, e *entry, byPolicy bool) error {
 		return fail(err)
 	}
 	mcfg := s.monitorConfig(&c)
-	// A monitor launched at create has set itself up meanwhile; otherwise
-	// one is launched now, and sets itself up while the network connects.
-	pm := s.takeLaunched(e)
-	if pm == nil {
-		// What an earlier run left (exit.json, runtime state) goes first.
-		if err := s.cfg.Monitors.Delete(ctx, mcfg); err != nil {
-			return fail(err)
-		}
-		if pm, err = s.cfg.Monitors.Launch(ctx, mcfg); err != nil {
-			return fail(err)
-		}
+	// What an earlier run left (exit.json, runtime state) goes first.
+	if err := s.cfg.Monitors.Delete(ctx, mcfg); err != nil {
+		return fail(err)
+	}
+	// The monitor sets itself up (a process start, its log and control
+	// socket) while the network connects. (Launching it at create, ahead,
+	// measured slower: on two cores its start-up competes with the
+	// create's own work.)
+	pm, err := s.cfg.Monitors.Launch(ctx, mcfg)
+	if err != nil {
+		return fail(err)
 	}
 	netst, err := s.connectNetworks(ctx, &c)
 	if err != nil {
@@ -115,16 +115,6 @@ func (s *Service) start(ctx context.Context, e *entry, byPolicy bool) error {
 	s.watch(e, mon)
 	s.emitEntry(e, events.ActionStart, nil) // events.go
 	return nil
-}
-
-// takeLaunched returns the monitor launched at create, if it is still
-// waiting for the container's first start, and forgets it.
-func (s *Service) takeLaunched(e *entry) PendingMonitor {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	pm := e.launched
-	e.launched = nil
-	return pm
 }
 
 // startErrorCode is the exit code docker gives a process that could not be
@@ -467,9 +457,6 @@ func (s *Service) Remove(ctx context.Context, ref string, opts RemoveOptions) er
 		}
 	}
 	failPending(s.takePending(e))
-	if pm := s.takeLaunched(e); pm != nil {
-		pm.Abort() // created, never started
-	}
 	// The removal is recorded, so that restore finishes one that a crash
 	// cut short. An AutoRemove container needs no record (restore removes
 	// every AutoRemove container that is not running, as docker does):

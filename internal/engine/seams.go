@@ -75,9 +75,8 @@ type ExitStatus struct {
 type Monitors interface {
 	// Launch starts a monitor that sets itself up (log, control socket)
 	// and waits: PendingMonitor.Start runs the container. The engine
-	// launches monitors ahead of the start (at create) and prepares the
-	// rest (the network) while they set up. cfg.HoldOutput is ignored
-	// (PendingMonitor.Start says it).
+	// prepares the rest (the network) while the monitor sets up.
+	// cfg.HoldOutput is ignored (PendingMonitor.Start says it).
 	Launch(ctx context.Context, cfg MonitorConfig) (PendingMonitor, error)
 	// Open connects to the running monitor of a container. It returns an
 	// error wrapping errdefs.ErrNotFound when no monitor is running; the

@@ -99,9 +99,6 @@ type entry struct {
 	// pending are clients that attached while the container did not
 	// run; the next Start connects them. Guarded by Service.mu.
 	pending []*pendingAttach
-	// launched is the monitor launched at create, waiting for the first
-	// start (create.go); guarded by Service.mu.
-	launched PendingMonitor
 	// restart is the pending restart by the restart policy (restart.go);
 	// guarded by Service.mu.
 	restart restartState

@@ -11,8 +11,8 @@
 //     hand, `silo-monitor FLAGS` (Config.Args) spawns a copy of itself
 //     and exits once the container runs;
 //   - becomes a child subreaper, opens the log and its control socket,
-//     then waits on the gate: silod launches monitors at create and opens
-//     the gate at the start (a closed gate: undo the setup and quit);
+//     then waits on the gate: silod connects the container's network
+//     meanwhile and then opens it (a closed gate: undo the setup, quit);
 //   - runs `RUNTIME run -d` with the container's stdio (pipes, or a pty
 //     whose master arrives on a console socket); once the runtime has
 //     exited, init is reparented to the monitor, which reaps it and so
