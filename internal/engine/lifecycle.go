@@ -485,8 +485,9 @@ func (s *Service) Remove(ctx context.Context, ref string, opts RemoveOptions) er
 
 // removeFiles deletes what a container holds on disk, in the image store
 // and in the network service. Every step accepts that an earlier, crashed
-// removal did part of it. The steps overlap where they can, since `run
-// --rm` waits for all of them:
+// removal did part of it. The steps overlap where they can, and what the
+// caller need not wait for goes to the background, since `run --rm` waits
+// for the removal:
 //   - the network namespace and endpoints go in a goroutine of their own;
 //   - the container directory is renamed into the trash, where it is
 //     unmounted and deleted in the background (restore empties the trash
@@ -496,12 +497,13 @@ func (s *Service) Remove(ctx context.Context, ref string, opts RemoveOptions) er
 //     meanwhile, nothing runs in that overlay any more, and what is
 //     unlinked under it stays readable until the unmount;
 //   - the runtime's leftovers (cgroups, state) are deleted by the monitor
-//     right after it reported the exit: for a container with a pid
-//     namespace of its own (none of its processes outlives its init) this
-//     waits for that last, so that it overlaps with the rest. One that
-//     shares a pid namespace may have left processes that hold the
-//     sandbox: its runtime leftovers go first;
-//   - the monitor's directory goes in the background (restore sweeps it).
+//     right after it reported the exit. For a container with a pid
+//     namespace of its own (none of its processes outlives its init) the
+//     removal does not wait for that: the background waits, then deletes
+//     the monitor's directory and the engine's cgroup parent if empty
+//     (restore sweeps runtime state and monitor directories without a
+//     container). One that shares a pid namespace may have left processes
+//     that hold the sandbox: its runtime leftovers go first.
 func (s *Service) removeFiles(ctx context.Context, c *Container) error {
 	ownPidNS := c.HostConfig == nil || c.HostConfig.PidMode == ""
 	if !ownPidNS {
@@ -519,25 +521,31 @@ func (s *Service) removeFiles(ctx context.Context, c *Container) error {
 		if rerr := s.cfg.Images.Release(ctx, c.ID); rerr != nil {
 			s.log.Warn("release image", "container", c.ID, "err", rerr)
 		}
-		if ownPidNS {
-			err = s.cfg.Monitors.Delete(ctx, s.monitorConfig(c))
-		}
 	}
 	if err := errors.Join(err, <-netDone); err != nil {
 		return err
 	}
-	// The monitor's directory (socket, exit status, runtime log) goes in
-	// the background; restore sweeps what a stop cut short.
+	// The rest goes in the background: the monitor's own delete through
+	// the runtime (a runtime start-up, cgroups, runtime state), then the
+	// monitor's directory and the engine's cgroup parent. Nothing of the
+	// container runs any more (see above), and nothing else is named
+	// after it; restore finishes what a stop cut short.
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
+		bg := context.WithoutCancel(ctx)
+		if ownPidNS {
+			if err := s.cfg.Monitors.Delete(bg, s.monitorConfig(c)); err != nil {
+				s.log.Warn("delete container through the runtime", "container", c.ID, "err", err)
+			}
+		}
 		if err := os.RemoveAll(s.stateDir(c.ID)); err != nil {
 			s.log.Warn("remove monitor directory", "container", c.ID, "err", err)
 		}
+		// The runtime removed the container's cgroup; the engine's
+		// parent goes with the last container under it.
+		cgroups.RemoveIfEmpty(s.cfg.CgroupParent)
 	}()
-	// The runtime removed the container's cgroup; the engine's parent goes
-	// with the last container under it.
-	cgroups.RemoveIfEmpty(s.cfg.CgroupParent)
 	return nil
 }
 

@@ -26,7 +26,8 @@ import (
 //	created, exited  AutoRemove set              removed (as docker does)
 //	created, exited  half-made sandbox mounts    cleaned (sandbox.Open)
 //	(no record)      a directory in containers/  deleted (a crashed Create)
-//	(no record)      a monitor directory         deleted (removal's last step)
+//	(no record)      a monitor directory         runtime delete, deleted (removal's
+//	                                             background steps)
 //	(removed)        a directory in trash/       deleted (removal's background step)
 func (s *Service) restore(ctx context.Context) error {
 	ctrs, err := s.db.all()
@@ -131,17 +132,28 @@ func (s *Service) removeOrphans(ctx context.Context, known map[string]bool) {
 		s.log.Info("removed half-made container", "id", d.Name())
 	}
 	// Monitor directories of containers without a record: a removal
-	// deletes them last, in the background.
+	// finishes in the background with the runtime's delete (done by the
+	// monitor, or here when the monitor is gone) and the directory.
 	ents, err = os.ReadDir(filepath.Join(s.cfg.ExecRoot, "containers"))
 	if err != nil {
 		s.log.Warn("list monitor directories", "err", err)
 		return
 	}
 	for _, d := range ents {
-		if !known[d.Name()] && d.IsDir() {
-			if err := os.RemoveAll(filepath.Join(s.cfg.ExecRoot, "containers", d.Name())); err != nil {
-				s.log.Error("remove monitor directory", "dir", d.Name(), "err", err)
-			}
+		if known[d.Name()] || !d.IsDir() {
+			continue
+		}
+		dir := filepath.Join(s.cfg.ExecRoot, "containers", d.Name())
+		// Bounded: a monitor still deleting answers at once after.
+		dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := s.cfg.Monitors.Delete(dctx, MonitorConfig{ID: d.Name(), StateDir: dir})
+		cancel()
+		if err != nil {
+			s.log.Error("delete removed container through the runtime", "id", d.Name(), "err", err)
+			continue
+		}
+		if err := os.RemoveAll(dir); err != nil {
+			s.log.Error("remove monitor directory", "dir", d.Name(), "err", err)
 		}
 	}
 }

@@ -90,7 +90,7 @@ func (d *daemon) checkClean(ids []string) {
 	if p := others(); len(p) > 0 {
 		d.T.Errorf("processes left: %v", p)
 	}
-	for _, c := range harness.CgroupsLeft(d.CgroupParent) {
+	for _, c := range harness.CgroupsSettled(d.CgroupParent) {
 		for _, id := range ids {
 			if filepath.Base(c) == id {
 				d.T.Errorf("cgroup left: %s", c)

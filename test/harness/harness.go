@@ -308,6 +308,18 @@ func MountsSettled(root string) []string {
 	return MountsUnder(root)
 }
 
+// CgroupsSettled is CgroupsLeft once a removal's background steps are
+// done (the runtime deletes a removed container's cgroups just after the
+// removal returns): it waits up to 5 s for them to go.
+func CgroupsSettled(parent string) []string {
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if len(CgroupsLeft(parent)) == 0 {
+			break
+		}
+	}
+	return CgroupsLeft(parent)
+}
+
 // MountsUnder lists the mount points under root.
 func MountsUnder(root string) []string {
 	f, err := os.Open("/proc/self/mountinfo")
