@@ -17,6 +17,7 @@ import (
 
 	"github.com/silo-containers/silo/internal/errdefs"
 	"github.com/silo-containers/silo/internal/storage/archive"
+	"github.com/silo-containers/silo/internal/storage/archive/compression"
 )
 
 // Limits of a build context.
@@ -31,7 +32,7 @@ const (
 // symlinks cannot redirect later entries out of dir. Files keep the
 // caller's ownership (COPY gives them root's, or --chown's, anyway).
 func ExtractContext(ctx context.Context, r io.Reader, dir string) error {
-	dr, _, err := archive.Decompress(r)
+	dr, _, err := compression.Decompress(r)
 	if err != nil {
 		return fmt.Errorf("build context: %w: %w", err, errdefs.ErrInvalidArgument)
 	}

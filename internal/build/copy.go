@@ -27,6 +27,7 @@ import (
 
 	"github.com/silo-containers/silo/internal/errdefs"
 	"github.com/silo-containers/silo/internal/storage/archive"
+	"github.com/silo-containers/silo/internal/storage/archive/compression"
 )
 
 // copyArgs is a COPY or ADD after expansion.
@@ -527,7 +528,7 @@ func (w *copyWriter) extract(tw *tar.Writer, s source, destRel string) error {
 		return err
 	}
 	defer f.Close()
-	dr, _, err := archive.Decompress(f)
+	dr, _, err := compression.Decompress(f)
 	if err != nil {
 		return err
 	}
@@ -593,7 +594,7 @@ func isArchive(p string) bool {
 	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
 		return false
 	}
-	dr, _, err := archive.Decompress(bufio.NewReader(f))
+	dr, _, err := compression.Decompress(bufio.NewReader(f))
 	if err != nil {
 		return false
 	}

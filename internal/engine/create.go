@@ -95,11 +95,21 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (_ CreateRespon
 	fail := func(err error) (CreateResponse, error) {
 		return CreateResponse{}, fmt.Errorf("create container %s: %w", id[:12], err)
 	}
-	if err := s.cfg.Images.Hold(ctx, id, img.ID.String()); err != nil {
-		return fail(err)
+	// The image is held against garbage collection (a database commit)
+	// while the sandbox is made; the record goes in only once it is. An
+	// image removed meanwhile fails the hold, and the create.
+	holdDone := make(chan error, 1)
+	go func() { holdDone <- s.cfg.Images.Hold(ctx, id, img.ID.String()) }()
+	var holdErr error
+	holdJoined := false
+	waitHold := func() error {
+		if !holdJoined {
+			holdErr, holdJoined = <-holdDone, true
+		}
+		return holdErr
 	}
 	defer func() {
-		if err != nil {
+		if err != nil && waitHold() == nil {
 			_ = s.cfg.Images.Release(context.WithoutCancel(ctx), id)
 		}
 	}()
@@ -193,6 +203,9 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (_ CreateRespon
 			s.releaseMounts(context.WithoutCancel(ctx), id, true)
 		}
 	}()
+	if err := waitHold(); err != nil {
+		return fail(err)
+	}
 	c := &Container{
 		ID: id, Name: name, Created: time.Now().UTC(),
 		Image: cfg.Image, ImageID: img.ID.String(),

@@ -198,7 +198,7 @@ func (s *Service) exited(e *entry, st ExitStatus) {
 		st.ExitedAt = time.Now()
 	}
 	restart := false
-	err := s.setState(e, func(c *Container) {
+	record := func(c *Container) {
 		c.State.Status = container.StateExited
 		c.State.Pid = 0
 		c.State.ExitCode = st.Code
@@ -211,7 +211,15 @@ func (s *Service) exited(e *entry, st ExitStatus) {
 		if restart = shouldRestart(c, st.Code); restart {
 			c.State.Status = container.StateRestarting
 		}
-	})
+	}
+	var err error
+	if autoRemove {
+		// Removed right after: a restart in between finds the exit in the
+		// monitor's exit.json and removes the container (restore.go).
+		s.setStateUnrecorded(e, record)
+	} else {
+		err = s.setState(e, record)
+	}
 	if err != nil {
 		restart = false
 		s.log.Error("record exit", "container", c.ID, "err", err)

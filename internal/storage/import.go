@@ -11,7 +11,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
-	"github.com/silo-containers/silo/internal/storage/archive"
+	"github.com/silo-containers/silo/internal/storage/archive/compression"
 	"github.com/silo-containers/silo/internal/storage/image"
 )
 
@@ -44,14 +44,14 @@ func (s *Store) importLayer(ctx context.Context, rootfs io.Reader, ref string, o
 
 	br := bufio.NewReaderSize(rootfs, 64<<10)
 	head, _ := br.Peek(4)
-	comp := archive.DetectCompression(head)
+	comp := compression.Detect(head)
 	w, err := s.content.Writer(ctx, "", -1)
 	if err != nil {
 		return ImageInfo{}, err
 	}
 	defer w.Close()
 	tee := io.TeeReader(br, w)
-	dr, err := archive.DecompressAs(tee, comp)
+	dr, err := compression.DecompressAs(tee, comp)
 	if err != nil {
 		return ImageInfo{}, err
 	}
@@ -69,9 +69,9 @@ func (s *Store) importLayer(ctx context.Context, rootfs io.Reader, ref string, o
 	}
 	mt := ocispec.MediaTypeImageLayer
 	switch comp {
-	case archive.Gzip:
+	case compression.Gzip:
 		mt = ocispec.MediaTypeImageLayerGzip
-	case archive.Zstd:
+	case compression.Zstd:
 		mt = ocispec.MediaTypeImageLayerZstd
 	}
 

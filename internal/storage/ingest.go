@@ -11,7 +11,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/silo-containers/silo/internal/errdefs"
-	"github.com/silo-containers/silo/internal/storage/archive"
+	"github.com/silo-containers/silo/internal/storage/archive/compression"
 	"github.com/silo-containers/silo/internal/storage/image"
 	"github.com/silo-containers/silo/internal/storage/layer"
 )
@@ -243,7 +243,7 @@ func (s *Store) fetchLayer(ctx context.Context, src source, l image.LayerRecord,
 }
 
 func (s *Store) unpackBlob(ctx context.Context, r io.Reader, parents []digest.Digest, diffID digest.Digest) error {
-	dr, _, err := archive.Decompress(r)
+	dr, _, err := compression.Decompress(r)
 	if err != nil {
 		return err
 	}

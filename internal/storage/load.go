@@ -18,7 +18,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/silo-containers/silo/internal/errdefs"
-	"github.com/silo-containers/silo/internal/storage/archive"
+	"github.com/silo-containers/silo/internal/storage/archive/compression"
 	"github.com/silo-containers/silo/internal/storage/content"
 	"github.com/silo-containers/silo/internal/storage/image"
 )
@@ -203,10 +203,10 @@ func (s *Store) loadDockerImage(ctx context.Context, src *tarSource, e dockerMan
 		head := make([]byte, 4)
 		n, _ := sr.ReadAt(head, 0)
 		mt := image.MediaTypeDockerLayer
-		switch archive.DetectCompression(head[:n]) {
-		case archive.Gzip:
+		switch compression.Detect(head[:n]) {
+		case compression.Gzip:
 			mt = image.MediaTypeDockerLayerGzip
-		case archive.Zstd:
+		case compression.Zstd:
 			mt = image.MediaTypeDockerLayerZstd
 		}
 		info, err := s.content.Put(ctx, sr, "", sr.Size())

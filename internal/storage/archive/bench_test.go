@@ -6,7 +6,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -15,6 +14,8 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/gzip"
+
+	"github.com/silo-containers/silo/internal/storage/archive/compression"
 )
 
 // Hidden flags for bench/unpack-vs-tar.sh, which drives the compiled test
@@ -102,34 +103,6 @@ func BenchmarkUnpack100MB(b *testing.B) {
 	}
 }
 
-// BenchmarkDecompress compares gzip readers on the benchmark layer.
-func BenchmarkDecompress(b *testing.B) {
-	var gz bytes.Buffer
-	zw := gzip.NewWriter(&gz)
-	zw.Write(benchTar(b))
-	zw.Close()
-	readers := map[string]func(io.Reader) (io.ReadCloser, error){
-		"compress-gzip": stdGzip,
-		"pgzip":         func(r io.Reader) (io.ReadCloser, error) { return decompressor(r, Gzip) },
-		"klauspost-gzip": func(r io.Reader) (io.ReadCloser, error) {
-			return gzip.NewReader(r)
-		},
-	}
-	for name, open := range readers {
-		b.Run(name, func(b *testing.B) {
-			b.SetBytes(int64(len(benchLayer)))
-			for b.Loop() {
-				rc, err := open(bytes.NewReader(gz.Bytes()))
-				if err != nil {
-					b.Fatal(err)
-				}
-				io.Copy(io.Discard, rc)
-				rc.Close()
-			}
-		})
-	}
-}
-
 // TestBenchHelper is the script's entry point; it does nothing in a normal run.
 func TestBenchHelper(t *testing.T) {
 	switch {
@@ -153,7 +126,7 @@ func TestBenchHelper(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer f.Close()
-		rc, _, err := Decompress(f)
+		rc, _, err := compression.Decompress(f)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -15,6 +15,8 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	"golang.org/x/sys/unix"
+
+	"github.com/silo-containers/silo/internal/storage/archive/compression"
 )
 
 func TestUnpackPreservesMetadata(t *testing.T) {
@@ -110,8 +112,8 @@ func TestUnpackCompressed(t *testing.T) {
 	zw := gzip.NewWriter(&gz)
 	zw.Write(data)
 	zw.Close()
-	rc, c, err := Decompress(&gz)
-	if err != nil || c != Gzip {
+	rc, c, err := compression.Decompress(&gz)
+	if err != nil || c != compression.Gzip {
 		t.Fatalf("decompress: %v %v", c, err)
 	}
 	defer rc.Close()
@@ -323,7 +325,7 @@ func TestUnpackGzipBomb(t *testing.T) {
 	}
 	tw.Close()
 	zw.Close()
-	rc, _, err := Decompress(&gz)
+	rc, _, err := compression.Decompress(&gz)
 	if err != nil {
 		t.Fatal(err)
 	}

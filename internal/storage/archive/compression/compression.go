@@ -1,9 +1,12 @@
-package archive
+// Package compression detects and undoes the compression of layer blobs
+// and archives (gzip, zstd). It is apart from package archive so that the
+// unpacker links no decompressor: the silo CLI unpacks plain tar streams
+// (cp) and need not pay the decompressors' initialisation at every start.
+package compression
 
 import (
 	"bufio"
 	"bytes"
-	"compress/gzip"
 	"fmt"
 	"io"
 
@@ -14,6 +17,7 @@ import (
 // Compression is the compression of a layer blob.
 type Compression int
 
+// The compressions Detect knows.
 const (
 	Uncompressed Compression = iota
 	Gzip
@@ -35,8 +39,8 @@ var (
 	zstdMagic = []byte{0x28, 0xb5, 0x2f, 0xfd}
 )
 
-// DetectCompression reports the compression of a stream from its first bytes.
-func DetectCompression(head []byte) Compression {
+// Detect reports the compression of a stream from its first bytes.
+func Detect(head []byte) Compression {
 	switch {
 	case bytes.HasPrefix(head, gzipMagic):
 		return Gzip
@@ -58,7 +62,7 @@ func Decompress(r io.Reader) (io.ReadCloser, Compression, error) {
 	if err != nil && err != io.EOF {
 		return nil, Uncompressed, fmt.Errorf("read compression header: %w", err)
 	}
-	c := DetectCompression(head)
+	c := Detect(head)
 	rc, err := decompressor(br, c)
 	return rc, c, err
 }
@@ -88,9 +92,6 @@ func decompressor(r io.Reader, c Compression) (io.ReadCloser, error) {
 	}
 	return io.NopCloser(r), nil
 }
-
-// stdGzip is kept for the benchmark comparing decompressors.
-func stdGzip(r io.Reader) (io.ReadCloser, error) { return gzip.NewReader(r) }
 
 type zstdCloser struct{ *zstd.Decoder }
 
