@@ -574,6 +574,7 @@ func answersTo(ep *Endpoint, name string) bool {
 
 // renderLocked installs the rules of the whole state.
 func (s *Service) renderLocked() error {
+	s.renderDue = false
 	var st nftrules.State
 	for _, n := range s.networks {
 		if n.Type != NAT && n.Type != Internal {

@@ -81,9 +81,7 @@ func (s *Service) RemoveNamespace(ctx context.Context, id string) error {
 	forgot := len(gone) > 0
 	s.leaveLater(gone)
 	if forgot {
-		if err := s.renderLocked(); err != nil {
-			errs = append(errs, err)
-		}
+		s.renderLater()
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("remove namespace %s: %w", id, errors.Join(errs...))
@@ -93,6 +91,30 @@ func (s *Service) RemoveNamespace(ctx context.Context, id string) error {
 	}
 	delete(s.namespaces, id)
 	return nil
+}
+
+// renderLater renders the nftables table in the background, for
+// endpoints that went away: their rules may stay a moment (they name
+// addresses and ports the service has already freed, and the next attach
+// renders the whole state before it returns), and the caller (a container
+// removal) does not wait for the netlink batch. Called with mu held.
+func (s *Service) renderLater() {
+	if s.renderDue {
+		return // a rendering is on its way
+	}
+	s.renderDue = true
+	s.leaving.Add(1)
+	go func() {
+		defer s.leaving.Done()
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if !s.renderDue || s.closed {
+			return // rendered meanwhile
+		}
+		if err := s.renderLocked(); err != nil {
+			s.log.Warn("render nftables table", "err", err)
+		}
+	}()
 }
 
 // leaveLater runs the drivers' Leave of endpoints already forgotten, in

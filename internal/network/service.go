@@ -67,9 +67,12 @@ type Service struct {
 	ports      map[portKey][]portUse
 	pending    map[string]int // network id → attaches under way
 	closed     bool
-	// leaving counts the background Leave calls of RemoveNamespace;
-	// Close waits for them.
+	// leaving counts the background Leave calls and renderings of
+	// RemoveNamespace; Close waits for them.
 	leaving sync.WaitGroup
+	// renderDue: endpoints went away since the last rendering, which a
+	// background rendering (or any earlier one) applies; guarded by mu.
+	renderDue bool
 	// nft is one lasting nftables connection in the host namespace,
 	// used under mu only.
 	nft *nftables.Conn
@@ -338,6 +341,7 @@ func (s *Service) Purge(ctx context.Context) error {
 	if err := nftrules.Delete(s.nft); err != nil {
 		errs = append(errs, err)
 	}
+	s.renderDue = false // the table is gone: no background rendering brings it back
 	s.mu.Unlock()
 	if err := s.Close(); err != nil {
 		errs = append(errs, err)

@@ -284,12 +284,18 @@ func TestNAT(t *testing.T) {
 	eventually(t, "published port after restart", expectBody(host.path, "http://127.0.0.1:8000/", "hello from web"))
 	eventually(t, "hairpin after restart", expectBody(clientNS, "http://172.18.0.1:"+strconv.Itoa(int(dyn))+"/", "hello from web"))
 
-	// Removal.
+	// Removal. The rules of removed endpoints go in the background.
 	for _, id := range []string{"web", "client"} {
 		if err := s.RemoveNamespace(ctx, id); err != nil {
 			t.Fatal(err)
 		}
 	}
+	eventually(t, "port rules gone after the namespaces", func() error {
+		if out := nftList(t, host); strings.Contains(out, "dnat to") {
+			return fmt.Errorf("dnat rules left:\n%s", out)
+		}
+		return nil
+	})
 	for _, n := range []string{"front", "priv"} {
 		if err := s.RemoveNetwork(ctx, n); err != nil {
 			t.Fatal(err)
