@@ -144,15 +144,6 @@ type spawned struct {
 	pending *Pending
 }
 
-// Start is Spawn followed by Pending.Start.
-func Start(ctx context.Context, binary string, cfg *Config) error {
-	p, err := Spawn(ctx, binary, cfg)
-	if err != nil {
-		return err
-	}
-	return p.Start(false)
-}
-
 // spawn starts binary as the serving monitor of cfg, in a session of its
 // own (no terminal's signals reach it), with its ready pipe on fd 3 and
 // its gate on fd 4 (see Serve).

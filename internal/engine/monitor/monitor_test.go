@@ -118,6 +118,15 @@ func bundle(t *testing.T, rt, id string, terminal bool, args ...string) string {
 	return dir
 }
 
+// spawnAndStart launches a monitor and lets it run its container at once.
+func spawnAndStart(ctx context.Context, bin string, cfg *Config) error {
+	p, err := Spawn(ctx, bin, cfg)
+	if err != nil {
+		return err
+	}
+	return p.Start(false)
+}
+
 // container is one monitored test container.
 type container struct {
 	t      *testing.T
@@ -137,7 +146,7 @@ func start(t *testing.T, id string, terminal, stdin bool, args ...string) *conta
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := Start(ctx, bin, cfg); err != nil {
+	if err := spawnAndStart(ctx, bin, cfg); err != nil {
 		t.Fatal(err)
 	}
 	c := &container{t: t, cfg: cfg, client: NewClient(cfg.Dir)}
@@ -450,7 +459,7 @@ func TestStartFails(t *testing.T) {
 	base := t.TempDir()
 	b := bundle(t, rt, "mon-bad", false, "/no/such/binary")
 	cfg := &Config{ID: "mon-bad", Bundle: b, Runtime: rt, RuntimeRoot: filepath.Join(base, "rt"), Dir: filepath.Join(base, "mon")}
-	err := Start(ctx(t), bin, cfg)
+	err := spawnAndStart(ctx(t), bin, cfg)
 	if err == nil || !strings.Contains(err.Error(), "runtime run") {
 		t.Fatalf("start of a bad container: %v", err)
 	}
@@ -539,7 +548,7 @@ func TestWaitAndDelete(t *testing.T) {
 			ID: "mon-del-host", Bundle: dir, Runtime: rt,
 			RuntimeRoot: filepath.Join(base, "runtime"), Dir: filepath.Join(base, "monitor"), Grace: 2 * time.Second,
 		}
-		if err := Start(ctx(t), bin, cfg); err != nil {
+		if err := spawnAndStart(ctx(t), bin, cfg); err != nil {
 			t.Fatal(err)
 		}
 		c := &container{t: t, cfg: cfg, client: NewClient(cfg.Dir)}
