@@ -6,6 +6,7 @@
 # Usage: bench/engine-run.sh [-n RUNS] [-m CONTAINERS]
 #   -n N   interleaved runs per command (default 30, env RUNS)
 #   -m N   idle containers for the memory figure (default 20, env MEM_CONTAINERS)
+#   (env PAUSE: seconds to wait after every timed run, default 0.25)
 # Builds nothing: run `make` first (bin/silo, bin/silod, bin/silo-monitor,
 # bin/runsilo). Needs root, busybox-static and podman (podman is left out,
 # with a note, when missing).
@@ -23,6 +24,10 @@ export LC_ALL=C
 RUNS=${RUNS:-30}
 MEM_CONTAINERS=${MEM_CONTAINERS:-20}
 WARMUP=${WARMUP:-3}
+# A pause after every run: what a run leaves to the background (silo: the
+# trash, the runtime's delete, a spare; podman: its cleanup process) ends
+# before the other tool's run starts, instead of slowing it.
+PAUSE=${PAUSE:-0.25}
 while [ $# -gt 0 ]; do
   case $1 in
     -n) RUNS=$2; shift 2 ;;
@@ -146,7 +151,11 @@ done
 : >"$work/silo.ms"; : >"$work/podman.ms"
 for ((i = 0; i < RUNS; i++)); do
   timed "$work/silo.ms" "${SILO_RUN[@]}"
-  [ "$have_podman" = 1 ] && timed "$work/podman.ms" "${PODMAN_RUN[@]}"
+  sleep "$PAUSE"
+  if [ "$have_podman" = 1 ]; then
+    timed "$work/podman.ms" "${PODMAN_RUN[@]}"
+    sleep "$PAUSE"
+  fi
 done
 
 # median FILE [FORMAT]: the median of a column of numbers (printf FORMAT,
@@ -155,7 +164,7 @@ median() {
   sort -n "$1" | awk -v f="${2:-%.1f}" '{ v[NR] = $1 } END { m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf f, m }'
 }
 echo
-echo "== run --rm busybox true: $RUNS interleaved runs each ($WARMUP warm-up) =="
+echo "== run --rm busybox true: $RUNS interleaved runs each ($WARMUP warm-up, ${PAUSE}s pause after each run) =="
 silo_med=$(median "$work/silo.ms")
 printf '%-8s median %8s ms   (min %s)\n' silo "$silo_med" "$(sort -n "$work/silo.ms" | head -1)"
 if [ "$have_podman" = 1 ]; then
