@@ -14,7 +14,6 @@ import (
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
 
-	"github.com/silo-containers/silo/internal/compute/process/cgroups"
 	"github.com/silo-containers/silo/internal/engine/logs"
 	"github.com/silo-containers/silo/internal/errdefs"
 	"github.com/silo-containers/silo/internal/storage/sandbox"
@@ -508,10 +507,12 @@ func (s *Service) Remove(ctx context.Context, ref string, opts RemoveOptions) er
 //     right after it reported the exit. For a container with a pid
 //     namespace of its own (none of its processes outlives its init) the
 //     removal does not wait for that: the background waits, then deletes
-//     the monitor's directory and the engine's cgroup parent if empty
-//     (restore sweeps runtime state and monitor directories without a
-//     container). One that shares a pid namespace may have left processes
-//     that hold the sandbox: its runtime leftovers go first.
+//     the monitor's directory (restore sweeps runtime state and monitor
+//     directories without a container). One that shares a pid namespace
+//     may have left processes that hold the sandbox: its runtime leftovers
+//     go first. The engine's cgroup parent stays until Close: removing it
+//     when it empties raced with the next container's runtime creating
+//     its cgroup under it (ENODEV on the parent's cpuset).
 func (s *Service) removeFiles(ctx context.Context, c *Container) error {
 	ownPidNS := c.HostConfig == nil || c.HostConfig.PidMode == ""
 	if !ownPidNS {
@@ -535,7 +536,7 @@ func (s *Service) removeFiles(ctx context.Context, c *Container) error {
 	}
 	// The rest goes in the background: the monitor's own delete through
 	// the runtime (a runtime start-up, cgroups, runtime state), then the
-	// monitor's directory and the engine's cgroup parent. Nothing of the
+	// monitor's directory. Nothing of the
 	// container runs any more (see above), and nothing else is named
 	// after it; restore finishes what a stop cut short.
 	s.wg.Add(1)
@@ -550,9 +551,6 @@ func (s *Service) removeFiles(ctx context.Context, c *Container) error {
 		if err := os.RemoveAll(s.stateDir(c.ID)); err != nil {
 			s.log.Warn("remove monitor directory", "container", c.ID, "err", err)
 		}
-		// The runtime removed the container's cgroup; the engine's
-		// parent goes with the last container under it.
-		cgroups.RemoveIfEmpty(s.cfg.CgroupParent)
 	}()
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/moby/moby/api/types/container"
 
+	"github.com/silo-containers/silo/internal/compute/process/cgroups"
 	"github.com/silo-containers/silo/internal/errdefs"
 	"github.com/silo-containers/silo/internal/storage"
 	"github.com/silo-containers/silo/internal/storage/baseimage"
@@ -201,6 +202,9 @@ func (s *Service) Close() error {
 	}
 	s.mu.Unlock()
 	s.wg.Wait()
+	// The engine's cgroup parent goes with the daemon when no container
+	// is left under it (a running container keeps it: rmdir fails).
+	cgroups.RemoveIfEmpty(s.cfg.CgroupParent)
 	return errors.Join(s.closeFeatures(), s.db.close())
 }
 
