@@ -285,8 +285,15 @@ func (c *Container) spawnInit(ctx context.Context, doc *compute.Document, plan *
 	}
 	trace("cgroups joined")
 	// Written while init makes its mounts: the state is complete now, and
-	// a reader before "ready" sees a live init with its fifo, i.e. created.
+	// a reader before "ready" sees a live init with its fifo (or, for run,
+	// the starting marker), i.e. created.
 	c.st.Namespaces = namespacePaths(spec.Linux.Namespaces, pid)
+	starting := filepath.Join(c.b.dir(c.st.ID), startingFile)
+	if doc.StartOnCreate {
+		if err := os.WriteFile(starting, nil, 0o600); err != nil {
+			return fmt.Errorf("mark container %q starting: %w", c.st.ID, err)
+		}
+	}
 	if err := c.b.saveState(c.st); err != nil {
 		return err
 	}
@@ -336,6 +343,10 @@ func (c *Container) spawnInit(ctx context.Context, doc *compute.Document, plan *
 		}
 		if err := ch.sync.waitExec(); err != nil {
 			return err
+		}
+		// Running from now on (its process was exec'd).
+		if err := os.Remove(starting); err != nil {
+			return fmt.Errorf("mark container %q started: %w", c.st.ID, err)
 		}
 		c.runPoststart()
 	}

@@ -18,6 +18,10 @@ import (
 const (
 	stateFile = "state.json"
 	fifoFile  = "exec.fifo"
+	// startingFile marks a container that `run` is starting (it has no
+	// fifo: the start goes over the init pipe): created until its
+	// process is exec'd, as runc's run reports it.
+	startingFile = "starting"
 )
 
 // containerState is what runsilo persists about a container between
@@ -195,6 +199,9 @@ func (b *Backend) status(st *containerState) compute.State {
 		return compute.Stopped
 	}
 	if _, err := os.Lstat(filepath.Join(b.dir(st.ID), fifoFile)); err == nil {
+		return compute.Created
+	}
+	if _, err := os.Lstat(filepath.Join(b.dir(st.ID), startingFile)); err == nil {
 		return compute.Created
 	}
 	if frozen, err := b.cgroupManager(st).Frozen(); err == nil && frozen {
