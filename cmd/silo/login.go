@@ -31,10 +31,7 @@ func loginCommand() *cobra.Command {
 		Short: "Log in to a registry (credentials kept in ~/.config/silo/config.json)",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			server := "docker.io"
-			if len(args) == 1 {
-				server = args[0]
-			}
+			server := serverArg(args)
 			if password != "" && passwordStdin {
 				return errors.New("--password and --password-stdin are mutually exclusive")
 			}
@@ -61,11 +58,7 @@ func loginCommand() *cobra.Command {
 					return err
 				}
 			}
-			path, err := auth.DefaultPath()
-			if err != nil {
-				return err
-			}
-			f, err := auth.Load(path)
+			f, err := auth.LoadDefault()
 			if err != nil {
 				return err
 			}
@@ -94,15 +87,8 @@ func logoutCommand() *cobra.Command {
 		Short: "Log out from a registry (forget its credentials)",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			server := "docker.io"
-			if len(args) == 1 {
-				server = args[0]
-			}
-			path, err := auth.DefaultPath()
-			if err != nil {
-				return err
-			}
-			f, err := auth.Load(path)
+			server := serverArg(args)
+			f, err := auth.LoadDefault()
 			if err != nil {
 				return err
 			}
@@ -126,11 +112,7 @@ func registryAuth(ref string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	path, err := auth.DefaultPath()
-	if err != nil {
-		return "", err
-	}
-	f, err := auth.Load(path)
+	f, err := auth.LoadDefault()
 	if err != nil {
 		return "", err
 	}
@@ -185,4 +167,13 @@ func promptPassword(in *bufio.Reader, label string) (string, error) {
 		fmt.Fprintln(os.Stderr)
 	}()
 	return prompt(in, label)
+}
+
+// serverArg is the registry login and logout name: their argument, or
+// Docker Hub.
+func serverArg(args []string) string {
+	if len(args) == 1 {
+		return args[0]
+	}
+	return "docker.io"
 }

@@ -64,11 +64,7 @@ func (s *Service) cpRootOf(ctx context.Context, e *entry, p string) (*cpRoot, er
 	if best != nil {
 		return &cpRoot{dir: best.Source, rel: "/" + strings.TrimPrefix(strings.TrimPrefix(p, best.Destination), "/"), release: func() {}}, nil
 	}
-	sb, err := sandbox.Open(s.sandboxDir(c.ID))
-	if err != nil {
-		return nil, err
-	}
-	rootfs, err := sb.Mount(ctx)
+	sb, rootfs, _, err := sandbox.OpenMounted(ctx, s.sandboxDir(c.ID))
 	if err != nil {
 		return nil, err
 	}

@@ -7,7 +7,6 @@ import (
 
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	"github.com/moby/moby/api/types/container"
-	"github.com/moby/sys/mountinfo"
 
 	"github.com/silo-containers/silo/internal/errdefs"
 	"github.com/silo-containers/silo/internal/storage"
@@ -70,12 +69,8 @@ func (s *Service) commitSandbox(ctx context.Context, id string, opts storage.Com
 	if err != nil {
 		return storage.ImageInfo{}, err
 	}
-	sb, err := sandbox.Open(s.sandboxDir(id))
+	sb, _, mounted, err := sandbox.OpenMounted(ctx, s.sandboxDir(id))
 	if err != nil {
-		return storage.ImageInfo{}, fmt.Errorf("commit container %s: %w", id[:12], err)
-	}
-	mounted := sandboxMounted(sb)
-	if _, err := sb.Mount(ctx); err != nil {
 		return storage.ImageInfo{}, fmt.Errorf("commit container %s: %w", id[:12], err)
 	}
 	if !mounted {
@@ -91,13 +86,6 @@ func (s *Service) commitSandbox(ctx context.Context, id string, opts storage.Com
 		return storage.ImageInfo{}, fmt.Errorf("commit container %s: %w", id[:12], err)
 	}
 	return info, nil
-}
-
-// sandboxMounted reports whether the sandbox's root is mounted (its
-// upper directory exists only then).
-func sandboxMounted(sb *sandbox.Sandbox) bool {
-	ok, err := mountinfo.Mounted(sb.RootfsPath())
-	return err == nil && ok
 }
 
 // mergeCommitConfig lays the set fields of c over cfg, as docker commit

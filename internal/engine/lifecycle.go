@@ -50,11 +50,7 @@ func (s *Service) start(ctx context.Context, e *entry, byPolicy bool) error {
 	case container.StatePaused:
 		return fail(fmt.Errorf("cannot start a paused container, try unpause instead: %w", errdefs.ErrConflict))
 	}
-	sb, err := sandbox.Open(s.sandboxDir(c.ID))
-	if err != nil {
-		return fail(err)
-	}
-	if _, err := sb.Mount(ctx); err != nil {
+	if _, _, _, err := sandbox.OpenMounted(ctx, s.sandboxDir(c.ID)); err != nil {
 		return fail(err)
 	}
 	mcfg := s.monitorConfig(&c)

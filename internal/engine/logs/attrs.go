@@ -44,9 +44,6 @@ func NewAttrs(m map[string]string) Attrs {
 //
 //	{"log":"x\n","stream":"stdout","attrs":{"source":"/var/log/a.log"},"time":"…"}
 func appendEntryAttrs(buf []byte, stream string, line []byte, a Attrs, t time.Time) []byte {
-	if len(a.raw) == 0 {
-		return appendEntry(buf, stream, line, t)
-	}
 	buf = append(buf, '{')
 	if len(line) > 0 {
 		buf = append(buf, `"log":`...)

@@ -36,17 +36,7 @@ func (e *Entry) Partial() bool { return len(e.Line) == 0 || e.Line[len(e.Line)-1
 // byte for byte as Docker's json-file driver writes it: "log" (omitted
 // when empty), "stream", "time" in RFC 3339 with nanoseconds, in UTC.
 func appendEntry(buf []byte, stream string, line []byte, t time.Time) []byte {
-	buf = append(buf, '{')
-	if len(line) > 0 {
-		buf = append(buf, `"log":`...)
-		buf = appendString(buf, line)
-		buf = append(buf, ',')
-	}
-	buf = append(buf, `"stream":`...)
-	buf = appendString(buf, []byte(stream))
-	buf = append(buf, `,"time":"`...)
-	buf = t.UTC().AppendFormat(buf, time.RFC3339Nano)
-	return append(buf, "\"}\n"...)
+	return appendEntryAttrs(buf, stream, line, Attrs{}, t)
 }
 
 // appendString quotes s as Docker does: HTML-safe (<, >, & as \u00XX),

@@ -72,19 +72,13 @@ func ParseDriverConfig(driver string, opts map[string]string) (Config, error) {
 func parseLocalConfig(opts map[string]string) (Config, error) {
 	cfg := Config{Driver: DriverLocal, MaxSize: 20 << 20, MaxFile: 5, Compress: true}
 	for k, v := range opts {
-		switch k {
-		case "max-size":
-			n, err := ParseSize(v)
+		if ok, err := parseRotation(&cfg, k, v); ok || err != nil {
 			if err != nil {
-				return Config{}, &Error{Op: "log option", Object: "max-size", Err: err}
+				return Config{}, err
 			}
-			cfg.MaxSize = n
-		case "max-file":
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 1 {
-				return Config{}, &Error{Op: "log option", Object: "max-file=" + strconv.Quote(v), Err: classed("must be a number at least 1", errdefs.ErrInvalidArgument)}
-			}
-			cfg.MaxFile = n
+			continue
+		}
+		switch k {
 		case "compress":
 			b, err := strconv.ParseBool(v)
 			if err != nil {
@@ -320,11 +314,8 @@ type localReader struct {
 }
 
 func (r *localReader) run(ctx context.Context) error {
-	if !r.opts.Stdout && !r.opts.Stderr {
-		return &Error{Op: "read log", Object: r.dir, Err: classed("choose at least one of stdout and stderr", errdefs.ErrInvalidArgument)}
-	}
-	if fi, err := os.Stat(r.dir); err != nil || !fi.IsDir() {
-		return &Error{Op: "read log", Object: r.dir, Err: errdefs.ErrNotFound}
+	if err := checkRead(r.dir, r.opts); err != nil {
+		return err
 	}
 	var w *watcher
 	if r.opts.Follow {

@@ -103,12 +103,21 @@ func closeFiles(files []*logFile) {
 	}
 }
 
-func (r *reader) run(ctx context.Context) error {
-	if !r.opts.Stdout && !r.opts.Stderr {
-		return &Error{Op: "read log", Object: r.dir, Err: classed("choose at least one of stdout and stderr", errdefs.ErrInvalidArgument)}
+// checkRead refuses a read that asks for no stream or of a log directory
+// that does not exist; both drivers' readers start with it.
+func checkRead(dir string, opts Options) error {
+	if !opts.Stdout && !opts.Stderr {
+		return &Error{Op: "read log", Object: dir, Err: classed("choose at least one of stdout and stderr", errdefs.ErrInvalidArgument)}
 	}
-	if fi, err := os.Stat(r.dir); err != nil || !fi.IsDir() {
-		return &Error{Op: "read log", Object: r.dir, Err: errdefs.ErrNotFound}
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+		return &Error{Op: "read log", Object: dir, Err: errdefs.ErrNotFound}
+	}
+	return nil
+}
+
+func (r *reader) run(ctx context.Context) error {
+	if err := checkRead(r.dir, r.opts); err != nil {
+		return err
 	}
 	var w *watcher
 	if r.opts.Follow {

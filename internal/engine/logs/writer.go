@@ -47,19 +47,13 @@ type Config struct {
 func ParseConfig(opts map[string]string) (Config, error) {
 	cfg := Config{MaxSize: -1, MaxFile: 1}
 	for k, v := range opts {
-		switch k {
-		case "max-size":
-			n, err := ParseSize(v)
+		if ok, err := parseRotation(&cfg, k, v); ok || err != nil {
 			if err != nil {
-				return Config{}, &Error{Op: "log option", Object: "max-size", Err: err}
+				return Config{}, err
 			}
-			cfg.MaxSize = n
-		case "max-file":
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 1 {
-				return Config{}, &Error{Op: "log option", Object: "max-file=" + strconv.Quote(v), Err: classed("must be a number at least 1", errdefs.ErrInvalidArgument)}
-			}
-			cfg.MaxFile = n
+			continue
+		}
+		switch k {
 		case "compress":
 			if b, err := strconv.ParseBool(v); err != nil || b {
 				return Config{}, &Error{Op: "log option", Object: "compress=" + strconv.Quote(v), Err: classed("compressed rotation is not supported", errdefs.ErrNotImplemented)}
@@ -74,6 +68,28 @@ func ParseConfig(opts map[string]string) (Config, error) {
 		return Config{}, &Error{Op: "log option", Object: "max-file", Err: classed("needs max-size", errdefs.ErrInvalidArgument)}
 	}
 	return cfg, nil
+}
+
+// parseRotation applies the rotation options both drivers take
+// (max-size, max-file) to cfg; ok says k was one of them.
+func parseRotation(cfg *Config, k, v string) (ok bool, err error) {
+	switch k {
+	case "max-size":
+		n, err := ParseSize(v)
+		if err != nil {
+			return true, &Error{Op: "log option", Object: "max-size", Err: err}
+		}
+		cfg.MaxSize = n
+	case "max-file":
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return true, &Error{Op: "log option", Object: "max-file=" + strconv.Quote(v), Err: classed("must be a number at least 1", errdefs.ErrInvalidArgument)}
+		}
+		cfg.MaxFile = n
+	default:
+		return false, nil
+	}
+	return true, nil
 }
 
 // ParseSize parses a size as docker does for max-size: a number with an

@@ -33,25 +33,35 @@ func sockPath(path string) (string, func(), error) {
 
 // listen creates a listening unix socket at path (replacing a stale one).
 func listen(path string) (*os.File, error) {
-	name, done, err := sockPath(path)
+	fd, err := bindUnix(path, unix.SOCK_STREAM)
 	if err != nil {
 		return nil, err
-	}
-	defer done()
-	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return nil, &os.SyscallError{Syscall: "socket", Err: err}
-	}
-	_ = os.Remove(path)
-	if err := unix.Bind(fd, &unix.SockaddrUnix{Name: name}); err != nil {
-		unix.Close(fd)
-		return nil, &os.PathError{Op: "bind", Path: path, Err: err}
 	}
 	if err := unix.Listen(fd, 64); err != nil {
 		unix.Close(fd)
 		return nil, &os.PathError{Op: "listen", Path: path, Err: err}
 	}
 	return os.NewFile(uintptr(fd), path), nil
+}
+
+// bindUnix makes a non-blocking unix socket of type typ bound at path
+// (replacing a stale socket file) and returns its descriptor.
+func bindUnix(path string, typ int) (int, error) {
+	name, done, err := sockPath(path)
+	if err != nil {
+		return -1, err
+	}
+	defer done()
+	fd, err := unix.Socket(unix.AF_UNIX, typ|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return -1, &os.SyscallError{Syscall: "socket", Err: err}
+	}
+	_ = os.Remove(path)
+	if err := unix.Bind(fd, &unix.SockaddrUnix{Name: name}); err != nil {
+		unix.Close(fd)
+		return -1, &os.PathError{Op: "bind", Path: path, Err: err}
+	}
+	return fd, nil
 }
 
 // accept waits for one connection on l.

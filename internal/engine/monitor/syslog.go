@@ -33,19 +33,9 @@ const maxSyslogMessage = 8 * 1024
 // openSyslog binds the datagram socket at path, writable by every user of
 // the container.
 func openSyslog(path string) (*os.File, error) {
-	name, done, err := sockPath(path)
+	fd, err := bindUnix(path, unix.SOCK_DGRAM)
 	if err != nil {
 		return nil, err
-	}
-	defer done()
-	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return nil, &os.SyscallError{Syscall: "socket", Err: err}
-	}
-	_ = os.Remove(path)
-	if err := unix.Bind(fd, &unix.SockaddrUnix{Name: name}); err != nil {
-		unix.Close(fd)
-		return nil, &os.PathError{Op: "bind", Path: path, Err: err}
 	}
 	if err := os.Chmod(path, 0o666); err != nil {
 		unix.Close(fd)

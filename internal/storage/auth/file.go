@@ -57,6 +57,15 @@ func DefaultPath() (string, error) {
 	return filepath.Join(d, "silo", "config.json"), nil
 }
 
+// LoadDefault loads the credential file at DefaultPath.
+func LoadDefault() (*File, error) {
+	path, err := DefaultPath()
+	if err != nil {
+		return nil, err
+	}
+	return Load(path)
+}
+
 // Load reads the credential file at path; a missing file is an empty one.
 func Load(path string) (*File, error) {
 	f := &File{path: path, raw: map[string]json.RawMessage{}, auths: map[string]entry{}}

@@ -233,35 +233,60 @@ func prepare(ctx context.Context, dir string, size int64, templateDir string, la
 // directory (Create crashed before writing it) holds no mount and no loop
 // device and can be deleted with os.RemoveAll.
 func Open(dir string) (*Sandbox, error) {
+	s, _, err := open(dir)
+	return s, err
+}
+
+// OpenMounted is Open followed by Mount, for a caller that needs the
+// sandbox mounted (a start, a copy, a commit): when it is mounted already,
+// Open's one reading of the mount table serves both. wasMounted says
+// whether it was, so that a caller can put it back as it found it.
+func OpenMounted(ctx context.Context, dir string) (s *Sandbox, rootfs string, wasMounted bool, err error) {
+	s, wasMounted, err = open(dir)
+	if err != nil {
+		return nil, "", false, err
+	}
+	if wasMounted {
+		return s, s.RootfsPath(), true, nil
+	}
+	if rootfs, err = s.Mount(ctx); err != nil {
+		return nil, "", false, err
+	}
+	return s, rootfs, false, nil
+}
+
+// open is Open; it also says whether the overlay was mounted.
+func open(dir string) (*Sandbox, bool, error) {
 	if !filepath.IsAbs(dir) {
-		return nil, fmt.Errorf("open sandbox %s: path is not absolute: %w", dir, errdefs.ErrInvalidArgument)
+		return nil, false, fmt.Errorf("open sandbox %s: path is not absolute: %w", dir, errdefs.ErrInvalidArgument)
 	}
 	resolved, err := filepath.EvalSymlinks(dir)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("open sandbox %s: %w", dir, errdefs.ErrNotFound)
+		return nil, false, fmt.Errorf("open sandbox %s: %w", dir, errdefs.ErrNotFound)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("open sandbox %s: %w", dir, err)
+		return nil, false, fmt.Errorf("open sandbox %s: %w", dir, err)
 	}
 	m, layers, chain, err := readMeta(resolved)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	s := &Sandbox{dir: resolved, layers: layers, size: m.SizeBytes, incomplete: !chain}
 	mounted, err := s.mounts()
 	if err != nil {
-		return nil, fmt.Errorf("open sandbox %s: %w", dir, err)
+		return nil, false, fmt.Errorf("open sandbox %s: %w", dir, err)
 	}
-	if !mounted[s.path(rootfsDir)] {
-		// A scratch mount still in use (conflict) stays: Mount reuses
-		// it, Unmount and Remove try again and report it.
-		err := s.unmountLocked()
-		s.detachPending = errors.Is(err, errDetachPending)
-		if err != nil && !errdefs.IsConflict(err) && !s.detachPending {
-			return nil, fmt.Errorf("open sandbox %s: clean up: %w", dir, err)
-		}
+	if mounted[s.path(rootfsDir)] {
+		return s, true, nil
 	}
-	return s, nil
+	// A scratch mount still in use (conflict) stays: Mount reuses it,
+	// Unmount and Remove try again and report it.
+	err = s.unmountLocked()
+	s.detachPending = errors.Is(err, errDetachPending)
+	if err != nil && !errdefs.IsConflict(err) && !s.detachPending {
+		return nil, false, fmt.Errorf("open sandbox %s: clean up: %w", dir, err)
+	}
+	return s, false, nil
 }
 
 // Dir returns the sandbox directory.

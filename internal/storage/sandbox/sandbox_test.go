@@ -875,3 +875,30 @@ func TestCreateCanceled(t *testing.T) {
 	}
 	mustNotExist(t, dir)
 }
+
+// TestOpenMounted: OpenMounted finds a mounted sandbox as it is and mounts
+// an unmounted one, and says which it was.
+func TestOpenMounted(t *testing.T) {
+	root := testRoot(t)
+	ctx := context.Background()
+	dir := filepath.Join(root, "silo-om")
+	s := create(t, dir, makeLayers(t, root), testSize)
+	mount(t, s)
+	for _, wantWas := range []bool{true, false} {
+		if !wantWas {
+			if err := s.Unmount(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		o, rootfs, was, err := OpenMounted(ctx, dir)
+		if err != nil || was != wantWas || rootfs != o.RootfsPath() {
+			t.Fatalf("OpenMounted: rootfs %q, was mounted %v (want %v), %v", rootfs, was, wantWas, err)
+		}
+		if got := readFile(t, filepath.Join(rootfs, "top.txt")); got != "top" {
+			t.Errorf("top.txt = %q", got)
+		}
+	}
+	if err := s.Remove(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
