@@ -85,7 +85,7 @@ func Prepare(t *testing.T, cgroupParent string) *Daemon {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root")
 	}
-	for _, b := range []string{"silod", "silo-monitor", "runsilo", "silo"} {
+	for _, b := range []string{"silod", "silo-monitor", "runsilo", "runsilo-helper", "silo"} {
 		if _, err := os.Stat(RepoBin(b)); err != nil {
 			t.Skipf("bin/%s missing: run make", b)
 		}

@@ -273,6 +273,32 @@ func TestExec(t *testing.T) {
 	}
 }
 
+// TestExecUserNamespace: exec joins the container's user namespace (the
+// part runsilo hands to runsilo-helper, as a threaded Go process may not)
+// and runs as its root, with the container's mapping.
+func TestExecUserNamespace(t *testing.T) {
+	rt := newRuntime(t)
+	c := rt.NewContainer([]string{"sleep", "1000"}, func(s *specs.Spec) {
+		s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace})
+		s.Linux.UIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: 100000, Size: 65536}}
+		s.Linux.GIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: 100000, Size: 65536}}
+	})
+	// The namespace's root is an unprivileged host user: it must be able
+	// to reach the rootfs through the test's private temporary directories.
+	for _, d := range []string{filepath.Dir(c.Bundle), c.Bundle} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.RunDetached()
+	res := c.Exec(nil, "sh", "-c", "id -u; cat /proc/self/uid_map")
+	if fields := strings.Fields(res.Stdout); res.ExitCode != 0 || len(fields) != 4 || fields[0] != "0" || fields[2] != "100000" {
+		t.Fatalf("exec in a user namespace: %s", res)
+	}
+	rt.Must("kill", c.ID, "KILL")
+	c.WaitStatus("stopped", 5*time.Second)
+}
+
 // TestPauseResume freezes and thaws a container.
 func TestPauseResume(t *testing.T) {
 	rt := newRuntime(t)

@@ -3,8 +3,11 @@
 package integration
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,20 +17,49 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// seccompCacheDir is where runsilo keeps compiled profiles.
+const seccompCacheDir = "/var/cache/runsilo/seccomp"
+
 // TestSeccompFilter: a profile that denies mkdir with EPERM is in force in
-// the container's process.
+// the container's process. The profile names a syscall no kernel has (the
+// compiler skips unknown names, as runc's does) that is new on every run,
+// so it is never in runsilo's cache: runsilo, built without cgo, compiles
+// it through runsilo-helper. The test removes the cache entry it made.
 func TestSeccompFilter(t *testing.T) {
 	rt := newRuntime(t)
+	marker := fmt.Sprintf("silo_test_%d", time.Now().UnixNano())
+	t.Cleanup(func() { removeCacheEntries(t, marker) })
 	c := rt.NewContainer([]string{"sh", "-c", "mkdir /tmp/x 2>&1; echo rc=$?"}, func(s *specs.Spec) {
 		s.Linux.Seccomp = &specs.LinuxSeccomp{
 			DefaultAction: specs.ActAllow,
-			Syscalls:      []specs.LinuxSyscall{{Names: []string{"mkdir", "mkdirat"}, Action: specs.ActErrno}},
+			Syscalls:      []specs.LinuxSyscall{{Names: []string{"mkdir", "mkdirat", marker}, Action: specs.ActErrno}},
 		}
 	})
 	res := c.Run()
 	if !strings.Contains(res.Stdout, "Operation not permitted") || !strings.Contains(res.Stdout, "rc=1") {
 		t.Fatalf("mkdir under a denying filter: %s", res)
 	}
+	if removeCacheEntries(t, marker) != 1 {
+		t.Fatalf("no cache entry for the new profile in %s", seccompCacheDir)
+	}
+}
+
+// removeCacheEntries removes the seccomp cache entries whose key holds
+// marker and returns how many there were.
+func removeCacheEntries(t *testing.T, marker string) int {
+	t.Helper()
+	entries, _ := os.ReadDir(seccompCacheDir)
+	n := 0
+	for _, e := range entries {
+		p := filepath.Join(seccompCacheDir, e.Name())
+		if data, err := os.ReadFile(p); err == nil && bytes.Contains(data, []byte(marker)) {
+			if err := os.Remove(p); err != nil {
+				t.Error(err)
+			}
+			n++
+		}
+	}
+	return n
 }
 
 // TestSeccompNotify: with SCMP_ACT_NOTIFY rules the runtime sends the

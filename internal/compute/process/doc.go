@@ -15,7 +15,9 @@
 //	                                        wait on exec.fifo (create) or pipe (run)
 //	runsilo start: read exec.fifo  ----->   user, caps, rlimits, seccomp, execve
 //
-// Namespaces that a multi-threaded process cannot join (user, mount) are
-// joined by the C constructor in package nsenter before Go starts; the rest
+// A mount namespace is joined by init on its main thread after it unshares
+// its filesystem context; user and time namespaces, which a multi-threaded
+// process cannot join at all, by runsilo-helper's C constructor (package
+// nsenter) before its Go runtime starts, which then executes init; the rest
 // are joined on the parent's locked thread before it forks.
 package process

@@ -30,6 +30,10 @@ func Init() {
 	os.Unsetenv(envInitPipe)
 	pipe := os.NewFile(uintptr(fd), "init pipe")
 	sync := newSyncPipe(pipe)
+	if err := enterNamespaces(); err != nil {
+		_ = sync.send(&message{Type: msgError, Error: err.Error()})
+		os.Exit(1)
+	}
 	trace("init started")
 	m, err := sync.expect(msgConfig)
 	if err != nil {

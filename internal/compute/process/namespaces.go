@@ -4,12 +4,14 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"strconv"
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
-	"github.com/silo-containers/silo/internal/compute/process/nsenter"
+	"github.com/silo-containers/silo/internal/compute/process/helper"
+
 	"github.com/silo-containers/silo/internal/errdefs"
 )
 
@@ -28,19 +30,50 @@ var nsFlags = map[specs.LinuxNamespaceType]struct {
 	specs.TimeNamespace:    {unix.CLONE_NEWTIME, "time"},
 }
 
+// The environment that tells the child which namespaces to enter before
+// anything else (see nsPlan.env). runsilo-helper's C constructor
+// (package nsenter) reads the same names.
+const (
+	// envNsJoin lists "type:path" pairs, comma separated, joined in order.
+	envNsJoin = "_SILO_NSENTER"
+	// envNsUnshare holds clone flags (decimal) to unshare after joining.
+	envNsUnshare = "_SILO_UNSHARE"
+	// envTimeOffsets holds /proc/self/timens_offsets lines for a new time
+	// namespace ("boottime 1000 0\n…").
+	envTimeOffsets = "_SILO_TIMENS_OFFSETS"
+)
+
 // nsPlan says how the child gets each namespace: created by clone,
 // joined on the parent's thread (types a threaded process may join, which
-// the child inherits), or joined by the child's C constructor (user, mnt).
+// the child inherits), or joined by the child itself (mnt, user, time).
+//
+// The kernel lets a threaded process join a mount namespace only on a
+// thread that has unshared its filesystem context, which the Go init does
+// (enterNamespaces). User and time namespaces it refuses to any process
+// with a second thread, and a Go program has several before main: for
+// those the child is runsilo-helper, whose C constructor joins them before
+// its Go runtime starts and which then executes the runsilo init.
 type nsPlan struct {
 	cloneFlags  uintptr
 	threadJoins []string // paths, joined by the parent's locked thread
-	childJoins  []string // "type:path", joined by nsenter in the child
-	unshare     uintptr  // flags nsenter unshares after joining (user ns joined)
+	childJoins  []string // "type:path", joined in the child
+	unshare     uintptr  // flags the child unshares after joining
 	// timeOffsets is written for a new time namespace. clone cannot make
-	// one (CLONE_NEWTIME shares its bit with the exit signal), so nsenter
-	// unshares it in the child, writes the offsets, and the child's final
-	// execve moves the container's process into it.
+	// one (CLONE_NEWTIME shares its bit with the exit signal), so the
+	// child unshares it, writes the offsets, and its final execve moves
+	// the container's process into it.
 	timeOffsets map[string]specs.LinuxTimeOffset
+}
+
+// needsHelper reports whether the child must be runsilo-helper: it joins a
+// user or time namespace, which only a single-threaded process may.
+func (p *nsPlan) needsHelper() bool {
+	for _, j := range p.childJoins {
+		if strings.HasPrefix(j, "user:") || strings.HasPrefix(j, "time:") {
+			return true
+		}
+	}
+	return false
 }
 
 // has reports whether the spec lists a namespace of type t.
@@ -122,7 +155,7 @@ func checkNamespacePath(path string, flag uintptr) error {
 	return nil
 }
 
-// env returns the environment entries that drive nsenter in the child.
+// env returns the environment entries that tell the child what to enter.
 func (p *nsPlan) env() []string {
 	var env []string
 	if len(p.childJoins) > 0 {
@@ -133,19 +166,72 @@ func (p *nsPlan) env() []string {
 			}
 			s += j
 		}
-		env = append(env, nsenter.EnvJoin+"="+s)
+		env = append(env, envNsJoin+"="+s)
 	}
 	if p.unshare != 0 {
-		env = append(env, fmt.Sprintf("%s=%d", nsenter.EnvUnshare, p.unshare))
+		env = append(env, fmt.Sprintf("%s=%d", envNsUnshare, p.unshare))
 	}
 	if p.unshare&unix.CLONE_NEWTIME != 0 && len(p.timeOffsets) > 0 {
 		var b strings.Builder
 		for clock, off := range p.timeOffsets {
 			fmt.Fprintf(&b, "%s %d %d\n", clock, off.Secs, off.Nanosecs)
 		}
-		env = append(env, nsenter.EnvTimeOffsets+"="+b.String())
+		env = append(env, envTimeOffsets+"="+b.String())
 	}
 	return env
+}
+
+// enterNamespaces does in the Go init what runsilo-helper's constructor
+// does before its Go runtime starts, for what a threaded process may do:
+// join the mount namespaces the environment lists (on this thread, after
+// unsharing its filesystem context: the kernel's condition for joining a
+// mount namespace), unshare the namespaces it asks for (a new time
+// namespace) and write the new time namespace's offsets. The caller is
+// locked to the main thread, the one the container's process is executed
+// from. With the helper, its constructor consumed the environment already.
+func enterNamespaces() error {
+	joins, unshare, offsets := os.Getenv(envNsJoin), os.Getenv(envNsUnshare), os.Getenv(envTimeOffsets)
+	for _, k := range []string{envNsJoin, envNsUnshare, envTimeOffsets} {
+		os.Unsetenv(k)
+	}
+	if joins != "" {
+		if err := unix.Unshare(unix.CLONE_FS); err != nil {
+			return fmt.Errorf("unshare filesystem context to join a mount namespace: %w", err)
+		}
+		for _, item := range strings.Split(joins, ",") {
+			typ, path, _ := strings.Cut(item, ":")
+			if typ != "mnt" {
+				return fmt.Errorf("join %s namespace %s: only %s can: %w", typ, path, helper.Name, errdefs.ErrNotImplemented)
+			}
+			fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+			if err != nil {
+				return fmt.Errorf("open namespace %s: %w", path, err)
+			}
+			err = unix.Setns(fd, unix.CLONE_NEWNS)
+			unix.Close(fd)
+			if err != nil {
+				return fmt.Errorf("setns %s: %w", path, err)
+			}
+		}
+	}
+	if unshare != "" {
+		flags, err := strconv.ParseUint(unshare, 10, 64)
+		if err != nil {
+			return fmt.Errorf("%s=%q: %w", envNsUnshare, unshare, err)
+		}
+		if flags&unix.CLONE_NEWNS != 0 {
+			flags |= unix.CLONE_FS
+		}
+		if err := unix.Unshare(int(flags)); err != nil {
+			return fmt.Errorf("unshare %#x: %w", flags, err)
+		}
+	}
+	if offsets != "" {
+		if err := os.WriteFile("/proc/self/timens_offsets", []byte(offsets), 0); err != nil {
+			return fmt.Errorf("linux.timeOffsets: write /proc/self/timens_offsets: %w", err)
+		}
+	}
+	return nil
 }
 
 // onJoinedThread runs fn on a fresh OS thread that has joined the

@@ -12,7 +12,6 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
-	"github.com/silo-containers/silo/internal/compute/process/nsenter"
 	"github.com/silo-containers/silo/internal/errdefs"
 )
 
@@ -217,7 +216,7 @@ func TestNsPlanEnv(t *testing.T) {
 		{
 			name: "one join",
 			plan: nsPlan{childJoins: []string{"mnt:/proc/1/ns/mnt"}},
-			want: []string{nsenter.EnvJoin + "=mnt:/proc/1/ns/mnt"},
+			want: []string{envNsJoin + "=mnt:/proc/1/ns/mnt"},
 		},
 		{
 			name: "joins comma separated, unshare decimal",
@@ -226,8 +225,8 @@ func TestNsPlanEnv(t *testing.T) {
 				unshare:    unix.CLONE_NEWNET | unix.CLONE_NEWIPC,
 			},
 			want: []string{
-				nsenter.EnvJoin + "=user:/proc/1/ns/user,mnt:/proc/1/ns/mnt",
-				fmt.Sprintf("%s=%d", nsenter.EnvUnshare, unix.CLONE_NEWNET|unix.CLONE_NEWIPC),
+				envNsJoin + "=user:/proc/1/ns/user,mnt:/proc/1/ns/mnt",
+				fmt.Sprintf("%s=%d", envNsUnshare, unix.CLONE_NEWNET|unix.CLONE_NEWIPC),
 			},
 		},
 	}
@@ -238,8 +237,36 @@ func TestNsPlanEnv(t *testing.T) {
 			}
 		})
 	}
-	if nsenter.EnvJoin != "_SILO_NSENTER" || nsenter.EnvUnshare != "_SILO_UNSHARE" {
-		t.Errorf("nsenter environment names changed: %q %q (nsenter.c reads them)", nsenter.EnvJoin, nsenter.EnvUnshare)
+}
+
+// TestNsEnvNamesMatchConstructor: runsilo-helper's constructor reads the
+// same environment the Go init does.
+func TestNsEnvNamesMatchConstructor(t *testing.T) {
+	src, err := os.ReadFile("nsenter/nsenter.c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{envNsJoin, envNsUnshare, envTimeOffsets} {
+		if !strings.Contains(string(src), `getenv("`+name+`")`) {
+			t.Errorf("nsenter.c does not read %s", name)
+		}
+	}
+}
+
+func TestNsPlanNeedsHelper(t *testing.T) {
+	tests := []struct {
+		joins []string
+		want  bool
+	}{
+		{nil, false},
+		{[]string{"mnt:/proc/1/ns/mnt"}, false},
+		{[]string{"user:/proc/1/ns/user", "mnt:/proc/1/ns/mnt"}, true},
+		{[]string{"time:/proc/1/ns/time"}, true},
+	}
+	for _, tt := range tests {
+		if got := (&nsPlan{childJoins: tt.joins}).needsHelper(); got != tt.want {
+			t.Errorf("needsHelper(%q) = %v, want %v", tt.joins, got, tt.want)
+		}
 	}
 }
 
@@ -252,8 +279,8 @@ func TestNsPlanEnvFromPlan(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{
-		nsenter.EnvJoin + "=user:/proc/self/ns/user",
-		fmt.Sprintf("%s=%d", nsenter.EnvUnshare, unix.CLONE_NEWUTS),
+		envNsJoin + "=user:/proc/self/ns/user",
+		fmt.Sprintf("%s=%d", envNsUnshare, unix.CLONE_NEWUTS),
 	}
 	if got := p.env(); !reflect.DeepEqual(got, want) {
 		t.Errorf("env() = %q, want %q", got, want)

@@ -4,49 +4,51 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 
 	"golang.org/x/sys/unix"
 )
 
-// openSealedSelf returns an O_PATH handle on this binary that a container
-// cannot write through (CVE-2019-5736).
+// openSealedExe returns a handle on the binary at path (this one:
+// /proc/self/exe) that a container cannot write through (CVE-2019-5736).
 //
-// The container's init is this binary, so for a moment /proc/<pid>/exe of a
-// process inside the container points at the host's runsilo. If that link
-// leads to a writable file, a malicious container can overwrite the runtime
-// and take over the host the next time it runs. runc answers with a memfd
-// copy of itself (a full copy per container start) or a private overlayfs;
-// we clone a detached bind mount of the one file and make it read-only:
-// two syscalls, no copy, and nothing appears in any mount table. Opening
-// /proc/<pid>/exe for writing then fails with EROFS. When the kernel lacks
-// the new mount API we fall back to a sealed memfd copy.
-func openSealedSelf() (*os.File, error) {
-	fd, err := unix.OpenTree(unix.AT_FDCWD, "/proc/self/exe", unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)
+// The container's init is this binary (or runsilo-helper on its way to
+// it), so for a moment /proc/<pid>/exe of a process inside the container
+// points at a host binary. If that link leads to a writable file, a
+// malicious container can overwrite the runtime and take over the host the
+// next time it runs. runc answers with a memfd copy of itself (a full copy
+// per container start) or a private overlayfs; we clone a detached bind
+// mount of the one file and make it read-only: two syscalls, no copy, and
+// nothing appears in any mount table. Opening /proc/<pid>/exe for writing
+// then fails with EROFS. When the kernel lacks the new mount API we fall
+// back to a sealed memfd copy.
+func openSealedExe(path string) (*os.File, error) {
+	fd, err := unix.OpenTree(unix.AT_FDCWD, path, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)
 	if err == nil {
 		attr := &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV}
 		if err = unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH, attr); err == nil {
-			return os.NewFile(uintptr(fd), "runsilo (read-only)"), nil
+			return os.NewFile(uintptr(fd), path+" (read-only)"), nil
 		}
 		unix.Close(fd)
 	}
-	return memfdSelf()
+	return memfdCopy(path)
 }
 
-// memfdSelf copies the binary into a sealed memfd.
-func memfdSelf() (*os.File, error) {
-	self, err := os.Open("/proc/self/exe")
+// memfdCopy copies the binary at path into a sealed memfd.
+func memfdCopy(path string) (*os.File, error) {
+	self, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("open own binary: %w", err)
+		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	defer self.Close()
-	fd, err := unix.MemfdCreate("runsilo", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+	fd, err := unix.MemfdCreate(filepath.Base(path), unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
 	if err != nil {
 		return nil, fmt.Errorf("memfd_create: %w", err)
 	}
-	f := os.NewFile(uintptr(fd), "runsilo (memfd)")
+	f := os.NewFile(uintptr(fd), path+" (memfd)")
 	if _, err := io.Copy(f, self); err != nil {
 		f.Close()
-		return nil, fmt.Errorf("copy own binary to memfd: %w", err)
+		return nil, fmt.Errorf("copy %s to memfd: %w", path, err)
 	}
 	const seals = unix.F_SEAL_SEAL | unix.F_SEAL_SHRINK | unix.F_SEAL_GROW | unix.F_SEAL_WRITE
 	if _, err := unix.FcntlInt(f.Fd(), unix.F_ADD_SEALS, seals); err != nil {

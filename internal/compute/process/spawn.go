@@ -12,6 +12,8 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/silo-containers/silo/internal/compute/process/helper"
+
 	"github.com/silo-containers/silo/internal/compute"
 	"github.com/silo-containers/silo/internal/compute/process/cgroups"
 	"github.com/silo-containers/silo/internal/compute/process/seccomp"
@@ -65,11 +67,18 @@ func waitPid(pid int) (int, error) {
 // support with an extra clone in every new process, a cost on the start
 // path that buys us nothing.
 func spawn(plan *nsPlan, uidMaps, gidMaps []specs.LinuxIDMapping, stdio [3]*os.File, preserve int, extra []*os.File) (*child, []int, error) {
-	self, err := openSealedSelf()
+	self, err := openSealedExe("/proc/self/exe")
 	if err != nil {
 		return nil, nil, err
 	}
 	defer self.Close()
+	var helperExe *os.File
+	if plan.needsHelper() {
+		if helperExe, err = openSealedExe(helper.Path()); err != nil {
+			return nil, nil, fmt.Errorf("%s (to join a user or time namespace): %w", helper.Name, err)
+		}
+		defer helperExe.Close()
+	}
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, nil, fmt.Errorf("socketpair for init pipe: %w", err)
@@ -96,6 +105,13 @@ func spawn(plan *nsPlan, uidMaps, gidMaps []specs.LinuxIDMapping, stdio [3]*os.F
 	}
 	selfFd := len(files)
 	files = append(files, self.Fd())
+	exe, argv := "/proc/self/fd/"+strconv.Itoa(selfFd), []string{"runsilo", InitArg}
+	if helperExe != nil {
+		// The helper joins what the environment lists, then executes the
+		// init from its fd (the joined mount namespace may not have it).
+		exe, argv = "/proc/self/fd/"+strconv.Itoa(len(files)), []string{helper.Name, "exec", strconv.Itoa(selfFd), "runsilo", InitArg}
+		files = append(files, helperExe.Fd())
+	}
 
 	attr := &syscall.ProcAttr{
 		Env:   append([]string{envInitPipe + "=" + strconv.Itoa(pipeFd)}, plan.env()...),
@@ -117,7 +133,7 @@ func spawn(plan *nsPlan, uidMaps, gidMaps []specs.LinuxIDMapping, stdio [3]*os.F
 	var pid int
 	err = onJoinedThread(plan.threadJoins, func() error {
 		var err error
-		pid, err = syscall.ForkExec("/proc/self/fd/"+strconv.Itoa(selfFd), []string{"runsilo", InitArg}, attr)
+		pid, err = syscall.ForkExec(exe, argv, attr)
 		return err
 	})
 	if err != nil {

@@ -17,8 +17,8 @@
 //     whose master arrives on a console socket); once the runtime has
 //     exited, init is reparented to the monitor, which reaps it and so
 //     learns its status.
-//     It does not link the compute backend: that needs cgo (libseccomp,
-//     the nsenter constructor) and would make a resident process large;
+//     It does not link the compute backend: that would make a resident
+//     process large;
 //   - copies stdout and stderr into the log (package logs: json-file or
 //     local) and to attached clients;
 //   - with the capture log options (LogMonitor's counterpart), also

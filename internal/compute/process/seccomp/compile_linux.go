@@ -12,6 +12,7 @@ import (
 	"syscall"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/opencontainers/runtime-spec/specs-go/features"
 	"golang.org/x/sys/unix"
 )
 
@@ -278,5 +279,6 @@ func supportedArchs() []string {
 	return out
 }
 
-// compiledIn is true when Compile can build filters.
-const compiledIn = true
+// Features returns the seccomp part of `runsilo features` from the linked
+// libseccomp.
+func Features() *features.Seccomp { return libseccompFeatures() }

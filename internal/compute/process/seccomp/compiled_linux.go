@@ -2,6 +2,7 @@ package seccomp
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"unsafe"
 
@@ -51,4 +52,19 @@ func UnmarshalFilter(data []byte) (*Filter, error) {
 		prog[i] = unix.SockFilter{Code: binary.LittleEndian.Uint16(b), Jt: b[2], Jf: b[3], K: binary.LittleEndian.Uint32(b[4:])}
 	}
 	return newFilter(prog, uintptr(binary.LittleEndian.Uint64(data[8:])), data[16] == 1)
+}
+
+// newFilter wraps a decoded program. notify says whether the profile has
+// SCMP_ACT_NOTIFY rules; flags are the seccomp(2) flags derived from the
+// profile's flag list.
+func newFilter(prog []unix.SockFilter, flags uintptr, notify bool) (*Filter, error) {
+	if len(prog) == 0 {
+		return nil, errors.New("seccomp: compiled filter is empty")
+	}
+	if len(prog) > unix.BPF_MAXINSNS {
+		return nil, fmt.Errorf("seccomp: compiled filter has %d instructions, the kernel accepts at most %d", len(prog), unix.BPF_MAXINSNS)
+	}
+	f := &Filter{prog: prog, flags: flags, notify: notify}
+	f.fprog = unix.SockFprog{Len: uint16(len(prog)), Filter: &f.prog[0]}
+	return f, nil
 }

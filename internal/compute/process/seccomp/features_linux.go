@@ -1,29 +1,20 @@
+//go:build cgo
+
 package seccomp
 
 import (
-	"errors"
-
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/opencontainers/runtime-spec/specs-go/features"
 	"golang.org/x/sys/unix"
 )
 
-// ErrNotCompiledIn is returned by Compile in builds without cgo, where
-// libseccomp is unavailable.
-var ErrNotCompiledIn = errors.New("seccomp: support not compiled in (built without cgo/libseccomp)")
-
-// Features returns the seccomp part of `runsilo features`: whether seccomp
-// is compiled in, the actions, operators and architectures Compile accepts
-// (architectures limited to those the linked libseccomp supports), the flags
-// it knows and the subset this kernel supports.
-func Features() *features.Seccomp {
-	enabled := compiledIn
+// libseccompFeatures returns the seccomp part of `runsilo features`: the
+// actions, operators and architectures Compile accepts (architectures
+// limited to those the linked libseccomp supports), the flags it knows and
+// the subset this kernel supports.
+func libseccompFeatures() *features.Seccomp {
+	enabled := true
 	f := &features.Seccomp{Enabled: &enabled}
-	if !compiledIn {
-		// Nil lists mean "unknown" in the features schema; nothing can be
-		// used anyway.
-		return f
-	}
 	for _, a := range knownActions {
 		f.Actions = append(f.Actions, string(a))
 	}

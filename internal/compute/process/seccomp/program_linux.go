@@ -7,28 +7,12 @@ package seccomp
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"unsafe"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
-
-// newFilter wraps a decoded program. notify says whether the profile has
-// SCMP_ACT_NOTIFY rules; flags are the seccomp(2) flags derived from the
-// profile's flag list.
-func newFilter(prog []unix.SockFilter, flags uintptr, notify bool) (*Filter, error) {
-	if len(prog) == 0 {
-		return nil, errors.New("seccomp: compiled filter is empty")
-	}
-	if len(prog) > unix.BPF_MAXINSNS {
-		return nil, fmt.Errorf("seccomp: compiled filter has %d instructions, the kernel accepts at most %d", len(prog), unix.BPF_MAXINSNS)
-	}
-	f := &Filter{prog: prog, flags: flags, notify: notify}
-	f.fprog = unix.SockFprog{Len: uint16(len(prog)), Filter: &f.prog[0]}
-	return f, nil
-}
 
 // kernelFlags turns the profile's flag names into seccomp(2) flags. Validate
 // has already refused unknown names.

@@ -6,3 +6,9 @@
 // program with one raw seccomp(2) call as the very last step before execve,
 // after rlimits such as RLIMIT_AS are in force.
 package seccomp
+
+import "errors"
+
+// ErrNotCompiledIn is returned by Compile in builds without cgo when
+// runsilo-helper, which links libseccomp for them, is not there.
+var ErrNotCompiledIn = errors.New("seccomp: support not compiled in (no libseccomp: built without cgo, and runsilo-helper not found)")
