@@ -131,8 +131,7 @@ func newCreateCommand(g *globals) *command {
 			if err != nil {
 				return err
 			}
-			props, _ := sys.Properties(cmd.Context())
-			return writePidFile(cf.pidFile, props.Pid)
+			return writePidFile(cf.pidFile, sys.Pid())
 		},
 	}
 	cf.add(cmd)
@@ -182,8 +181,7 @@ func newRunCommand(g *globals) *command {
 					_ = sys.Delete(cmd.Context(), true)
 					return err
 				}
-				props, _ := sys.Properties(cmd.Context())
-				return writePidFile(cf.pidFile, props.Pid)
+				return writePidFile(cf.pidFile, sys.Pid())
 			}
 			return runForeground(cmd, b, doc, &cf)
 		},
@@ -230,7 +228,7 @@ func runForeground(cmd *command, b *process.Backend, doc *compute.Document, cf *
 	if err != nil {
 		return err
 	}
-	if err := writePidFile(cf.pidFile, mustPid(sys, cmd)); err != nil {
+	if err := writePidFile(cf.pidFile, sys.Pid()); err != nil {
 		_ = sys.Delete(ctx, true)
 		return err
 	}
@@ -240,7 +238,7 @@ func runForeground(cmd *command, b *process.Backend, doc *compute.Document, cf *
 			return err
 		}
 	}
-	forwardTo(mustPid(sys, cmd))
+	forwardTo(sys.Pid())
 	code := waitResizing(ctx, winch, term, sys.Wait)
 	// Reaped: the pid may name another process from now on.
 	forwardTo(-1)
@@ -280,12 +278,4 @@ func waitResizing(ctx context.Context, winch chan os.Signal, term *terminalBridg
 			}
 		}
 	}
-}
-
-func mustPid(sys compute.System, cmd *command) int {
-	props, err := sys.Properties(cmd.Context())
-	if err != nil {
-		return 0
-	}
-	return props.Pid
 }

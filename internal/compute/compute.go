@@ -92,6 +92,10 @@ type Properties struct {
 // System is one running (or stopped) container.
 type System interface {
 	ID() string
+	// Pid is the host pid of the init process (0 when there is none): what
+	// the pid file and signal forwarding want, without the state query
+	// that Properties makes.
+	Pid() int
 	// Start runs the container's process (Created -> Running).
 	Start(ctx context.Context) error
 	// Signal sends sig to the init process, or to every process when all.

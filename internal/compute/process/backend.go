@@ -155,6 +155,9 @@ func (c *Container) Properties(ctx context.Context) (*compute.Properties, error)
 	}, nil
 }
 
+// Pid returns the host pid of the container's init.
+func (c *Container) Pid() int { return c.st.Pid }
+
 // Rootfs returns the absolute path of the container's root file system.
 func (c *Container) Rootfs() string { return c.st.Rootfs }
 

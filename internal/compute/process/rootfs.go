@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -311,10 +312,14 @@ func (r *rootfs) mountCgroup(m *specs.Mount, opts mountOpts) error {
 	return nil
 }
 
+// procCgroups is /proc/cgroups (the kernel's controllers), read once for
+// all the hierarchies a cgroup mount makes.
+var procCgroups = sync.OnceValues(func() ([]byte, error) { return os.ReadFile("/proc/cgroups") })
+
 // v1MountData is the mount option naming a v1 hierarchy: its controllers,
 // or "none,name=X" for a named hierarchy such as systemd's.
 func v1MountData(subdir string) string {
-	data, err := os.ReadFile("/proc/cgroups")
+	data, err := procCgroups()
 	if err == nil {
 		first := strings.Split(subdir, ",")[0]
 		for _, line := range strings.Split(string(data), "\n") {
