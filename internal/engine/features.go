@@ -74,7 +74,7 @@ func (s *Service) featureFilters(f Filters) (Filters, func(*Container) bool, err
 			}
 			preds = append(preds, func(c *Container) bool {
 				status := string(container.NoHealthcheck)
-				if h := s.healthOf(c.ID); h != nil && c.State.Running() {
+				if h := s.healthOf(c); h != nil && c.State.Running() {
 					status = string(h.Status)
 				}
 				return anyOf(vals, status)

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -29,8 +30,9 @@ import (
 //	               │                    │                    ▲
 //	               └── Retries failures after StartPeriod ───┘
 //
-// The health state lives in memory: after silod restarts, a running
-// container's check starts again from "starting".
+// Each probe's outcome is also stored in the container's record (Health):
+// after silod restarts, a running container's check resumes from it, and a
+// stopped container shows its last state.
 
 // Docker's defaults.
 const (
@@ -165,8 +167,13 @@ func (s *Service) startHealth(e *entry) {
 		s.log.Warn("healthcheck: the runtime has no exec", "container", c.ID)
 		return
 	}
+	health := container.Health{Status: container.Starting, Log: []*container.HealthcheckResult{}}
+	if c.Health != nil {
+		// A reconnect after silod restarted: go on from the last probe.
+		health = copyHealth(c.Health)
+	}
 	ctx, cancel := context.WithCancel(s.ctx)
-	hm := &healthMonitor{cancel: cancel, done: make(chan struct{}), health: container.Health{Status: container.Starting, Log: []*container.HealthcheckResult{}}}
+	hm := &healthMonitor{cancel: cancel, done: make(chan struct{}), health: health}
 	t := &s.features.health
 	t.mu.Lock()
 	if t.m == nil {
@@ -209,20 +216,32 @@ func (s *Service) forgetHealth(id string) {
 	}
 }
 
-// healthOf is a container's health for inspect (nil without a check).
-func (s *Service) healthOf(id string) *container.Health {
+// healthOf is a container's health for inspect: its check's, or the last
+// one recorded (nil without a check).
+func (s *Service) healthOf(c *Container) *container.Health {
 	t := &s.features.health
 	t.mu.Lock()
-	hm := t.m[id]
+	hm := t.m[c.ID]
 	t.mu.Unlock()
 	if hm == nil {
-		return nil
+		if c.Health == nil {
+			return nil
+		}
+		h := copyHealth(c.Health)
+		return &h
 	}
 	hm.mu.Lock()
 	defer hm.mu.Unlock()
-	h := hm.health
-	h.Log = append([]*container.HealthcheckResult{}, hm.health.Log...)
+	h := copyHealth(&hm.health)
 	return &h
+}
+
+// copyHealth copies h with its own log slice (the results are not changed
+// once made).
+func copyHealth(h *container.Health) container.Health {
+	c := *h
+	c.Log = append([]*container.HealthcheckResult{}, h.Log...)
+	return c
 }
 
 // withHealth adds the health to a ps row: in Status, as Docker
@@ -231,7 +250,7 @@ func (s *Service) withHealth(sum container.Summary, c *Container) container.Summ
 	if !c.State.Running() {
 		return sum
 	}
-	h := s.healthOf(c.ID)
+	h := s.healthOf(c)
 	if h == nil {
 		return sum
 	}
@@ -302,7 +321,14 @@ func (s *Service) runHealth(ctx context.Context, e *entry, hm *healthMonitor, cf
 			}
 		}
 		now := hm.health.Status
+		record := copyHealth(&hm.health)
 		hm.mu.Unlock()
+		// One commit per probe, as Docker writes its state on each: the
+		// interval is seconds at least. A container removed meanwhile has
+		// no record to update, and its check ends with the removal.
+		if err := s.setState(e, func(c *Container) { c.Health = &record }); err != nil && !errors.Is(err, errdefs.ErrNotFound) {
+			s.log.Warn("healthcheck: record the result", "container", c.ID, "err", err)
+		}
 		if now != old {
 			s.emit(events.ActionHealthStatus+events.Action(": "+string(now)), &c, nil)
 		}

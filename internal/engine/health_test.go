@@ -127,7 +127,7 @@ func TestHealthTransitions(t *testing.T) {
 	if err := s.Remove(ctx, "hc", RemoveOptions{Force: true}); err != nil {
 		t.Fatal(err)
 	}
-	if s.healthOf(resp.ID) != nil {
+	if s.healthOf(&Container{ID: resp.ID}) != nil {
 		t.Fatal("health state kept after removal")
 	}
 }
@@ -255,4 +255,84 @@ func TestImagesPruneAndHistory(t *testing.T) {
 		t.Fatalf("bad filter: %v", err)
 	}
 	_ = s.Remove(ctx, id, RemoveOptions{})
+}
+
+// TestHealthSurvivesRestart: the check of a running container resumes
+// from its recorded state when silod comes back (not from "starting"),
+// and a stopped container keeps showing its last state.
+func TestHealthSurvivesRestart(t *testing.T) {
+	f := setup(t)
+	open := func(codes ...int) *Service {
+		s, err := New(context.Background(), Config{
+			DataRoot: filepath.Join(f.root, "engine"), ExecRoot: filepath.Join(f.root, "run"),
+			Images: f.images, Monitors: &scriptedProbes{fakeMonitors: f.mons, codes: codes}, CgroupParent: "/silo-test",
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	ctx := context.Background()
+	s := open(0)
+	resp, err := s.Create(ctx, CreateRequest{Name: "hc", Config: &container.Config{Image: "busybox", Cmd: []string{"sleep", "60"},
+		Healthcheck: &container.HealthConfig{Test: []string{"CMD", "check"}, Interval: 20 * time.Millisecond, Retries: 3}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(ctx, resp.ID); err != nil {
+		t.Fatal(err)
+	}
+	healthy := func(s *Service) *container.Health {
+		var h *container.Health
+		eventually(t, 5*time.Second, func() bool {
+			c, _ := s.Inspect(ctx, "hc")
+			h = c.State.Health
+			return h != nil && h.Status == container.Healthy
+		})
+		return h
+	}
+	before := healthy(s)
+	s.Close()
+
+	// Probes fail from now on: three in a row (60 ms) would make it
+	// unhealthy; right after the restart it is still healthy, with the
+	// earlier results in its log.
+	s = open(1)
+	c, _ := s.Inspect(ctx, "hc")
+	h := c.State.Health
+	if h == nil || h.Status != container.Healthy || len(h.Log) < len(before.Log) || h.Log[0].Start.UnixNano() != before.Log[0].Start.UnixNano() {
+		t.Fatalf("health after the restart %+v, want the recorded %+v", h, before)
+	}
+	eventually(t, 5*time.Second, func() bool {
+		c, _ := s.Inspect(ctx, "hc")
+		return c.State.Health != nil && c.State.Health.Status == container.Unhealthy
+	})
+	if err := s.Kill(ctx, "hc", "KILL"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Wait(ctx, "hc", container.WaitConditionNotRunning); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+
+	s = open(0)
+	defer s.Close()
+	c, _ = s.Inspect(ctx, "hc")
+	if c.State.Running || c.State.Health == nil || c.State.Health.Status != container.Unhealthy {
+		t.Fatalf("stopped container after a restart: running %v, health %+v", c.State.Running, c.State.Health)
+	}
+	if err := s.Remove(ctx, "hc", RemoveOptions{Force: true}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// eventually polls cond every few milliseconds until it holds, failing the
+// test after d.
+func eventually(t *testing.T, d time.Duration, cond func() bool) {
+	t.Helper()
+	for end := time.Now().Add(d); !cond(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatalf("condition not met within %v", d)
+		}
+	}
 }

@@ -90,6 +90,7 @@ func (s *Service) start(ctx context.Context, e *entry, byPolicy bool) error {
 	err = s.setState(e, func(c *Container) {
 		c.State = State{Status: container.StateRunning, Pid: mon.Pid(), StartedAt: time.Now().UTC()}
 		c.Net = netst
+		c.Health = nil // a new start's check begins at "starting"
 		if byPolicy {
 			c.RestartCount++
 		} else {

@@ -252,7 +252,7 @@ func (s *Service) Inspect(ctx context.Context, ref string) (container.InspectRes
 		Config:          c.Config,
 		NetworkSettings: netSettings(&c),
 	}
-	resp.State.Health = s.healthOf(c.ID) // health.go
+	resp.State.Health = s.healthOf(&c) // health.go
 	return resp, nil
 }
 

@@ -45,6 +45,11 @@ type Container struct {
 	// ManuallyStopped is set by stop and rm -f, cleared by a user's
 	// start: it suppresses restarts (Docker's HasBeenManuallyStopped).
 	ManuallyStopped bool
+	// Health is the healthcheck's state as of its last probe (nil before
+	// the first one of this start): a restarted silod resumes the check
+	// of a running container from it, and inspect shows a stopped
+	// container's last state, as Docker does.
+	Health *container.Health `json:",omitempty"`
 }
 
 // State is the lifecycle state of a container, as docker reports it.
