@@ -146,3 +146,21 @@ func TestTimeNamespace(t *testing.T) {
 		t.Fatalf("uptime in the container %q, want 1000000+ seconds", res.Stdout)
 	}
 }
+
+// TestExecTimeNamespace: exec joins the container's time namespace (only
+// a single-threaded process may: runsilo-helper does it) and sees its
+// offset.
+func TestExecTimeNamespace(t *testing.T) {
+	rt := newRuntime(t)
+	c := rt.NewContainer([]string{"sleep", "1000"}, func(s *specs.Spec) {
+		s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.TimeNamespace})
+		s.Linux.TimeOffsets = map[string]specs.LinuxTimeOffset{"boottime": {Secs: 1000000}}
+	})
+	c.RunDetached()
+	res := c.Exec(nil, "cat", "/proc/uptime")
+	if res.ExitCode != 0 || !strings.HasPrefix(res.Stdout, "10") || len(strings.Fields(res.Stdout)[0]) < 8 {
+		t.Fatalf("uptime in an exec %q, want 1000000+ seconds: %s", res.Stdout, res)
+	}
+	rt.Must("kill", c.ID, "KILL")
+	c.WaitStatus("stopped", 5*time.Second)
+}

@@ -13,8 +13,9 @@ import (
 )
 
 // execOrder lists the namespaces exec joins, in order. The user namespace
-// comes first (the child's constructor joins it, then mnt); the others are
-// joined on the parent's thread and inherited by the child.
+// comes first, and the child joins it, the time and the mount namespace
+// itself (nsPlan); the others are joined on the parent's thread and
+// inherited by the child.
 var execOrder = []specs.LinuxNamespaceType{
 	specs.UserNamespace, specs.PIDNamespace, specs.NetworkNamespace, specs.IPCNamespace,
 	specs.UTSNamespace, specs.CgroupNamespace, specs.TimeNamespace, specs.MountNamespace,
@@ -40,6 +41,10 @@ func (c *Container) CreateProcess(ctx context.Context, p *compute.ProcessParams)
 			plan.childJoins = append(plan.childJoins, "user:"+path)
 		case specs.MountNamespace:
 			plan.childJoins = append(plan.childJoins, "mnt:"+path)
+		case specs.TimeNamespace:
+			// setns of a time namespace wants a single-threaded caller:
+			// runsilo-helper's constructor (nsPlan.needsHelper).
+			plan.childJoins = append(plan.childJoins, "time:"+path)
 		default:
 			plan.threadJoins = append(plan.threadJoins, path)
 		}

@@ -11,7 +11,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/silo-containers/silo/internal/compute/process/helper"
-
 	"github.com/silo-containers/silo/internal/errdefs"
 )
 

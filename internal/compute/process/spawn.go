@@ -12,10 +12,9 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
-	"github.com/silo-containers/silo/internal/compute/process/helper"
-
 	"github.com/silo-containers/silo/internal/compute"
 	"github.com/silo-containers/silo/internal/compute/process/cgroups"
+	"github.com/silo-containers/silo/internal/compute/process/helper"
 	"github.com/silo-containers/silo/internal/compute/process/seccomp"
 	"github.com/silo-containers/silo/internal/errdefs"
 )
