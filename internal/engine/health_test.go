@@ -65,16 +65,22 @@ func (m *scriptedProbes) RunExec(ctx context.Context, cfg MonitorConfig, r ExecR
 	return &fakeExecProc{out: strings.NewReader("probe " + strings.Join(r.Process.Args, " ")), exit: ExecExit{Code: code, Started: true}, pid: 0}, nil
 }
 
-func TestHealthTransitions(t *testing.T) {
-	f := setup(t)
-	mons := &scriptedProbes{fakeMonitors: f.mons, codes: []int{1, 0, 1, 1, 1}}
+// openProbed opens a Service on f whose probes exit with codes.
+func openProbed(t *testing.T, f *fixture, codes ...int) *Service {
+	t.Helper()
 	s, err := New(context.Background(), Config{
 		DataRoot: filepath.Join(f.root, "engine"), ExecRoot: filepath.Join(f.root, "run"),
-		Images: f.images, Monitors: mons, CgroupParent: "/silo-test",
+		Images: f.images, Monitors: &scriptedProbes{fakeMonitors: f.mons, codes: codes}, CgroupParent: "/silo-test",
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return s
+}
+
+func TestHealthTransitions(t *testing.T) {
+	f := setup(t)
+	s := openProbed(t, f, 1, 0, 1, 1, 1)
 	defer s.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -262,18 +268,8 @@ func TestImagesPruneAndHistory(t *testing.T) {
 // and a stopped container keeps showing its last state.
 func TestHealthSurvivesRestart(t *testing.T) {
 	f := setup(t)
-	open := func(codes ...int) *Service {
-		s, err := New(context.Background(), Config{
-			DataRoot: filepath.Join(f.root, "engine"), ExecRoot: filepath.Join(f.root, "run"),
-			Images: f.images, Monitors: &scriptedProbes{fakeMonitors: f.mons, codes: codes}, CgroupParent: "/silo-test",
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
 	ctx := context.Background()
-	s := open(0)
+	s := openProbed(t, f, 0)
 	resp, err := s.Create(ctx, CreateRequest{Name: "hc", Config: &container.Config{Image: "busybox", Cmd: []string{"sleep", "60"},
 		Healthcheck: &container.HealthConfig{Test: []string{"CMD", "check"}, Interval: 20 * time.Millisecond, Retries: 3}}})
 	if err != nil {
@@ -297,7 +293,7 @@ func TestHealthSurvivesRestart(t *testing.T) {
 	// Probes fail from now on: three in a row (60 ms) would make it
 	// unhealthy; right after the restart it is still healthy, with the
 	// earlier results in its log.
-	s = open(1)
+	s = openProbed(t, f, 1)
 	c, _ := s.Inspect(ctx, "hc")
 	h := c.State.Health
 	if h == nil || h.Status != container.Healthy || len(h.Log) < len(before.Log) || h.Log[0].Start.UnixNano() != before.Log[0].Start.UnixNano() {
@@ -315,7 +311,7 @@ func TestHealthSurvivesRestart(t *testing.T) {
 	}
 	s.Close()
 
-	s = open(0)
+	s = openProbed(t, f, 0)
 	defer s.Close()
 	c, _ = s.Inspect(ctx, "hc")
 	if c.State.Running || c.State.Health == nil || c.State.Health.Status != container.Unhealthy {
