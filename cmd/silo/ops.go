@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -17,8 +18,8 @@ import (
 	"github.com/silo-containers/silo/internal/api/client"
 )
 
-// opsCommands are pause, unpause, restart, rename, top, stats, events,
-// history and the container, system groups.
+// opsCommands are pause, unpause, restart, rename, update, top, stats,
+// events, history and the container, system groups.
 func opsCommands(g *globals) []*cobra.Command {
 	return []*cobra.Command{
 		simpleCommand(g, "start CONTAINER [CONTAINER...]", "Start one or more stopped containers",
@@ -27,7 +28,7 @@ func opsCommands(g *globals) []*cobra.Command {
 			func(ctx context.Context, c *client.Client, id string) error { return c.ContainerPause(ctx, id) }),
 		simpleCommand(g, "unpause CONTAINER [CONTAINER...]", "Unpause all processes within one or more containers",
 			func(ctx context.Context, c *client.Client, id string) error { return c.ContainerUnpause(ctx, id) }),
-		restartCommand(g), renameCommand(g), topCommand(g), statsCommand(g), eventsCommand(g),
+		restartCommand(g), renameCommand(g), updateCommand(g), topCommand(g), statsCommand(g), eventsCommand(g),
 		historyCommand(g), containerCommand(g), systemCommand(g), volumeCommand(g), cpCommand(g),
 	}
 }
@@ -66,6 +67,87 @@ func renameCommand(g *globals) *cobra.Command {
 			return c.ContainerRename(cmd.Context(), args[0], args[1])
 		},
 	}
+}
+
+// updateCommand is `silo update`: docker update's limits and restart
+// policy; only the flags given change.
+func updateCommand(g *globals) *cobra.Command {
+	var (
+		memory, memorySwap, memoryReservation, restart string
+		cpus                                           float64
+		res                                            container.Resources
+		pidsLimit                                      int64
+	)
+	cmd := &cobra.Command{
+		Use:   "update [OPTIONS] CONTAINER [CONTAINER...]",
+		Short: "Update configuration of one or more containers",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			upd := container.UpdateConfig{Resources: res}
+			for _, m := range []struct {
+				flag, v string
+				dst     *int64
+			}{{"memory", memory, &upd.Memory}, {"memory-reservation", memoryReservation, &upd.MemoryReservation}, {"memory-swap", memorySwap, &upd.MemorySwap}} {
+				if m.v == "" {
+					continue
+				}
+				if m.flag == "memory-swap" && m.v == "-1" {
+					*m.dst = -1
+					continue
+				}
+				n, err := units.RAMInBytes(m.v)
+				if err != nil {
+					return fmt.Errorf("invalid --%s %q: %w", m.flag, m.v, err)
+				}
+				*m.dst = n
+			}
+			if cpus < 0 {
+				return fmt.Errorf("invalid --cpus %v: must be positive", cpus)
+			}
+			upd.NanoCPUs = int64(cpus * 1e9)
+			if cmd.Flags().Changed("pids-limit") {
+				upd.PidsLimit = &pidsLimit
+			}
+			if restart != "" {
+				p, err := parseRestartPolicy(restart)
+				if err != nil {
+					return err
+				}
+				upd.RestartPolicy = p
+			}
+			c, err := g.connect(cmd.Context())
+			if err != nil {
+				return err
+			}
+			var errs []error
+			for _, id := range args {
+				resp, err := c.ContainerUpdate(cmd.Context(), id, upd)
+				if err != nil {
+					errs = append(errs, err)
+					continue
+				}
+				for _, w := range resp.Warnings {
+					fmt.Fprintln(os.Stderr, "WARNING:", w)
+				}
+				fmt.Println(id)
+			}
+			return errors.Join(errs...)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&memory, "memory", "m", "", "memory limit")
+	f.StringVar(&memorySwap, "memory-swap", "", "memory plus swap limit (-1: unlimited swap)")
+	f.StringVar(&memoryReservation, "memory-reservation", "", "memory soft limit")
+	f.Float64Var(&cpus, "cpus", 0, "number of CPUs")
+	f.Int64VarP(&res.CPUShares, "cpu-shares", "c", 0, "CPU shares (relative weight)")
+	f.Int64Var(&res.CPUPeriod, "cpu-period", 0, "CFS period (microseconds)")
+	f.Int64Var(&res.CPUQuota, "cpu-quota", 0, "CFS quota (microseconds)")
+	f.StringVar(&res.CpusetCpus, "cpuset-cpus", "", "CPUs in which to allow execution (0-3, 0,1)")
+	f.StringVar(&res.CpusetMems, "cpuset-mems", "", "memory nodes in which to allow execution (0-3, 0,1)")
+	f.Uint16Var(&res.BlkioWeight, "blkio-weight", 0, "block IO weight (10-1000)")
+	f.Int64Var(&pidsLimit, "pids-limit", 0, "tune the container's pids limit (-1: unlimited)")
+	f.StringVar(&restart, "restart", "", "restart policy: no, always, on-failure[:max-retries], unless-stopped")
+	return cmd
 }
 
 func topCommand(g *globals) *cobra.Command {

@@ -1,10 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os/exec"
 	"strings"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/silo-containers/silo/internal/engine"
 )
@@ -26,6 +30,22 @@ func (m *monitors) runtimeCmd(ctx context.Context, verb, id string) error {
 	out, err := exec.CommandContext(ctx, m.runtime, "--root", m.runtimeRoot, verb, id).CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("runtime %s %s: %s: %w", verb, id, strings.TrimSpace(string(out)), err)
+	}
+	return nil
+}
+
+var _ engine.Updater = (*monitors)(nil)
+
+// Update runs `runsilo update -r - ID` with the resources on stdin.
+func (m *monitors) Update(ctx context.Context, cfg engine.MonitorConfig, r *specs.LinuxResources) error {
+	data, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("runtime update %s: %w", cfg.ID, err)
+	}
+	cmd := exec.CommandContext(ctx, m.runtime, "--root", m.runtimeRoot, "update", "-r", "-", cfg.ID)
+	cmd.Stdin = bytes.NewReader(data)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("runtime update %s: %s: %w", cfg.ID, strings.TrimSpace(string(out)), err)
 	}
 	return nil
 }

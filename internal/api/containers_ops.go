@@ -15,8 +15,8 @@ import (
 	"github.com/silo-containers/silo/internal/errdefs"
 )
 
-// OpsBackend is pause/unpause, restart, rename, top, stats and the
-// prunes of containers and images, and image history; *engine.Service
+// OpsBackend is pause/unpause, restart, rename, update, top, stats and
+// the prunes of containers and images, and image history; *engine.Service
 // implements it. It is apart from Backend so that a backend without them
 // answers 501.
 type OpsBackend interface {
@@ -24,6 +24,7 @@ type OpsBackend interface {
 	Unpause(ctx context.Context, ref string) error
 	Restart(ctx context.Context, ref, signal string, timeout *int) error
 	Rename(ctx context.Context, ref, name string) error
+	Update(ctx context.Context, ref string, upd container.UpdateConfig) error
 	Top(ctx context.Context, ref, psArgs string) (container.TopResponse, error)
 	Stats(ctx context.Context, ref string, opts engine.StatsOptions) (iter.Seq2[container.StatsResponse, error], error)
 	ContainersPrune(ctx context.Context, f engine.Filters) (engine.PruneReport, error)
@@ -39,6 +40,7 @@ func (s *Server) opsRoutes() {
 	m.HandleFunc("POST /containers/{id}/unpause", s.containerUnpause)
 	m.HandleFunc("POST /containers/{id}/restart", s.containerRestart)
 	m.HandleFunc("POST /containers/{id}/rename", s.containerRename)
+	m.HandleFunc("POST /containers/{id}/update", s.containerUpdate)
 	m.HandleFunc("GET /containers/{id}/top", s.containerTop)
 	m.HandleFunc("GET /containers/{id}/stats", s.containerStats)
 	m.HandleFunc("POST /containers/prune", s.containersPrune)
@@ -96,6 +98,25 @@ func (s *Server) containerRename(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.noContent(w, r, func(b OpsBackend) error { return b.Rename(r.Context(), r.PathValue("id"), name) })
+}
+
+// containerUpdate is POST /containers/{id}/update (docker update): new
+// resource limits and restart policy; the answer lists no warnings.
+func (s *Server) containerUpdate(w http.ResponseWriter, r *http.Request) {
+	b, ok := s.ops(w, r)
+	if !ok {
+		return
+	}
+	var upd container.UpdateConfig
+	if err := decodeBody(r, &upd, maxCreateBody); err != nil {
+		writeError(w, err)
+		return
+	}
+	if err := b.Update(r.Context(), r.PathValue("id"), upd); err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, container.UpdateResponse{Warnings: []string{}})
 }
 
 func (s *Server) containerTop(w http.ResponseWriter, r *http.Request) {

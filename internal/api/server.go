@@ -163,7 +163,7 @@ func (s *Server) routes() {
 
 // notImplemented are the Docker API endpoints silo does not serve yet.
 var notImplemented = []string{
-	"GET /containers/{id}/attach/ws", "POST /containers/{id}/update",
+	"GET /containers/{id}/attach/ws",
 	"GET /containers/{id}/changes", "GET /containers/{id}/export",
 	"POST /images/build",
 	"GET /images/search",

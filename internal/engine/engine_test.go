@@ -218,9 +218,16 @@ func setup(t *testing.T) *fixture {
 
 func (f *fixture) open(t *testing.T) *Service {
 	t.Helper()
+	return f.openWith(t, f.mons)
+}
+
+// openWith opens a Service on f's roots with mons as its monitors (the
+// fake ones with an extra seam).
+func (f *fixture) openWith(t *testing.T, mons Monitors) *Service {
+	t.Helper()
 	s, err := New(context.Background(), Config{
 		DataRoot: filepath.Join(f.root, "engine"), ExecRoot: filepath.Join(f.root, "run"),
-		Images: f.images, Monitors: f.mons, CgroupParent: "/silo-test",
+		Images: f.images, Monitors: mons, CgroupParent: "/silo-test",
 	})
 	if err != nil {
 		t.Fatal(err)

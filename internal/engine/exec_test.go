@@ -96,13 +96,7 @@ func (p *fakeExecProc) Wait() ExecExit                 { return p.exit }
 func TestExecLifecycle(t *testing.T) {
 	f := setup(t)
 	mons := &execMonitors{fakeMonitors: f.mons}
-	s, err := New(context.Background(), Config{
-		DataRoot: filepath.Join(f.root, "engine"), ExecRoot: filepath.Join(f.root, "run"),
-		Images: f.images, Monitors: mons, CgroupParent: "/silo-test",
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := f.openWith(t, mons)
 	defer s.Close()
 	ctx := context.Background()
 	id := create(t, s, "web", "sleep", "60")

@@ -252,13 +252,7 @@ func (p *pausingMonitors) Resume(ctx context.Context, cfg MonitorConfig) error {
 func TestPauseRenameRestartEvents(t *testing.T) {
 	f := setup(t)
 	pm := &pausingMonitors{fakeMonitors: f.mons}
-	s, err := New(context.Background(), Config{
-		DataRoot: filepath.Join(f.root, "engine"), ExecRoot: filepath.Join(f.root, "run"),
-		Images: f.images, Monitors: pm, CgroupParent: "/silo-test",
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := f.openWith(t, pm)
 	defer s.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

@@ -68,14 +68,7 @@ func (m *scriptedProbes) RunExec(ctx context.Context, cfg MonitorConfig, r ExecR
 // openProbed opens a Service on f whose probes exit with codes.
 func openProbed(t *testing.T, f *fixture, codes ...int) *Service {
 	t.Helper()
-	s, err := New(context.Background(), Config{
-		DataRoot: filepath.Join(f.root, "engine"), ExecRoot: filepath.Join(f.root, "run"),
-		Images: f.images, Monitors: &scriptedProbes{fakeMonitors: f.mons, codes: codes}, CgroupParent: "/silo-test",
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
+	return f.openWith(t, &scriptedProbes{fakeMonitors: f.mons, codes: codes})
 }
 
 func TestHealthTransitions(t *testing.T) {

@@ -330,3 +330,45 @@ func TestHealthcheckAndInit(t *testing.T) {
 		t.Fatalf("docker --init: %q", out)
 	}
 }
+
+// TestDockerUpdate: `docker update` changes a running container's memory
+// limit in its cgroup and its restart policy, keeps them for the next
+// start, and refuses what Docker refuses.
+func TestDockerUpdate(t *testing.T) {
+	if !harness.HaveDocker() {
+		t.Skip("no docker CLI")
+	}
+	d := newDaemon(t)
+	d.Must("image", "build-busybox")
+	d.DockerOK(t, "run", "-d", "--name", "du", "-m", "64m", "--memory-swap", "128m", "busybox", "sleep", "300")
+	pid := func() int {
+		p, err := strconv.Atoi(strings.TrimSpace(d.DockerOK(t, "inspect", "-f", "{{.State.Pid}}", "du")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	d.DockerOK(t, "update", "--memory", "96m", "--memory-swap", "192m", "--pids-limit", "50", "--restart", "on-failure:3", "du")
+	if limit := memoryLimit(t, pid()); limit != 96<<20 {
+		t.Fatalf("memory limit after update %d, want %d", limit, 96<<20)
+	}
+	if s := d.DockerOK(t, "inspect", "-f", "{{.HostConfig.Memory}} {{.HostConfig.PidsLimit}} {{.HostConfig.RestartPolicy.Name}}:{{.HostConfig.RestartPolicy.MaximumRetryCount}}", "du"); s != fmt.Sprintf("%d 50 on-failure:3\n", 96<<20) {
+		t.Fatalf("inspect after update: %q", s)
+	}
+	// Above the swap limit without a new one: refused, nothing changed.
+	if _, errOut, code := d.Run(harness.DockerCLI, []string{"update", "--memory", "256m", "du"}, d.DockerEnv()); code == 0 || !strings.Contains(errOut, "memoryswap") {
+		t.Fatalf("update above the swap limit: exit %d, %q", code, errOut)
+	}
+	d.DockerOK(t, "restart", "-t", "0", "du")
+	if limit := memoryLimit(t, pid()); limit != 96<<20 {
+		t.Fatalf("memory limit after a restart %d, want %d", limit, 96<<20)
+	}
+	// silo's own CLI.
+	if out := d.Must("update", "-m", "80m", "du"); out != "du\n" {
+		t.Fatalf("silo update printed %q", out)
+	}
+	if limit := memoryLimit(t, pid()); limit != 80<<20 {
+		t.Fatalf("memory limit after silo update %d, want %d", limit, 80<<20)
+	}
+	d.DockerOK(t, "rm", "-f", "du")
+}

@@ -93,6 +93,12 @@ func (c *Client) ContainerRename(ctx context.Context, id, name string) error {
 	return c.call(ctx, http.MethodPost, ctrPath(id, "rename"), url.Values{"name": {name}}, nil, nil)
 }
 
+// ContainerUpdate changes a container's limits and restart policy.
+func (c *Client) ContainerUpdate(ctx context.Context, id string, upd container.UpdateConfig) (container.UpdateResponse, error) {
+	var out container.UpdateResponse
+	return out, c.call(ctx, http.MethodPost, ctrPath(id, "update"), nil, upd, &out)
+}
+
 // ContainerTop lists a container's processes.
 func (c *Client) ContainerTop(ctx context.Context, id, psArgs string) (container.TopResponse, error) {
 	q := url.Values{}

@@ -425,7 +425,46 @@ func setResources(s *specs.Spec, host *container.HostConfig) error {
 		r = &specs.LinuxResources{}
 		s.Linux.Resources = r
 	}
+	if err := setLimits(r, &host.Resources); err != nil {
+		return err
+	}
 	res := host.Resources
+	if len(res.Devices) > 0 || len(res.DeviceCgroupRules) > 0 {
+		return fmt.Errorf("devices: passing host devices is not supported yet: %w", errdefs.ErrNotImplemented)
+	}
+	for _, u := range res.Ulimits {
+		if u == nil {
+			continue
+		}
+		if u.Soft < 0 || u.Hard < 0 || u.Soft > u.Hard {
+			return fmt.Errorf("ulimit %s: soft %d, hard %d: %w", u.Name, u.Soft, u.Hard, errdefs.ErrInvalidArgument)
+		}
+		s.Process.Rlimits = append(s.Process.Rlimits, specs.POSIXRlimit{
+			Type: "RLIMIT_" + strings.ToUpper(u.Name), Soft: uint64(u.Soft), Hard: uint64(u.Hard),
+		})
+	}
+	return nil
+}
+
+// UpdateLimits replaces the memory, CPU, pids and block I/O limits of an
+// existing spec with those of res (docker update); the device rules stay.
+func UpdateLimits(s *specs.Spec, res *container.Resources) error {
+	if s.Linux == nil {
+		return fmt.Errorf("spec without a linux section: %w", errdefs.ErrInvalidArgument)
+	}
+	r := &specs.LinuxResources{}
+	if old := s.Linux.Resources; old != nil {
+		r.Devices = old.Devices
+	}
+	if err := setLimits(r, res); err != nil {
+		return err
+	}
+	s.Linux.Resources = r
+	return nil
+}
+
+// setLimits maps docker's memory, CPU, pids and block I/O settings to r.
+func setLimits(r *specs.LinuxResources, res *container.Resources) error {
 	if res.Memory > 0 || res.MemoryReservation > 0 || res.MemorySwap != 0 || res.MemorySwappiness != nil || res.OomKillDisable != nil {
 		m := &specs.LinuxMemory{Swappiness: nil, DisableOOMKiller: res.OomKillDisable}
 		if res.Memory > 0 {
@@ -467,25 +506,13 @@ func setResources(s *specs.Spec, host *container.HostConfig) error {
 	if *cpu != (specs.LinuxCPU{}) {
 		r.CPU = cpu
 	}
-	if res.PidsLimit != nil && *res.PidsLimit > 0 {
-		r.Pids = &specs.LinuxPids{Limit: ptr(*res.PidsLimit)}
+	if res.PidsLimit != nil && *res.PidsLimit != 0 {
+		// Negative is unlimited ("max"), which docker update uses to lift
+		// a limit.
+		r.Pids = &specs.LinuxPids{Limit: ptr(max(*res.PidsLimit, -1))}
 	}
 	if res.BlkioWeight > 0 {
 		r.BlockIO = &specs.LinuxBlockIO{Weight: ptr(res.BlkioWeight)}
-	}
-	if len(res.Devices) > 0 || len(res.DeviceCgroupRules) > 0 {
-		return fmt.Errorf("devices: passing host devices is not supported yet: %w", errdefs.ErrNotImplemented)
-	}
-	for _, u := range res.Ulimits {
-		if u == nil {
-			continue
-		}
-		if u.Soft < 0 || u.Hard < 0 || u.Soft > u.Hard {
-			return fmt.Errorf("ulimit %s: soft %d, hard %d: %w", u.Name, u.Soft, u.Hard, errdefs.ErrInvalidArgument)
-		}
-		s.Process.Rlimits = append(s.Process.Rlimits, specs.POSIXRlimit{
-			Type: "RLIMIT_" + strings.ToUpper(u.Name), Soft: uint64(u.Soft), Hard: uint64(u.Hard),
-		})
 	}
 	return nil
 }
