@@ -223,3 +223,36 @@ func writeLocalTar(w io.Writer, src, name string) error {
 	}
 	return tw.Close()
 }
+
+// exportCommand is `silo export`: the container's root file system as a
+// tar, to stdout or -o FILE.
+func exportCommand(g *globals) *cobra.Command {
+	return tarOutputCommand(g, "export [OPTIONS] CONTAINER", "Export a container's filesystem as a tar archive", cobra.ExactArgs(1),
+		func(ctx context.Context, c *client.Client, args []string) (io.ReadCloser, error) {
+			return c.ContainerExport(ctx, args[0])
+		})
+}
+
+// diffCommand is `silo diff`: what the container changed (A added,
+// C changed, D deleted), one path per line.
+func diffCommand(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "diff CONTAINER",
+		Short: "Inspect changes to files or directories on a container's filesystem",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := g.connect(cmd.Context())
+			if err != nil {
+				return err
+			}
+			changes, err := c.ContainerChanges(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			for _, ch := range changes {
+				fmt.Printf("%s %s\n", ch.Kind, ch.Path)
+			}
+			return nil
+		},
+	}
+}

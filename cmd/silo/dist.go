@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	units "github.com/docker/go-units"
 	"github.com/spf13/cobra"
@@ -130,11 +131,23 @@ func tagCommand(g *globals) *cobra.Command {
 }
 
 func saveCommand(g *globals) *cobra.Command {
+	return tarOutputCommand(g, "save [OPTIONS] IMAGE [IMAGE...]",
+		"Save one or more images to a tar archive (streamed to STDOUT by default)", cobra.MinimumNArgs(1),
+		func(ctx context.Context, c *client.Client, args []string) (io.ReadCloser, error) {
+			return c.ImageSave(ctx, args)
+		})
+}
+
+// tarOutputCommand is a command that writes the tar stream open returns
+// to stdout or to -o FILE (save, export).
+func tarOutputCommand(g *globals, use, short string, nargs cobra.PositionalArgs,
+	open func(ctx context.Context, c *client.Client, args []string) (io.ReadCloser, error)) *cobra.Command {
 	var output string
+	verb, _, _ := strings.Cut(use, " ")
 	cmd := &cobra.Command{
-		Use:   "save [OPTIONS] IMAGE [IMAGE...]",
-		Short: "Save one or more images to a tar archive (streamed to STDOUT by default)",
-		Args:  cobra.MinimumNArgs(1),
+		Use:   use,
+		Short: short,
+		Args:  nargs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if output == "" && isTerminal(os.Stdout) {
 				return fmt.Errorf("cowardly refusing to save to a terminal. Use the -o flag or redirect")
@@ -143,35 +156,40 @@ func saveCommand(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			body, err := c.ImageSave(cmd.Context(), args)
+			body, err := open(cmd.Context(), c, args)
 			if err != nil {
 				return err
 			}
 			defer body.Close()
-			if output == "" {
-				_, err = io.Copy(os.Stdout, body)
-				return err
-			}
-			// Write next to the target and rename, so that a failed save
-			// leaves no half tar under the name.
-			f, err := os.CreateTemp(filepath.Dir(output), ".silo-save-*")
-			if err != nil {
-				return err
-			}
-			defer os.Remove(f.Name())
-			if _, err := io.Copy(f, body); err != nil {
-				f.Close()
-				return fmt.Errorf("save: %w", err)
-			}
-			if err := f.Close(); err != nil {
-				return err
-			}
-			if err := os.Chmod(f.Name(), 0o644); err != nil {
-				return err
-			}
-			return os.Rename(f.Name(), output)
+			return writeTarOutput(body, output, verb)
 		},
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "", "write to a file, instead of STDOUT")
 	return cmd
+}
+
+// writeTarOutput copies a tar stream to stdout, or to the file output
+// through a temporary file beside it, renamed when complete, so that a
+// failed save or export leaves no half tar under the name.
+func writeTarOutput(body io.Reader, output, verb string) error {
+	if output == "" {
+		_, err := io.Copy(os.Stdout, body)
+		return err
+	}
+	f, err := os.CreateTemp(filepath.Dir(output), ".silo-"+verb+"-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	if _, err := io.Copy(f, body); err != nil {
+		f.Close()
+		return fmt.Errorf("%s: %w", verb, err)
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Chmod(f.Name(), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), output)
 }

@@ -19,7 +19,8 @@ import (
 )
 
 // opsCommands are pause, unpause, restart, rename, update, top, stats,
-// events, history and the container, system groups.
+// events, history, cp, export, diff and the container, system, volume
+// groups.
 func opsCommands(g *globals) []*cobra.Command {
 	return []*cobra.Command{
 		simpleCommand(g, "start CONTAINER [CONTAINER...]", "Start one or more stopped containers",
@@ -30,6 +31,7 @@ func opsCommands(g *globals) []*cobra.Command {
 			func(ctx context.Context, c *client.Client, id string) error { return c.ContainerUnpause(ctx, id) }),
 		restartCommand(g), renameCommand(g), updateCommand(g), topCommand(g), statsCommand(g), eventsCommand(g),
 		historyCommand(g), containerCommand(g), systemCommand(g), volumeCommand(g), cpCommand(g),
+		exportCommand(g), diffCommand(g),
 	}
 }
 

@@ -14,11 +14,14 @@ import (
 	"github.com/silo-containers/silo/internal/errdefs"
 )
 
-// ArchiveBackend is docker cp; *engine.Service implements it.
+// ArchiveBackend is docker cp, export and diff: a container's files;
+// *engine.Service implements it.
 type ArchiveBackend interface {
 	StatPath(ctx context.Context, ref, path string) (container.PathStat, error)
 	ArchivePath(ctx context.Context, ref, path string, head func(container.PathStat) io.Writer) error
 	ExtractToDir(ctx context.Context, ref, path string, r io.Reader, opts engine.ExtractOptions) error
+	Export(ctx context.Context, ref string, w io.Writer) error
+	Changes(ctx context.Context, ref string) ([]container.FilesystemChange, error)
 }
 
 var _ ArchiveBackend = (*engine.Service)(nil)
@@ -30,12 +33,78 @@ func (s *Server) archiveRoutes() {
 	s.mux.HandleFunc("HEAD /containers/{id}/archive", s.archiveHead)
 	s.mux.HandleFunc("GET /containers/{id}/archive", s.archiveGet)
 	s.mux.HandleFunc("PUT /containers/{id}/archive", s.archivePut)
+	s.mux.HandleFunc("GET /containers/{id}/export", s.containerExport)
+	s.mux.HandleFunc("GET /containers/{id}/changes", s.containerChanges)
 }
 
-func (s *Server) archives(w http.ResponseWriter, r *http.Request) (ArchiveBackend, string, bool) {
+func (s *Server) archiveBackend(w http.ResponseWriter, r *http.Request) (ArchiveBackend, bool) {
 	b, ok := s.b.(ArchiveBackend)
 	if !ok {
 		writeError(w, fmt.Errorf("%s %s: not implemented yet: %w", r.Method, r.URL.Path, errdefs.ErrNotImplemented))
+	}
+	return b, ok
+}
+
+// containerExport is GET /containers/{id}/export (docker export): the
+// container's root file system as a tar.
+func (s *Server) containerExport(w http.ResponseWriter, r *http.Request) {
+	b, ok := s.archiveBackend(w, r)
+	if !ok {
+		return
+	}
+	sw := &startedWriter{w: w, start: func() {
+		w.Header().Set("Content-Type", "application/x-tar")
+		w.WriteHeader(http.StatusOK)
+	}}
+	if err := b.Export(r.Context(), r.PathValue("id"), sw); err != nil {
+		if !sw.started {
+			writeError(w, err)
+			return
+		}
+		// Headers are sent: the error can only end the stream.
+		s.log.Warn("export", "container", r.PathValue("id"), "err", err)
+		return
+	}
+	sw.begin()
+}
+
+// containerChanges is GET /containers/{id}/changes (docker diff).
+func (s *Server) containerChanges(w http.ResponseWriter, r *http.Request) {
+	b, ok := s.archiveBackend(w, r)
+	if !ok {
+		return
+	}
+	changes, err := b.Changes(r.Context(), r.PathValue("id"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, changes)
+}
+
+// startedWriter sends the response's headers on the first write, so that
+// an error before any output can still be an error status.
+type startedWriter struct {
+	w       io.Writer
+	start   func()
+	started bool
+}
+
+func (sw *startedWriter) begin() {
+	if !sw.started {
+		sw.started = true
+		sw.start()
+	}
+}
+
+func (sw *startedWriter) Write(p []byte) (int, error) {
+	sw.begin()
+	return sw.w.Write(p)
+}
+
+func (s *Server) archives(w http.ResponseWriter, r *http.Request) (ArchiveBackend, string, bool) {
+	b, ok := s.archiveBackend(w, r)
+	if !ok {
 		return nil, "", false
 	}
 	p := r.URL.Query().Get("path")

@@ -164,7 +164,6 @@ func (s *Server) routes() {
 // notImplemented are the Docker API endpoints silo does not serve yet.
 var notImplemented = []string{
 	"GET /containers/{id}/attach/ws",
-	"GET /containers/{id}/changes", "GET /containers/{id}/export",
 	"POST /images/build",
 	"GET /images/search",
 	"GET /plugins", "GET /distribution/{name...}",

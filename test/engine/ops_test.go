@@ -5,6 +5,7 @@ package engine
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -371,4 +372,43 @@ func TestDockerUpdate(t *testing.T) {
 		t.Fatalf("memory limit after silo update %d, want %d", limit, 80<<20)
 	}
 	d.DockerOK(t, "rm", "-f", "du")
+}
+
+// TestDiffExport: diff lists what a container added, changed and deleted
+// (not the mount points the runtime made), export gives its root file
+// system as a tar without what it deleted; silo and docker.
+func TestDiffExport(t *testing.T) {
+	d := newDaemon(t)
+	d.Must("image", "build-busybox")
+	d.Must("run", "--name", "dx", "-v", "/data", "busybox", "sh", "-c", "touch /tmp/x; rm /bin/ls; mkdir -p /new/dir; echo hi > /etc/motd")
+	want := "C /bin\nD /bin/ls\nC /etc\nA /etc/motd\nA /new\nA /new/dir\nC /tmp\nA /tmp/x\n"
+	if out := d.Must("diff", "dx"); out != want {
+		t.Fatalf("silo diff:\n%s\nwant:\n%s", out, want)
+	}
+	file := filepath.Join(t.TempDir(), "dx.tar")
+	d.Must("export", "-o", file, "dx")
+	names := map[string]bool{}
+	for _, n := range tarNames(t, file) {
+		names[n] = true
+	}
+	for _, n := range []string{"./tmp/x", "./new/dir/", "./etc/motd", "./bin/sh"} {
+		if !names[n] {
+			t.Errorf("export lacks %s", n)
+		}
+	}
+	if names["./bin/ls"] {
+		t.Error("export has the deleted /bin/ls")
+	}
+	if !harness.HaveDocker() {
+		t.Skip("no docker CLI")
+	}
+	if out := d.DockerOK(t, "diff", "dx"); out != want {
+		t.Fatalf("docker diff:\n%s\nwant:\n%s", out, want)
+	}
+	file2 := filepath.Join(t.TempDir(), "dx2.tar")
+	d.DockerOK(t, "export", "-o", file2, "dx")
+	if got := tarNames(t, file2); len(got) != len(names) {
+		t.Fatalf("docker export: %d entries, silo export %d", len(got), len(names))
+	}
+	d.DockerOK(t, "rm", "-v", "dx")
 }

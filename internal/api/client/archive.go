@@ -62,3 +62,18 @@ func (c *Client) CopyToContainer(ctx context.Context, id, path string, r io.Read
 	resp.Body.Close()
 	return nil
 }
+
+// ContainerExport streams a container's root file system as a tar.
+func (c *Client) ContainerExport(ctx context.Context, id string) (io.ReadCloser, error) {
+	resp, err := c.do(ctx, http.MethodGet, ctrPath(id, "export"), nil, nil, "")
+	if err != nil {
+		return nil, err
+	}
+	return resp.Body, nil
+}
+
+// ContainerChanges lists what a container changed in its file system.
+func (c *Client) ContainerChanges(ctx context.Context, id string) ([]container.FilesystemChange, error) {
+	var out []container.FilesystemChange
+	return out, c.call(ctx, http.MethodGet, ctrPath(id, "changes"), nil, nil, &out)
+}
