@@ -53,7 +53,7 @@ func main() {
 	}
 	pf := root.PersistentFlags()
 	pf.StringVarP(&g.host, "host", "H", envOr("SILO_HOST", client.DefaultHost), "daemon socket (unix:///path or tcp://127.0.0.1:PORT)")
-	pf.StringVar(&g.dataRoot, "data-root", "", "data root for a silod that silo starts")
+	pf.StringVar(&g.dataRoot, "data-root", "", "data root for a silod that silo starts (needed, with --exec-root, for one on another socket than the default)")
 	pf.StringVar(&g.execRoot, "exec-root", "", "exec root for a silod that silo starts")
 	pf.BoolVar(&g.noStart, "no-start-daemon", false, "do not start silod when it does not answer")
 	root.AddCommand(
@@ -106,6 +106,14 @@ func (g *globals) connect(ctx context.Context) (*client.Client, error) {
 	}
 	if !client.IsUnreachable(err) || g.noStart || !isUnix(g.host) {
 		return nil, fmt.Errorf("cannot connect to silod at %s: %w", g.host, err)
+	}
+	// A silod of its own is started for the default socket, or for
+	// another one only with the roots it should use: a daemon with the
+	// default roots on a socket someone else was about to serve (a test's,
+	// a benchmark's) would run its containers on the machine's data and
+	// network instead.
+	if g.host != client.DefaultHost && (g.dataRoot == "" || g.execRoot == "") {
+		return nil, fmt.Errorf("cannot connect to silod at %s (silo starts a daemon by itself only on %s, or with --data-root and --exec-root): %w", g.host, client.DefaultHost, err)
 	}
 	if err := g.startDaemon(); err != nil {
 		return nil, err
