@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/moby/moby/api/pkg/stdcopy"
+
 	"github.com/silo-containers/silo/internal/api/detachkeys"
 	"github.com/silo-containers/silo/internal/engine"
 	"github.com/silo-containers/silo/internal/errdefs"
@@ -33,66 +35,92 @@ import (
 // container running. As dockerd, only a container with a terminal is
 // watched: a pipe's input is data, passed on whole.
 func (s *Server) containerAttach(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
-	stream, withLogs := boolValue(r, "stream"), boolValue(r, "logs")
-	opts := engine.AttachOptions{Stdin: boolValue(r, "stdin"), Stdout: boolValue(r, "stdout"), Stderr: boolValue(r, "stderr")}
-	if !opts.Stdin && !opts.Stdout && !opts.Stderr {
-		writeError(w, fmt.Errorf("bad parameters: you must choose at least one stream: %w", errdefs.ErrInvalidArgument))
+	req, ok := s.openAttach(w, r)
+	if !ok {
 		return
+	}
+	if req.a != nil {
+		defer req.a.Close()
+	}
+	conn, brw, err := hijackStream(w, r, req.tty)
+	if err != nil {
+		return
+	}
+	defer conn.Close()
+	if req.logs {
+		if err := s.writeAttachLogs(r, brw.Writer, req.id, req.opts, !req.tty); err != nil {
+			return
+		}
+	}
+	if err := brw.Flush(); err != nil || req.a == nil {
+		return
+	}
+	req.serve(conn, hijackedInput(conn, brw), false)
+}
+
+// attachRequest is an attach (hijacked or WebSocket) with its attachment
+// open (nil for stream=0).
+type attachRequest struct {
+	id   string
+	opts engine.AttachOptions
+	logs bool
+	keys []byte
+	tty  bool
+	a    engine.Attachment
+}
+
+// openAttach reads an attach request's parameters and attaches (when it
+// streams), answering errors itself. The caller closes req.a.
+func (s *Server) openAttach(w http.ResponseWriter, r *http.Request) (*attachRequest, bool) {
+	req := &attachRequest{id: r.PathValue("id"), logs: boolValue(r, "logs")}
+	stream := boolValue(r, "stream")
+	req.opts = engine.AttachOptions{Stdin: boolValue(r, "stdin"), Stdout: boolValue(r, "stdout"), Stderr: boolValue(r, "stderr")}
+	if !req.opts.Stdin && !req.opts.Stdout && !req.opts.Stderr {
+		writeError(w, fmt.Errorf("bad parameters: you must choose at least one stream: %w", errdefs.ErrInvalidArgument))
+		return nil, false
 	}
 	keySeq := r.URL.Query().Get("detachKeys")
 	if keySeq == "" {
 		keySeq = detachkeys.Default
 	}
-	keys, err := detachkeys.Parse(keySeq)
-	if err != nil {
+	var err error
+	if req.keys, err = detachkeys.Parse(keySeq); err != nil {
 		writeError(w, fmt.Errorf("attach: %w", err))
-		return
+		return nil, false
 	}
 	ctx := r.Context()
-	var (
-		tty bool
-		a   engine.Attachment
-	)
-	if withLogs {
+	if req.logs {
 		// Look before attaching: an unknown container is an error status.
-		if tty, _, err = s.b.Logs(ctx, id, engine.LogsOptions{Stdout: opts.Stdout, Stderr: opts.Stderr, Tail: -1}); err != nil {
+		if req.tty, _, err = s.b.Logs(ctx, req.id, engine.LogsOptions{Stdout: req.opts.Stdout, Stderr: req.opts.Stderr, Tail: -1}); err != nil {
 			writeError(w, err)
-			return
+			return nil, false
 		}
 	}
 	if stream {
-		if tty, a, err = s.b.Attach(ctx, id, opts); err != nil {
+		if req.tty, req.a, err = s.b.Attach(ctx, req.id, req.opts); err != nil {
 			writeError(w, err)
-			return
+			return nil, false
 		}
-		defer a.Close()
-	} else if _, err := s.b.Inspect(ctx, id); err != nil {
+	} else if _, err := s.b.Inspect(ctx, req.id); err != nil {
 		writeError(w, err)
-		return
+		return nil, false
 	}
-	conn, brw, err := hijackStream(w, r, tty)
-	if err != nil {
-		return
-	}
-	defer conn.Close()
-	if withLogs {
-		if err := s.writeAttachLogs(r, brw.Writer, id, opts, tty); err != nil {
-			return
-		}
-	}
-	if err := brw.Flush(); err != nil || a == nil {
-		return
-	}
-	in := hijackedInput(conn, brw)
-	if tty {
-		in = detachkeys.NewReader(in, keys)
+	return req, true
+}
+
+// serve copies between the client's connection and the attachment (see
+// copyAttach); demux turns the multiplexed output of a container without
+// a terminal back into plain bytes.
+func (req *attachRequest) serve(conn net.Conn, in io.Reader, demux bool) {
+	a := req.a
+	if req.tty {
+		in = detachkeys.NewReader(in, req.keys)
 		// As dockerd: the end of a terminal's input ends the attachment
 		// (a client that detached on its own, as docker's CLI does, goes
 		// away without sending the keys), not the container's terminal.
 		a = endWithInput{a}
 	}
-	copyAttach(conn, in, a, opts.Stdin)
+	copyAttach(conn, in, a, req.opts.Stdin, demux && !req.tty)
 }
 
 // endWithInput is an attachment whose output ends with the client's input.
@@ -149,12 +177,13 @@ func hijackedInput(conn net.Conn, brw *bufio.ReadWriter) io.Reader {
 	return in
 }
 
-// copyAttach copies the output of a to conn until it ends, and, with
+// copyAttach copies the output of a to conn until it ends (demux: the
+// frames' contents, stdout and stderr alike), and, with
 // stdin, what the client sends (in) to a; the client's half-close becomes
 // a.CloseWrite. An input that reads the detach keys (a detachkeys.Reader)
 // ends the attachment and the connection, without closing the container's
 // input.
-func copyAttach(conn net.Conn, in io.Reader, a engine.Attachment, stdin bool) {
+func copyAttach(conn net.Conn, in io.Reader, a engine.Attachment, stdin, demux bool) {
 	var wg sync.WaitGroup
 	if stdin {
 		wg.Add(1)
@@ -171,7 +200,11 @@ func copyAttach(conn net.Conn, in io.Reader, a engine.Attachment, stdin bool) {
 			}
 		}()
 	}
-	_, _ = io.Copy(conn, a)
+	if demux {
+		_, _ = stdcopy.StdCopy(conn, conn, a)
+	} else {
+		_, _ = io.Copy(conn, a)
+	}
 	// The output ended: the client reads EOF, and the input copier, if
 	// still reading, stops.
 	if cw, ok := conn.(interface{ CloseWrite() error }); ok {
@@ -182,13 +215,14 @@ func copyAttach(conn net.Conn, in io.Reader, a engine.Attachment, stdin bool) {
 	wg.Wait()
 }
 
-// writeAttachLogs sends the log's entries (attach with logs=1).
-func (s *Server) writeAttachLogs(r *http.Request, w io.Writer, id string, opts engine.AttachOptions, tty bool) error {
+// writeAttachLogs sends the log's entries (attach with logs=1),
+// multiplexed or raw.
+func (s *Server) writeAttachLogs(r *http.Request, w io.Writer, id string, opts engine.AttachOptions, mux bool) error {
 	_, entries, err := s.b.Logs(r.Context(), id, engine.LogsOptions{Stdout: opts.Stdout, Stderr: opts.Stderr, Tail: -1})
 	if err != nil {
 		return err
 	}
-	out := &streamWriter{w: w, mux: !tty}
+	out := &streamWriter{w: w, mux: mux}
 	for e, err := range entries {
 		if err != nil {
 			return err

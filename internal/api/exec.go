@@ -94,7 +94,7 @@ func (s *Server) execStart(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	info, _ := b.ExecInspect(r.Context(), id)
-	copyAttach(conn, hijackedInput(conn, brw), a, info.OpenStdin)
+	copyAttach(conn, hijackedInput(conn, brw), a, info.OpenStdin, false)
 }
 
 // execResize is POST /exec/{id}/resize?h=&w=.

@@ -111,7 +111,8 @@ func (s *Server) routes() {
 	m.HandleFunc("POST /containers/{id}/wait", s.containerWait)
 	m.HandleFunc("DELETE /containers/{id}", s.containerRemove)
 	m.HandleFunc("GET /containers/{id}/logs", s.containerLogs)
-	m.HandleFunc("POST /containers/{id}/attach", s.containerAttach) // attach.go
+	m.HandleFunc("POST /containers/{id}/attach", s.containerAttach)     // attach.go
+	m.HandleFunc("GET /containers/{id}/attach/ws", s.containerAttachWS) // attach_ws.go
 	m.HandleFunc("POST /containers/{id}/resize", s.containerResize)
 	m.HandleFunc("POST /containers/{id}/exec", s.containerExec) // exec.go
 	m.HandleFunc("POST /exec/{id}/start", s.execStart)
@@ -163,7 +164,6 @@ func (s *Server) routes() {
 
 // notImplemented are the Docker API endpoints silo does not serve yet.
 var notImplemented = []string{
-	"GET /containers/{id}/attach/ws",
 	"POST /images/build",
 	"GET /images/search",
 	"GET /plugins", "GET /distribution/{name...}",

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/creack/pty"
+	"golang.org/x/net/websocket"
 
 	"github.com/silo-containers/silo/test/harness"
 )
@@ -125,6 +127,41 @@ func TestRunInteractive(t *testing.T) {
 		if code != 2 || out != "out\r\nerr\r\n" {
 			t.Fatalf("silo run -t: exit %d, %q %q", code, out, errOut)
 		}
+	})
+
+	t.Run("attach over a websocket", func(t *testing.T) {
+		id := strings.TrimSpace(d.Must("run", "-d", "-i", "busybox", "sh", "-c", "read x; echo got $x; echo err >&2"))
+		conn, err := net.Dial("unix", d.Socket)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := websocket.NewConfig("ws://silo/containers/"+id+"/attach/ws?stream=1&stdin=1&stdout=1&stderr=1", "http://silo")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ws, err := websocket.NewClient(cfg, conn)
+		if err != nil {
+			t.Fatalf("websocket handshake: %v\n%s", err, d.Tail())
+		}
+		defer ws.Close()
+		_ = ws.SetDeadline(time.Now().Add(10 * time.Second))
+		if err := websocket.Message.Send(ws, []byte("it\n")); err != nil {
+			t.Fatal(err)
+		}
+		// The output, stdout and stderr alike, raw, until the container
+		// exits and the server closes.
+		var got []byte
+		for {
+			var msg []byte
+			if err := websocket.Message.Receive(ws, &msg); err != nil {
+				break
+			}
+			got = append(got, msg...)
+		}
+		if string(got) != "got it\nerr\n" {
+			t.Fatalf("websocket attach: %q", got)
+		}
+		d.Must("rm", "-f", id)
 	})
 
 	t.Run("attach", func(t *testing.T) {
