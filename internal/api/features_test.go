@@ -52,6 +52,25 @@ func (f *featureBackend) Restart(_ context.Context, ref, _ string, _ *int) error
 	return f.known(ref)
 }
 func (f *featureBackend) Rename(_ context.Context, ref, name string) error { return f.known(ref) }
+func (f *featureBackend) Update(_ context.Context, ref string, upd container.UpdateConfig) error {
+	if err := f.known(ref); err != nil {
+		return err
+	}
+	if upd.Memory < 0 {
+		return fmt.Errorf("negative limit: %w", errdefs.ErrInvalidArgument)
+	}
+	return nil
+}
+func (f *featureBackend) Export(_ context.Context, ref string, w io.Writer) error {
+	if err := f.known(ref); err != nil {
+		return err
+	}
+	_, err := io.WriteString(w, "EXPORT")
+	return err
+}
+func (f *featureBackend) Changes(_ context.Context, ref string) ([]container.FilesystemChange, error) {
+	return []container.FilesystemChange{{Path: "/tmp", Kind: container.ChangeModify}}, f.known(ref)
+}
 func (f *featureBackend) Top(_ context.Context, ref, ps string) (container.TopResponse, error) {
 	return container.TopResponse{Titles: []string{"PID", ps}}, f.known(ref)
 }
@@ -105,6 +124,13 @@ func (f *featureBackend) ExtractToDir(_ context.Context, ref, p string, r io.Rea
 	return f.known(ref)
 }
 
+// The fake must keep up with the optional backends, or their routes
+// answer 501 in the test.
+var (
+	_ OpsBackend     = (*featureBackend)(nil)
+	_ ArchiveBackend = (*featureBackend)(nil)
+)
+
 func TestFeatureHandlers(t *testing.T) {
 	fb := &featureBackend{fakeBackend: &fakeBackend{}}
 	do := func(b Backend, method, path, body string) *httptest.ResponseRecorder {
@@ -145,6 +171,13 @@ func TestFeatureHandlers(t *testing.T) {
 		{"GET", "/containers/web/archive?path=/x", "", http.StatusOK, "TAR"},
 		{"GET", "/containers/nope/archive?path=/x", "", http.StatusNotFound, "no such container"},
 		{"PUT", "/containers/web/archive?path=/d&copyUIDGID=1", "BODY", http.StatusOK, ""},
+		{"POST", "/containers/web/update", `{"Memory":67108864}`, http.StatusOK, `"Warnings":[]`},
+		{"POST", "/containers/web/update", `{"Memory":-1}`, http.StatusBadRequest, "negative"},
+		{"POST", "/containers/web/update", `{`, http.StatusBadRequest, "malformed"},
+		{"POST", "/containers/nope/update", `{}`, http.StatusNotFound, "no such container"},
+		{"GET", "/containers/web/export", "", http.StatusOK, "EXPORT"},
+		{"GET", "/containers/nope/export", "", http.StatusNotFound, "no such container"},
+		{"GET", "/containers/web/changes", "", http.StatusOK, `[{"Kind":0,"Path":"/tmp"}]`},
 	} {
 		w := do(fb, tc.method, tc.path, tc.body)
 		if w.Code != tc.status || !strings.Contains(w.Body.String(), tc.contains) {
