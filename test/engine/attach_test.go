@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -158,7 +159,10 @@ func TestRunInteractive(t *testing.T) {
 			}
 			got = append(got, msg...)
 		}
-		if string(got) != "got it\nerr\n" {
+		// stdout and stderr are two pipes: their order is not kept.
+		lines := strings.Split(strings.TrimSpace(string(got)), "\n")
+		slices.Sort(lines)
+		if strings.Join(lines, ",") != "err,got it" {
 			t.Fatalf("websocket attach: %q", got)
 		}
 		d.Must("rm", "-f", id)

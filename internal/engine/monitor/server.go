@@ -293,12 +293,18 @@ func (m *monitor) runtime(stdio [3]*os.File, args ...string) error {
 	argv := append([]string{m.cfg.Runtime, "--root", m.cfg.RuntimeRoot, "--log", logPath, "--log-format", "json"}, args...)
 	m.reapMu.Lock()
 	defer m.reapMu.Unlock()
-	p, err := os.StartProcess(m.cfg.Runtime, argv, &os.ProcAttr{Dir: m.cfg.Dir, Files: stdio[:]})
+	// syscall.ForkExec, not os.StartProcess: the latter's first call in a
+	// process forks a throw-away child to see whether pidfds work, and a
+	// monitor makes its first call on the container's start path.
+	pid, err := syscall.ForkExec(m.cfg.Runtime, argv, &syscall.ProcAttr{
+		Dir:   m.cfg.Dir,
+		Env:   os.Environ(),
+		Files: []uintptr{stdio[0].Fd(), stdio[1].Fd(), stdio[2].Fd()},
+	})
 	if err != nil {
 		return errors.New("monitor " + m.cfg.ID + ": run runtime " + args[0] + ": " + err.Error())
 	}
-	ws, err := waitChild(p.Pid)
-	_ = p.Release()
+	ws, err := waitChild(pid)
 	if err != nil {
 		return errors.New("monitor " + m.cfg.ID + ": runtime " + args[0] + ": " + err.Error())
 	}
