@@ -264,7 +264,7 @@ func TestHealthSurvivesRestart(t *testing.T) {
 	ctx := context.Background()
 	s := openProbed(t, f, 0)
 	resp, err := s.Create(ctx, CreateRequest{Name: "hc", Config: &container.Config{Image: "busybox", Cmd: []string{"sleep", "60"},
-		Healthcheck: &container.HealthConfig{Test: []string{"CMD", "check"}, Interval: 20 * time.Millisecond, Retries: 3}}})
+		Healthcheck: &container.HealthConfig{Test: []string{"CMD", "check"}, Interval: 20 * time.Millisecond, Retries: 10}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -283,7 +283,7 @@ func TestHealthSurvivesRestart(t *testing.T) {
 	before := healthy(s)
 	s.Close()
 
-	// Probes fail from now on: three in a row (60 ms) would make it
+	// Probes fail from now on: ten in a row (200 ms at least) make it
 	// unhealthy; right after the restart it is still healthy, with the
 	// earlier results in its log.
 	s = openProbed(t, f, 1)
@@ -292,7 +292,7 @@ func TestHealthSurvivesRestart(t *testing.T) {
 	if h == nil || h.Status != container.Healthy || len(h.Log) < len(before.Log) || h.Log[0].Start.UnixNano() != before.Log[0].Start.UnixNano() {
 		t.Fatalf("health after the restart %+v, want the recorded %+v", h, before)
 	}
-	eventually(t, 5*time.Second, func() bool {
+	eventually(t, 10*time.Second, func() bool {
 		c, _ := s.Inspect(ctx, "hc")
 		return c.State.Health != nil && c.State.Health.Status == container.Unhealthy
 	})
