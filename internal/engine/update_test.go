@@ -95,6 +95,7 @@ func TestUpdate(t *testing.T) {
 	}{
 		{"memory above swap", container.UpdateConfig{Resources: container.Resources{Memory: 512 << 20}}, errdefs.ErrConflict},
 		{"cpus and a quota", container.UpdateConfig{Resources: container.Resources{CPUQuota: 50000}}, errdefs.ErrInvalidArgument},
+		{"memory below 6MB", container.UpdateConfig{Resources: container.Resources{Memory: 1 << 20}}, errdefs.ErrInvalidArgument},
 		{"bad restart policy", container.UpdateConfig{RestartPolicy: container.RestartPolicy{Name: "sometimes"}}, errdefs.ErrInvalidArgument},
 		{"ulimits", container.UpdateConfig{Resources: container.Resources{Ulimits: []*container.Ulimit{{Name: "nofile", Soft: 1, Hard: 1}}}}, errdefs.ErrInvalidArgument},
 	} {

@@ -463,8 +463,22 @@ func UpdateLimits(s *specs.Spec, res *container.Resources) error {
 	return nil
 }
 
-// setLimits maps docker's memory, CPU, pids and block I/O settings to r.
+// minMemory is Docker's smallest memory limit and reservation: below it
+// the kernel would reclaim or kill the container's first process at once.
+const minMemory = 6 << 20
+
+// setLimits maps docker's memory, CPU, pids and block I/O settings to r,
+// refusing what Docker refuses.
 func setLimits(r *specs.LinuxResources, res *container.Resources) error {
+	if res.Memory > 0 && res.Memory < minMemory {
+		return fmt.Errorf("minimum memory limit allowed is 6MB: %w", errdefs.ErrInvalidArgument)
+	}
+	if res.MemoryReservation > 0 && res.MemoryReservation < minMemory {
+		return fmt.Errorf("minimum memory reservation allowed is 6MB: %w", errdefs.ErrInvalidArgument)
+	}
+	if res.BlkioWeight != 0 && (res.BlkioWeight < 10 || res.BlkioWeight > 1000) {
+		return fmt.Errorf("range of blkio weight is from 10 to 1000: %w", errdefs.ErrInvalidArgument)
+	}
 	if res.Memory > 0 || res.MemoryReservation > 0 || res.MemorySwap != 0 || res.MemorySwappiness != nil || res.OomKillDisable != nil {
 		m := &specs.LinuxMemory{Swappiness: nil, DisableOOMKiller: res.OomKillDisable}
 		if res.Memory > 0 {

@@ -220,6 +220,9 @@ func TestGenerateErrors(t *testing.T) {
 		{"bad security opt", Input{ID: "x", Config: &container.Config{Cmd: []string{"a"}}, Host: &container.HostConfig{SecurityOpt: []string{"magic=1"}}}},
 		{"relative mount destination", Input{ID: "x", Config: &container.Config{Cmd: []string{"a"}}, Mounts: []specs.Mount{{Destination: "data", Type: "tmpfs"}}}},
 		{"swap below memory", Input{ID: "x", Config: &container.Config{Cmd: []string{"a"}}, Host: &container.HostConfig{Resources: container.Resources{Memory: 100 << 20, MemorySwap: 50 << 20}}}},
+		{"memory below 6MB", Input{ID: "x", Config: &container.Config{Cmd: []string{"a"}}, Host: &container.HostConfig{Resources: container.Resources{Memory: 1 << 20}}}},
+		{"reservation below 6MB", Input{ID: "x", Config: &container.Config{Cmd: []string{"a"}}, Host: &container.HostConfig{Resources: container.Resources{MemoryReservation: 4096}}}},
+		{"blkio weight out of range", Input{ID: "x", Config: &container.Config{Cmd: []string{"a"}}, Host: &container.HostConfig{Resources: container.Resources{BlkioWeight: 5}}}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			if s, err := Generate(&tt.in); err == nil {
