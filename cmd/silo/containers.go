@@ -7,11 +7,9 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"text/tabwriter"
 	"text/template"
 	"time"
 
-	units "github.com/docker/go-units"
 	"github.com/moby/moby/api/types/container"
 	"github.com/spf13/cobra"
 
@@ -19,8 +17,9 @@ import (
 )
 
 func psCommand(g *globals) *cobra.Command {
-	var all, quiet, noTrunc bool
+	var all, quiet, noTrunc, size bool
 	var filters []string
+	var format string
 	cmd := &cobra.Command{
 		Use:     "ps [OPTIONS]",
 		Aliases: []string{"ls"},
@@ -31,7 +30,7 @@ func psCommand(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			list, err := c.ContainerList(cmd.Context(), all, f)
+			list, err := c.ContainerList(cmd.Context(), all, size, f)
 			if err != nil {
 				return err
 			}
@@ -41,26 +40,21 @@ func psCommand(g *globals) *cobra.Command {
 				}
 				return nil
 			}
-			tw := tabwriter.NewWriter(os.Stdout, 0, 0, 3, ' ', 0)
-			fmt.Fprintln(tw, "CONTAINER ID\tIMAGE\tCOMMAND\tCREATED\tSTATUS\tPORTS\tNAMES")
-			for _, s := range list {
-				command := s.Command
-				if !noTrunc && len(command) > 20 {
-					command = command[:19] + "…"
+			if format == "" || format == "table" {
+				// docker's default columns.
+				format = "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
+				if size {
+					format += "\t{{.Size}}"
 				}
-				names := make([]string, len(s.Names))
-				for i, n := range s.Names {
-					names[i] = strings.TrimPrefix(n, "/")
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%q\t%s ago\t%s\t%s\t%s\n", shortID(s.ID, noTrunc), s.Image, command,
-					units.HumanDuration(time.Since(time.Unix(s.Created, 0))), s.Status, portsColumn(s.Ports), strings.Join(names, ","))
 			}
-			return tw.Flush()
+			return writePs(os.Stdout, list, format, noTrunc)
 		},
 	}
 	cmd.Flags().BoolVarP(&all, "all", "a", false, "show all containers (default shows just running)")
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "only display container IDs")
 	cmd.Flags().BoolVar(&noTrunc, "no-trunc", false, "don't truncate output")
+	cmd.Flags().BoolVarP(&size, "size", "s", false, "display total file sizes")
+	cmd.Flags().StringVar(&format, "format", "", "format output: table, table TEMPLATE, json, or a Go template ({{.ID}}, {{.Names}}, {{.Status}}…)")
 	cmd.Flags().StringArrayVarP(&filters, "filter", "f", nil, "filter output based on conditions provided")
 	return cmd
 }

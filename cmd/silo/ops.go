@@ -249,7 +249,7 @@ func statsCommand(g *globals) *cobra.Command {
 				return err
 			}
 			if len(args) == 0 {
-				list, err := c.ContainerList(ctx, false, nil)
+				list, err := c.ContainerList(ctx, false, false, nil)
 				if err != nil {
 					return err
 				}

@@ -183,7 +183,7 @@ func (s *Server) containerList(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	opts := engine.ListOptions{All: boolValue(r, "all"), Filters: filters}
+	opts := engine.ListOptions{All: boolValue(r, "all"), Filters: filters, Size: boolValue(r, "size")}
 	if l := q.Get("limit"); l != "" {
 		n, err := strconv.Atoi(l)
 		if err != nil {

@@ -467,6 +467,22 @@ func TestListFilters(t *testing.T) {
 			}
 		})
 	}
+	// ps -s: sizes only when asked; the root file system's includes the
+	// image's.
+	plain, _ := s.List(ctx, ListOptions{All: true})
+	sized, _ := s.List(ctx, ListOptions{All: true, Size: true})
+	if len(sized) != 2 || plain[0].SizeRw != 0 || plain[0].SizeRootFs != 0 {
+		t.Fatalf("sizes without Size: %+v", plain)
+	}
+	img, err := f.images.Image(ctx, "busybox")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range sized {
+		if c.SizeRw <= 0 || c.SizeRootFs != c.SizeRw+img.Size {
+			t.Errorf("%s: SizeRw %d, SizeRootFs %d (image %d)", c.Names[0], c.SizeRw, c.SizeRootFs, img.Size)
+		}
+	}
 	for _, id := range []string{a.ID, b} {
 		if err := s.Remove(ctx, id, RemoveOptions{Force: true}); err != nil {
 			t.Fatal(err)

@@ -28,6 +28,9 @@ type ListOptions struct {
 	Limit int
 	// Filters: status, name, id, label, exited.
 	Filters Filters
+	// Size fills SizeRw, the space the container's writable layer takes,
+	// and SizeRootFs, that and its image's (docker ps -s).
+	Size bool
 }
 
 // List returns containers, newest first.
@@ -50,7 +53,15 @@ func (s *Service) List(ctx context.Context, opts ListOptions) ([]container.Summa
 		if !match(&c) || !featureMatch(&c) {
 			continue
 		}
-		out = append(out, s.decorateSummary(summary(&c), &c)) // features.go
+		sum := summary(&c)
+		if opts.Size {
+			sum.SizeRw = allocatedBytes(s.sandboxDir(c.ID)) // ops.go
+			sum.SizeRootFs = sum.SizeRw
+			if img, err := s.cfg.Images.Image(ctx, c.ImageID); err == nil {
+				sum.SizeRootFs += img.Size
+			}
+		}
+		out = append(out, s.decorateSummary(sum, &c)) // features.go
 		if opts.Limit > 0 && len(out) == opts.Limit {
 			break
 		}

@@ -364,6 +364,19 @@ func TestDockerUpdate(t *testing.T) {
 	if limit := memoryLimit(t, pid()); limit != 96<<20 {
 		t.Fatalf("memory limit after a restart %d, want %d", limit, 96<<20)
 	}
+	// ps --format and -s, silo against docker.
+	for _, args := range [][]string{
+		{"ps", "--format", `{{.Names}} {{.State}} {{.Image}} {{.Command}}`},
+		{"ps", "--format", `table {{.Names}}\t{{.Status}}`},
+		{"ps", "-s", "--format", "{{.Names}}"},
+	} {
+		if silo, docker := d.Must(args...), d.DockerOK(t, args...); silo != docker || silo == "" {
+			t.Errorf("%q: silo %q, docker %q", args, silo, docker)
+		}
+	}
+	if out := d.Must("ps", "-s", "--format", "{{.Size}}"); !strings.Contains(out, "virtual") {
+		t.Errorf("ps -s: %q", out)
+	}
 	// silo's own CLI.
 	if out := d.Must("update", "-m", "80m", "du"); out != "du\n" {
 		t.Fatalf("silo update printed %q", out)

@@ -270,10 +270,13 @@ type WaitResult struct {
 }
 
 // ContainerList lists containers.
-func (c *Client) ContainerList(ctx context.Context, all bool, filters map[string][]string) ([]container.Summary, error) {
+func (c *Client) ContainerList(ctx context.Context, all, size bool, filters map[string][]string) ([]container.Summary, error) {
 	q := url.Values{}
 	if all {
 		q.Set("all", "1")
+	}
+	if size {
+		q.Set("size", "1")
 	}
 	if len(filters) > 0 {
 		f := map[string]map[string]bool{}
