@@ -59,7 +59,7 @@ func main() {
 	root.AddCommand(
 		runCommand(g), psCommand(g), logsCommand(g), stopCommand(g), killCommand(g),
 		rmCommand(g), inspectCommand(g), waitCommand(g), imagesCommand(g), loadCommand(g),
-		imageCommand(g), versionCommand(g), infoCommand(g),
+		imageCommand(g), versionCommand(g), infoCommand(g), createCommand(g), rmiCommand(g),
 	)
 	root.AddCommand(distCommands(g)...)
 	root.AddCommand(attachCommand(g))  // attach.go

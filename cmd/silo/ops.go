@@ -23,16 +23,25 @@ import (
 // groups.
 func opsCommands(g *globals) []*cobra.Command {
 	return []*cobra.Command{
-		simpleCommand(g, "start CONTAINER [CONTAINER...]", "Start one or more stopped containers",
-			func(ctx context.Context, c *client.Client, id string) error { return c.ContainerStart(ctx, id) }),
-		simpleCommand(g, "pause CONTAINER [CONTAINER...]", "Pause all processes within one or more containers",
-			func(ctx context.Context, c *client.Client, id string) error { return c.ContainerPause(ctx, id) }),
-		simpleCommand(g, "unpause CONTAINER [CONTAINER...]", "Unpause all processes within one or more containers",
-			func(ctx context.Context, c *client.Client, id string) error { return c.ContainerUnpause(ctx, id) }),
-		restartCommand(g), renameCommand(g), updateCommand(g), topCommand(g), statsCommand(g), eventsCommand(g),
+		startCommand(g), pauseCommand(g), unpauseCommand(g), restartCommand(g), renameCommand(g), updateCommand(g), topCommand(g), statsCommand(g), eventsCommand(g),
 		historyCommand(g), containerCommand(g), systemCommand(g), volumeCommand(g), cpCommand(g),
 		exportCommand(g), diffCommand(g),
 	}
+}
+
+func startCommand(g *globals) *cobra.Command {
+	return simpleCommand(g, "start CONTAINER [CONTAINER...]", "Start one or more stopped containers",
+		func(ctx context.Context, c *client.Client, id string) error { return c.ContainerStart(ctx, id) })
+}
+
+func pauseCommand(g *globals) *cobra.Command {
+	return simpleCommand(g, "pause CONTAINER [CONTAINER...]", "Pause all processes within one or more containers",
+		func(ctx context.Context, c *client.Client, id string) error { return c.ContainerPause(ctx, id) })
+}
+
+func unpauseCommand(g *globals) *cobra.Command {
+	return simpleCommand(g, "unpause CONTAINER [CONTAINER...]", "Unpause all processes within one or more containers",
+		func(ctx context.Context, c *client.Client, id string) error { return c.ContainerUnpause(ctx, id) })
 }
 
 // imageOpsCommands are added to `silo image`.
@@ -86,22 +95,11 @@ func updateCommand(g *globals) *cobra.Command {
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			upd := container.UpdateConfig{Resources: res}
-			for _, m := range []struct {
-				flag, v string
-				dst     *int64
-			}{{"memory", memory, &upd.Memory}, {"memory-reservation", memoryReservation, &upd.MemoryReservation}, {"memory-swap", memorySwap, &upd.MemorySwap}} {
-				if m.v == "" {
-					continue
-				}
-				if m.flag == "memory-swap" && m.v == "-1" {
-					*m.dst = -1
-					continue
-				}
-				n, err := units.RAMInBytes(m.v)
-				if err != nil {
-					return fmt.Errorf("invalid --%s %q: %w", m.flag, m.v, err)
-				}
-				*m.dst = n
+			err := setMemoryFlags(memoryFlag{"memory", memory, &upd.Memory},
+				memoryFlag{"memory-reservation", memoryReservation, &upd.MemoryReservation},
+				memoryFlag{"memory-swap", memorySwap, &upd.MemorySwap})
+			if err != nil {
+				return err
 			}
 			if cpus < 0 {
 				return fmt.Errorf("invalid --cpus %v: must be positive", cpus)
@@ -487,7 +485,13 @@ func containerCommand(g *globals) *cobra.Command {
 	}
 	prune.Flags().BoolVarP(&yes, "force", "f", false, "do not prompt for confirmation")
 	prune.Flags().StringArrayVar(&filters, "filter", nil, "provide filter values (e.g. 'until=<timestamp>')")
-	cmd.AddCommand(prune)
+	ls := psCommand(g)
+	ls.Use, ls.Aliases = "ls [OPTIONS]", []string{"list", "ps"}
+	// docker container VERB: the same commands as the top-level verbs.
+	cmd.AddCommand(prune, ls, createCommand(g), runCommand(g), startCommand(g), pauseCommand(g), unpauseCommand(g),
+		rmCommand(g), inspectCommand(g), logsCommand(g),
+		stopCommand(g), killCommand(g), waitCommand(g), execCommand(g), attachCommand(g), restartCommand(g),
+		renameCommand(g), updateCommand(g), topCommand(g), statsCommand(g), cpCommand(g), exportCommand(g), diffCommand(g))
 	return cmd
 }
 

@@ -11,7 +11,6 @@ import (
 	"strings"
 	"syscall"
 
-	units "github.com/docker/go-units"
 	"github.com/moby/moby/api/types/container"
 	"github.com/spf13/cobra"
 
@@ -29,11 +28,12 @@ type runFlags struct {
 	cpus                         float64
 	pidsLimit                    int64
 	hostname                     string
-	restart                      string       // restart.go
-	more                         runMoreFlags // run_more.go: mounts, --init, healthchecks
-	net                          netFlags     // network.go
-	logs                         logFlags     // logflags.go
-	detachKeys                   string       // detachkeys.go
+	restart                      string        // restart.go
+	more                         runMoreFlags  // run_more.go: mounts, --init, healthchecks
+	limits                       runLimitFlags // run_limits.go: env files, resources, security
+	net                          netFlags      // network.go
+	logs                         logFlags      // logflags.go
+	detachKeys                   string        // detachkeys.go
 }
 
 func runCommand(g *globals) *cobra.Command {
@@ -47,9 +47,38 @@ func runCommand(g *globals) *cobra.Command {
 			return runContainer(cmd.Context(), g, &f, args)
 		},
 	}
+	f.register(cmd)
+	cmd.Flags().BoolVarP(&f.detach, "detach", "d", false, "run the container in the background and print its ID")
+	cmd.Flags().StringVar(&f.detachKeys, "detach-keys", "", "override the key sequence for detaching a container")
+	return cmd
+}
+
+// createCommand is `silo create`: run's container, created and not
+// started; it prints the id.
+func createCommand(g *globals) *cobra.Command {
+	var f runFlags
+	cmd := &cobra.Command{
+		Use:   "create [OPTIONS] IMAGE [COMMAND] [ARG...]",
+		Short: "Create a new container",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			f.entrypointSet = cmd.Flags().Changed("entrypoint")
+			_, id, err := createFromFlags(cmd.Context(), g, &f, args)
+			if err != nil {
+				return err
+			}
+			fmt.Println(id)
+			return nil
+		},
+	}
+	f.register(cmd)
+	return cmd
+}
+
+// register adds the flags run and create share.
+func (f *runFlags) register(cmd *cobra.Command) {
 	cmd.Flags().SetInterspersed(false)
 	fl := cmd.Flags()
-	fl.BoolVarP(&f.detach, "detach", "d", false, "run the container in the background and print its ID")
 	fl.BoolVar(&f.rm, "rm", false, "remove the container when it exits")
 	fl.BoolVarP(&f.tty, "tty", "t", false, "allocate a pseudo-TTY")
 	fl.BoolVarP(&f.interactive, "interactive", "i", false, "keep STDIN open even if not attached")
@@ -67,10 +96,9 @@ func runCommand(g *globals) *cobra.Command {
 	fl.StringVar(&f.hostname, "hostname", "", "container host name")
 	fl.StringVar(&f.restart, "restart", "no", "restart policy: no, always, on-failure[:max-retries], unless-stopped")
 	f.more.register(fl)
+	f.limits.register(fl)
 	f.net.register(cmd)
 	f.logs.register(fl)
-	fl.StringVar(&f.detachKeys, "detach-keys", "", "override the key sequence for detaching a container")
-	return cmd
 }
 
 // configs turns the flags into the API's container and host config.
@@ -100,6 +128,9 @@ func (f *runFlags) configs(args []string) (*container.Config, *container.HostCon
 	if err := f.more.apply(cfg, host); err != nil {
 		return nil, nil, err
 	}
+	if err := f.limits.apply(cfg, host); err != nil {
+		return nil, nil, err
+	}
 	if err := f.logs.apply(host); err != nil {
 		return nil, nil, err
 	}
@@ -108,12 +139,8 @@ func (f *runFlags) configs(args []string) (*container.Config, *container.HostCon
 			host.ConsoleSize = [2]uint{uint(h), uint(w)}
 		}
 	}
-	if f.memory != "" {
-		n, err := units.RAMInBytes(f.memory)
-		if err != nil {
-			return nil, nil, fmt.Errorf("invalid memory %q: %w", f.memory, err)
-		}
-		host.Memory = n
+	if err := setMemoryFlags(memoryFlag{"memory", f.memory, &host.Memory}); err != nil {
+		return nil, nil, err
 	}
 	if f.cpus != 0 {
 		if f.cpus < 0 {
@@ -138,36 +165,45 @@ func (f *runFlags) configs(args []string) (*container.Config, *container.HostCon
 	return cfg, host, nil
 }
 
+// createFromFlags creates the container run's or create's flags describe
+// and returns its id; errors exit 125, as docker's.
+func createFromFlags(ctx context.Context, g *globals, f *runFlags, args []string) (*client.Client, string, error) {
+	cfg, host, err := f.configs(args)
+	if err != nil {
+		return nil, "", &exitError{code: 125, err: err}
+	}
+	c, err := g.connect(ctx)
+	if err != nil {
+		return nil, "", &exitError{code: 125, err: err}
+	}
+	netCfg, err := f.net.apply(cfg, host)
+	if err != nil {
+		return nil, "", &exitError{code: 125, err: err}
+	}
+	created, err := c.ContainerCreate(ctx, f.name, cfg, host, netCfg)
+	if err != nil {
+		if client.IsNotFound(err) {
+			err = fmt.Errorf("unable to find image '%s' locally (`silo pull` it, `silo load` a saved image, or `silo image build-busybox`): %w", cfg.Image, err)
+		}
+		return nil, "", &exitError{code: 125, err: err}
+	}
+	for _, w := range created.Warnings {
+		fmt.Fprintln(os.Stderr, "WARNING:", w)
+	}
+	return c, created.ID, nil
+}
+
 // runContainer is `silo run`: create, then either start and print the id
 // (-d), or wait-register, follow the logs, start, print the output and
 // exit with the container's code. Errors of silo or silod exit 125, a
 // command that cannot be invoked 126, one not found 127, as docker.
 func runContainer(ctx context.Context, g *globals, f *runFlags, args []string) error {
-	cfg, host, err := f.configs(args)
-	if err != nil {
-		return &exitError{code: 125, err: err}
-	}
 	if f.tty && f.interactive && !f.detach && !isConsole(os.Stdin) {
 		return &exitError{code: 125, err: errors.New("the input device is not a TTY")}
 	}
-	c, err := g.connect(ctx)
+	c, id, err := createFromFlags(ctx, g, f, args)
 	if err != nil {
-		return &exitError{code: 125, err: err}
-	}
-	netCfg, err := f.net.apply(cfg, host)
-	if err != nil {
-		return &exitError{code: 125, err: err}
-	}
-	created, err := c.ContainerCreate(ctx, f.name, cfg, host, netCfg)
-	if err != nil {
-		if client.IsNotFound(err) {
-			err = fmt.Errorf("unable to find image '%s' locally (silo does not pull yet: `silo load` a saved image, or `silo image build-busybox`): %w", cfg.Image, err)
-		}
-		return &exitError{code: 125, err: err}
-	}
-	id := created.ID
-	for _, w := range created.Warnings {
-		fmt.Fprintln(os.Stderr, "WARNING:", w)
+		return err
 	}
 	if f.detach {
 		if err := c.ContainerStart(ctx, id); err != nil {

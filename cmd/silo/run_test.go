@@ -14,7 +14,7 @@ func TestRunConfigs(t *testing.T) {
 		check func(t *testing.T, f *runFlags)
 		err   string
 	}{
-		{name: "bad memory", flags: runFlags{memory: "lots"}, args: []string{"busybox"}, err: "invalid memory"},
+		{name: "bad memory", flags: runFlags{memory: "lots"}, args: []string{"busybox"}, err: "invalid --memory"},
 		{name: "negative cpus", flags: runFlags{cpus: -1}, args: []string{"busybox"}, err: "--cpus"},
 		{name: "bad storage opt", flags: runFlags{storageOpts: []string{"size"}}, args: []string{"busybox"}, err: "key=value"},
 		{name: "bad label", flags: runFlags{labels: []string{"=x"}}, args: []string{"busybox"}, err: "invalid label"},

@@ -425,3 +425,54 @@ func TestDiffExport(t *testing.T) {
 	}
 	d.DockerOK(t, "rm", "-v", "dx")
 }
+
+// TestRunFlags: silo run's environment-file, security and resource flags
+// reach the container; create, container ls and rmi.
+func TestRunFlags(t *testing.T) {
+	d := newDaemon(t)
+	d.Must("image", "build-busybox")
+	envFile := filepath.Join(t.TempDir(), "env")
+	if err := os.WriteFile(envFile, []byte("A=1\n# a comment\n\nFROM_HOST\nC=file\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("FROM_HOST", "x")
+	for _, tc := range []struct {
+		args []string
+		out  string
+		code int
+	}{
+		{[]string{"--env-file", envFile, "-e", "C=flag", "busybox", "sh", "-c", "echo $A $FROM_HOST $C"}, "1 x flag\n", 0},
+		{[]string{"--read-only", "busybox", "sh", "-c", "touch /x 2>/dev/null || echo refused"}, "refused\n", 0},
+		{[]string{"--cap-drop", "chown", "busybox", "sh", "-c", "chown 1 /tmp 2>/dev/null || echo refused"}, "refused\n", 0},
+		{[]string{"--security-opt", "no-new-privileges", "busybox", "sh", "-c", "grep NoNewPrivs /proc/self/status"}, "NoNewPrivs:\t1\n", 0},
+		{[]string{"--ulimit", "nofile=100:200", "busybox", "sh", "-c", "ulimit -n"}, "100\n", 0},
+	} {
+		args := append([]string{"run", "--rm"}, tc.args...)
+		out, errOut, code := d.Silo(args...)
+		if out != tc.out || code != tc.code {
+			t.Errorf("silo %q: exit %d, %q %q; want %q", args, code, out, errOut, tc.out)
+		}
+	}
+	id := strings.TrimSpace(d.Must("create", "--name", "cr", "--cpu-shares", "512", "--cpuset-cpus", "0", "-m", "64m", "--memory-swap", "128m", "busybox", "echo", "created"))
+	if len(id) != 64 {
+		t.Fatalf("create printed %q", id)
+	}
+	if s := d.Must("inspect", "-f", "{{.State.Status}} {{.HostConfig.CPUShares}} {{.HostConfig.CpusetCpus}} {{.HostConfig.MemorySwap}}", "cr"); s != fmt.Sprintf("created 512 0 %d\n", 128<<20) {
+		t.Fatalf("created container: %q", s)
+	}
+	if out := d.Must("container", "ls", "-a", "--format", "{{.Names}} {{.State}}"); !strings.Contains(out, "cr created") {
+		t.Fatalf("container ls: %q", out)
+	}
+	d.Must("start", "cr")
+	if code := d.Must("wait", "cr"); code != "0\n" {
+		t.Fatalf("wait: %q", code)
+	}
+	if out := d.Must("logs", "cr"); out != "created\n" {
+		t.Fatalf("logs: %q", out)
+	}
+	d.Must("rm", "cr")
+	d.Must("tag", "busybox", "silo-test-rmi:1")
+	if out := d.Must("rmi", "silo-test-rmi:1"); !strings.Contains(out, "Untagged: silo-test-rmi:1") {
+		t.Fatalf("rmi: %q", out)
+	}
+}
