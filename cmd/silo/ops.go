@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"strings"
 	"sync"
@@ -13,6 +14,7 @@ import (
 	units "github.com/docker/go-units"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
+	"github.com/moby/moby/api/types/image"
 	"github.com/spf13/cobra"
 
 	"github.com/silo-containers/silo/internal/api/client"
@@ -436,22 +438,103 @@ func imagePruneCommand(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var lines []string
-			for _, d := range rep.ImagesDeleted {
-				if d.Untagged != "" {
-					lines = append(lines, "untagged: "+d.Untagged)
-				}
-				if d.Deleted != "" {
-					lines = append(lines, "deleted: "+d.Deleted)
-				}
-			}
-			printPruned("Images", lines, rep.SpaceReclaimed)
+			printPruned("Images", imagePruneLines(rep), rep.SpaceReclaimed)
 			return nil
 		},
 	}
 	cmd.Flags().BoolVarP(&all, "all", "a", false, "remove all unused images, not just dangling ones")
 	cmd.Flags().BoolVarP(&yes, "force", "f", false, "do not prompt for confirmation")
 	cmd.Flags().StringArrayVar(&filters, "filter", nil, "provide filter values (e.g. 'until=<timestamp>')")
+	return cmd
+}
+
+// imagePruneLines are an image prune's "untagged:" and "deleted:" lines.
+func imagePruneLines(rep image.PruneReport) []string {
+	var lines []string
+	for _, d := range rep.ImagesDeleted {
+		if d.Untagged != "" {
+			lines = append(lines, "untagged: "+d.Untagged)
+		}
+		if d.Deleted != "" {
+			lines = append(lines, "deleted: "+d.Deleted)
+		}
+	}
+	return lines
+}
+
+// systemPruneCommand is `silo system prune`: stopped containers, unused
+// networks, dangling (-a: unused) images and the build cache; with
+// --volumes, unused anonymous volumes too.
+func systemPruneCommand(g *globals) *cobra.Command {
+	var all, yes, volumes bool
+	var filters []string
+	cmd := &cobra.Command{
+		Use:   "prune [OPTIONS]",
+		Short: "Remove unused data",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			f, err := parseKV("filter", filters)
+			if err != nil {
+				return err
+			}
+			warning := "WARNING! This will remove:\n  - all stopped containers\n  - all networks not used by at least one container\n"
+			if volumes {
+				warning += "  - all anonymous volumes not used by at least one container\n"
+			}
+			if all {
+				warning += "  - all images without at least one container associated to them\n"
+			} else {
+				warning += "  - all dangling images\n"
+			}
+			warning += "  - unused build cache\n"
+			if !yes && !confirm(warning) {
+				return nil
+			}
+			ctx := cmd.Context()
+			c, err := g.connect(ctx)
+			if err != nil {
+				return err
+			}
+			ctrs, err := c.ContainersPrune(ctx, f)
+			if err != nil {
+				return err
+			}
+			reclaimed := ctrs.SpaceReclaimed
+			printDeleted("Containers", ctrs.ContainersDeleted)
+			nets, err := c.NetworkPrune(ctx, f)
+			if err != nil {
+				return err
+			}
+			printDeleted("Networks", nets)
+			if volumes {
+				vols, err := c.VolumePrune(ctx, f)
+				if err != nil {
+					return err
+				}
+				reclaimed += vols.SpaceReclaimed
+				printDeleted("Volumes", vols.VolumesDeleted)
+			}
+			imgFilters := maps.Clone(f)
+			imgFilters["dangling"] = []string{fmt.Sprint(!all)}
+			imgs, err := c.ImagesPrune(ctx, imgFilters)
+			if err != nil {
+				return err
+			}
+			reclaimed += imgs.SpaceReclaimed
+			printDeleted("Images", imagePruneLines(imgs))
+			caches, err := c.BuildPrune(ctx)
+			if err != nil {
+				return err
+			}
+			printDeleted("build cache objects", caches)
+			fmt.Printf("Total reclaimed space: %s\n", units.HumanSize(float64(reclaimed)))
+			return nil
+		},
+	}
+	cmd.Flags().BoolVarP(&all, "all", "a", false, "remove all unused images, not just dangling ones")
+	cmd.Flags().BoolVarP(&yes, "force", "f", false, "do not prompt for confirmation")
+	cmd.Flags().BoolVar(&volumes, "volumes", false, "prune anonymous volumes")
+	cmd.Flags().StringArrayVar(&filters, "filter", nil, "provide filter values (e.g. 'label=<key>=<value>')")
 	return cmd
 }
 
@@ -532,7 +615,8 @@ func systemCommand(g *globals) *cobra.Command {
 			return tw.Flush()
 		},
 	}
-	cmd.AddCommand(df)
+	info := infoCommand(g)
+	cmd.AddCommand(df, systemPruneCommand(g), info)
 	return cmd
 }
 
@@ -549,12 +633,19 @@ func addOpsCommands(root *cobra.Command, g *globals) {
 
 // printPruned reports a prune as docker does: what went, then the space.
 func printPruned(kind string, deleted []string, reclaimed uint64) {
-	if len(deleted) > 0 {
-		fmt.Printf("Deleted %s:\n", kind)
-		for _, d := range deleted {
-			fmt.Println(d)
-		}
-		fmt.Println()
-	}
+	printDeleted(kind, deleted)
 	fmt.Printf("Total reclaimed space: %s\n", units.HumanSize(float64(reclaimed)))
+}
+
+// printDeleted lists what a prune deleted, under a title (nothing when
+// it deleted nothing).
+func printDeleted(kind string, deleted []string) {
+	if len(deleted) == 0 {
+		return
+	}
+	fmt.Printf("Deleted %s:\n", kind)
+	for _, d := range deleted {
+		fmt.Println(d)
+	}
+	fmt.Println()
 }

@@ -475,4 +475,15 @@ func TestRunFlags(t *testing.T) {
 	if out := d.Must("rmi", "silo-test-rmi:1"); !strings.Contains(out, "Untagged: silo-test-rmi:1") {
 		t.Fatalf("rmi: %q", out)
 	}
+	// system prune and system info.
+	gone := strings.TrimSpace(d.Must("create", "busybox", "true"))
+	if out := d.Must("system", "prune", "-f"); !strings.Contains(out, "Deleted Containers:\n"+gone) || !strings.Contains(out, "Total reclaimed space") {
+		t.Fatalf("system prune: %q", out)
+	}
+	if out := d.Must("ps", "-aq"); out != "" {
+		t.Fatalf("after system prune: %q", out)
+	}
+	if out := d.Must("system", "info"); out == "" {
+		t.Fatal("system info printed nothing")
+	}
 }
