@@ -13,6 +13,7 @@ import (
 	"github.com/moby/moby/api/types/container"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/silo-containers/silo/internal/engine/ocispec"
 	"github.com/silo-containers/silo/internal/errdefs"
 )
 
@@ -140,4 +141,28 @@ func TestUpdateAutoRemove(t *testing.T) {
 	if err := s.Remove(ctx, "rm", RemoveOptions{Force: true}); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// FuzzMergeUpdate: any update body is merged and mapped to limits without
+// a panic; what is refused is an invalid argument or a conflict.
+func FuzzMergeUpdate(f *testing.F) {
+	f.Add(`{"Memory":67108864,"MemorySwap":134217728}`)
+	f.Add(`{"NanoCPUs":1000000000,"CpuQuota":5}`)
+	f.Add(`{"PidsLimit":-7,"RestartPolicy":{"Name":"on-failure","MaximumRetryCount":-1}}`)
+	f.Add(`{"BlkioWeight":1,"Memory":-1}`)
+	f.Fuzz(func(t *testing.T, body string) {
+		var upd container.UpdateConfig
+		if json.Unmarshal([]byte(body), &upd) != nil {
+			return
+		}
+		host := &container.HostConfig{Resources: container.Resources{Memory: 64 << 20, MemorySwap: 128 << 20}}
+		err := mergeUpdate(host, &upd)
+		if err == nil {
+			spec := &specs.Spec{Linux: &specs.Linux{}}
+			err = ocispec.UpdateLimits(spec, &host.Resources)
+		}
+		if err != nil && !errors.Is(err, errdefs.ErrInvalidArgument) && !errors.Is(err, errdefs.ErrConflict) {
+			t.Fatalf("%q: %v", body, err)
+		}
+	})
 }
