@@ -101,18 +101,24 @@ func registryCommand(g *globals, use, short string, op func(*client.Client, cont
 			if err != nil {
 				return err
 			}
-			cred, err := registryAuth(args[0]) // login.go
-			if err != nil {
-				return err
-			}
-			body, err := op(c, cmd.Context(), args[0], cred)
-			if err != nil {
-				return err
-			}
-			defer body.Close()
-			return client.ReadProgress(body, newProgressDisplay(os.Stdout).show)
+			return registryOp(cmd.Context(), c, op, args[0], os.Stdout)
 		},
 	}
+}
+
+// registryOp pulls or pushes ref with the user's credentials for its
+// registry, showing the progress on out.
+func registryOp(ctx context.Context, c *client.Client, op func(*client.Client, context.Context, string, string) (io.ReadCloser, error), ref string, out *os.File) error {
+	cred, err := registryAuth(ref) // login.go
+	if err != nil {
+		return err
+	}
+	body, err := op(c, ctx, ref, cred)
+	if err != nil {
+		return err
+	}
+	defer body.Close()
+	return client.ReadProgress(body, newProgressDisplay(out).show)
 }
 
 func tagCommand(g *globals) *cobra.Command {

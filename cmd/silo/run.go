@@ -34,6 +34,7 @@ type runFlags struct {
 	net                          netFlags      // network.go
 	logs                         logFlags      // logflags.go
 	detachKeys                   string        // detachkeys.go
+	pull                         string        // missing, always or never
 }
 
 func runCommand(g *globals) *cobra.Command {
@@ -95,6 +96,7 @@ func (f *runFlags) register(cmd *cobra.Command) {
 	fl.StringArrayVarP(&f.labels, "label", "l", nil, "set meta data on a container")
 	fl.StringVar(&f.hostname, "hostname", "", "container host name")
 	fl.StringVar(&f.restart, "restart", "no", "restart policy: no, always, on-failure[:max-retries], unless-stopped")
+	fl.StringVar(&f.pull, "pull", "missing", `pull the image before creating ("always", "missing", "never")`)
 	f.more.register(fl)
 	f.limits.register(fl)
 	f.net.register(cmd)
@@ -180,9 +182,26 @@ func createFromFlags(ctx context.Context, g *globals, f *runFlags, args []string
 	if err != nil {
 		return nil, "", &exitError{code: 125, err: err}
 	}
+	switch f.pull {
+	case "always":
+		if err := registryOp(ctx, c, (*client.Client).ImagePull, cfg.Image, os.Stderr); err != nil {
+			return nil, "", &exitError{code: 125, err: err}
+		}
+	case "missing", "never":
+	default:
+		return nil, "", &exitError{code: 125, err: fmt.Errorf(`invalid pull option %q: must be "always", "missing" or "never"`, f.pull)}
+	}
 	created, err := c.ContainerCreate(ctx, f.name, cfg, host, netCfg)
+	if err != nil && f.pull == "missing" && isImageNotFound(err) {
+		// As docker run: pull what is not here, then create.
+		fmt.Fprintf(os.Stderr, "Unable to find image '%s' locally\n", cfg.Image)
+		if perr := registryOp(ctx, c, (*client.Client).ImagePull, cfg.Image, os.Stderr); perr != nil {
+			return nil, "", &exitError{code: 125, err: perr}
+		}
+		created, err = c.ContainerCreate(ctx, f.name, cfg, host, netCfg)
+	}
 	if err != nil {
-		if client.IsNotFound(err) {
+		if isImageNotFound(err) {
 			err = fmt.Errorf("unable to find image '%s' locally (`silo pull` it, `silo load` a saved image, or `silo image build-busybox`): %w", cfg.Image, err)
 		}
 		return nil, "", &exitError{code: 125, err: err}
@@ -300,4 +319,10 @@ func proxySignals(ctx context.Context, c *client.Client, id string) func() {
 		}
 	}()
 	return func() { signal.Stop(ch); close(done) }
+}
+
+// isImageNotFound tells a create's "no such image" from its other
+// not-found errors (a network, a volume source).
+func isImageNotFound(err error) bool {
+	return client.IsNotFound(err) && strings.Contains(err.Error(), "no such image")
 }

@@ -92,6 +92,16 @@ func TestPushPull(t *testing.T) {
 	if out := d.Must("run", "--rm", ref, "echo", "loaded"); out != "loaded\n" {
 		t.Fatalf("run after load: %q", out)
 	}
+	// run pulls a missing image itself (--pull missing, docker's default),
+	// and not with --pull never.
+	d.Must("image", "rm", ref)
+	if _, errOut, code := d.Silo("run", "--rm", "--pull", "never", ref, "true"); code != 125 || !strings.Contains(errOut, "unable to find image") {
+		t.Fatalf("run --pull never of a missing image: exit %d %q", code, errOut)
+	}
+	out, errOut, code := d.Silo("run", "--rm", ref, "echo", "auto")
+	if code != 0 || out != "auto\n" || !strings.Contains(errOut, "Unable to find image '"+ref+"' locally") || !strings.Contains(errOut, "Pull complete") {
+		t.Fatalf("run of a missing image: exit %d, %q %q", code, out, errOut)
+	}
 }
 
 // The stock docker CLI pulls, pushes, tags and saves through silod.
