@@ -90,6 +90,7 @@ type startedWriter struct {
 	started bool
 }
 
+// begin sends the headers once.
 func (sw *startedWriter) begin() {
 	if !sw.started {
 		sw.started = true
@@ -97,6 +98,7 @@ func (sw *startedWriter) begin() {
 	}
 }
 
+// Write sends the headers before the first bytes.
 func (sw *startedWriter) Write(p []byte) (int, error) {
 	sw.begin()
 	return sw.w.Write(p)

@@ -70,6 +70,7 @@ func checkWSOrigin(r *http.Request) error {
 // hijack of a wrapped ResponseWriter (the server's statusWriter).
 type hijacker struct{ http.ResponseWriter }
 
+// Hijack takes over the connection through the wrapped writer.
 func (h hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	return http.NewResponseController(h.ResponseWriter).Hijack()
 }
