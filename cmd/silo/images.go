@@ -5,51 +5,48 @@ import (
 	"io"
 	"os"
 	"strings"
-	"text/tabwriter"
-	"time"
 
-	units "github.com/docker/go-units"
 	"github.com/spf13/cobra"
 )
 
 func imagesCommand(g *globals) *cobra.Command {
-	var quiet bool
+	var quiet, noTrunc, all bool
+	var filters []string
+	var format string
 	cmd := &cobra.Command{
-		Use:   "images [OPTIONS]",
+		Use:   "images [OPTIONS] [REPOSITORY[:TAG]]",
 		Short: "List images",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := g.connect(cmd.Context())
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				// docker images NAME: a reference filter.
+				filters = append(filters, "reference="+args[0])
+			}
+			c, f, err := connectFiltered(cmd, g, filters)
 			if err != nil {
 				return err
 			}
-			list, err := c.ImageList(cmd.Context())
+			list, err := c.ImageList(cmd.Context(), f)
 			if err != nil {
 				return err
 			}
 			if quiet {
 				for _, i := range list {
-					fmt.Println(shortID(i.ID, false))
+					fmt.Println(shortID(i.ID, noTrunc))
 				}
 				return nil
 			}
-			tw := tabwriter.NewWriter(os.Stdout, 0, 0, 3, ' ', 0)
-			fmt.Fprintln(tw, "REPOSITORY\tTAG\tIMAGE ID\tCREATED\tSIZE")
-			for _, i := range list {
-				tags := i.RepoTags
-				if len(tags) == 0 {
-					tags = []string{"<none>:<none>"}
-				}
-				for _, t := range tags {
-					repo, tag := splitTag(t)
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s ago\t%s\n", repo, tag, shortID(i.ID, false),
-						units.HumanDuration(time.Since(time.Unix(i.Created, 0))), units.HumanSizeWithPrecision(float64(i.Size), 3))
-				}
+			if format == "" || format == "table" {
+				format = "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
 			}
-			return tw.Flush()
+			return writeImages(os.Stdout, list, format, noTrunc)
 		},
 	}
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "only show image IDs")
+	cmd.Flags().BoolVar(&noTrunc, "no-trunc", false, "don't truncate output")
+	cmd.Flags().BoolVarP(&all, "all", "a", false, "show all images (silo keeps no intermediate images: the same list)")
+	cmd.Flags().StringArrayVarP(&filters, "filter", "f", nil, "filter output (dangling, reference, label, before, since)")
+	cmd.Flags().StringVar(&format, "format", "", "format output: table, table TEMPLATE, json, or a Go template ({{.Repository}}, {{.Tag}}, {{.ID}}…)")
 	return cmd
 }
 

@@ -15,6 +15,7 @@ import (
 
 	units "github.com/docker/go-units"
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/image"
 )
 
 // psRow is one container as `ps --format` templates see it: the fields and
@@ -128,17 +129,26 @@ var psHeaders = map[string]string{
 // psFields are the fields `--format json` prints.
 var psFields = []string{"Command", "CreatedAt", "ID", "Image", "Labels", "Mounts", "Names", "Networks", "Ports", "RunningFor", "Size", "State", "Status"}
 
-// writePs prints containers through a docker-style --format: a Go
-// template per container; "table TEMPLATE" adds a header row and aligns
-// columns; "json" prints one JSON object per container.
+// writePs prints containers through a docker-style --format (formatRows).
 func writePs(w io.Writer, list []container.Summary, format string, noTrunc bool) error {
+	rows := make([]any, len(list))
+	for i, s := range list {
+		rows[i] = psRow{s: s, noTrunc: noTrunc}
+	}
+	return formatRows(w, rows, format, psHeaders, psFields)
+}
+
+// formatRows prints rows (values whose methods are the template's fields)
+// through a docker-style --format: a Go template per row; "table TEMPLATE"
+// adds a header row (headers: column titles by field) and aligns columns;
+// "json" prints one JSON object of fields per row.
+func formatRows(w io.Writer, rows []any, format string, headers map[string]string, fields []string) error {
 	if format == "json" {
 		enc := json.NewEncoder(w)
-		for _, s := range list {
-			r := psRow{s: s, noTrunc: noTrunc}
+		for _, r := range rows {
 			obj := map[string]string{}
-			for _, f := range psFields {
-				obj[f] = psField(r, f)
+			for _, f := range fields {
+				obj[f] = fieldOf(r, f)
 			}
 			if err := enc.Encode(obj); err != nil {
 				return err
@@ -151,7 +161,7 @@ func writePs(w io.Writer, list []container.Summary, format string, noTrunc bool)
 		format = strings.TrimSpace(strings.TrimPrefix(format, "table"))
 	}
 	format = strings.NewReplacer(`\t`, "\t", `\n`, "\n").Replace(format)
-	tmpl, err := template.New("ps").Funcs(templateFuncs).Parse(format)
+	tmpl, err := template.New("row").Funcs(templateFuncs).Parse(format)
 	if err != nil {
 		return fmt.Errorf("template parsing error: %w", err)
 	}
@@ -160,7 +170,7 @@ func writePs(w io.Writer, list []container.Summary, format string, noTrunc bool)
 	if table {
 		tw = tabwriter.NewWriter(w, 10, 1, 3, ' ', 0) // docker's table layout
 		out = tw
-		header, err := template.New("header").Funcs(templateFuncs).Parse(headerTemplate(format))
+		header, err := template.New("header").Funcs(templateFuncs).Parse(headerTemplate(format, headers))
 		if err != nil {
 			return fmt.Errorf("template parsing error: %w", err)
 		}
@@ -169,9 +179,9 @@ func writePs(w io.Writer, list []container.Summary, format string, noTrunc bool)
 		}
 		fmt.Fprintln(out)
 	}
-	for _, s := range list {
+	for _, r := range rows {
 		var buf bytes.Buffer
-		if err := tmpl.Execute(&buf, psRow{s: s, noTrunc: noTrunc}); err != nil {
+		if err := tmpl.Execute(&buf, r); err != nil {
 			return fmt.Errorf("template: %w", err)
 		}
 		fmt.Fprintln(out, buf.String())
@@ -182,16 +192,16 @@ func writePs(w io.Writer, list []container.Summary, format string, noTrunc bool)
 	return nil
 }
 
-// psField is one field of r by name (for --format json): the method of
+// fieldOf is one field of row by name (for --format json): the method of
 // that name.
-func psField(r psRow, name string) string {
-	return reflect.ValueOf(r).MethodByName(name).Call(nil)[0].String()
+func fieldOf(row any, name string) string {
+	return reflect.ValueOf(row).MethodByName(name).Call(nil)[0].String()
 }
 
 // headerTemplate turns a row template into its header: each {{.Field}}
-// (or {{.Label "k"}}) becomes the field's column title, as docker prints
-// them; anything else in the template stays.
-func headerTemplate(format string) string {
+// (or {{.Label "k"}}) becomes the field's column title from headers, as
+// docker prints them; anything else in the template stays.
+func headerTemplate(format string, headers map[string]string) string {
 	var b strings.Builder
 	for {
 		i := strings.Index(format, "{{")
@@ -207,11 +217,81 @@ func headerTemplate(format string) string {
 		b.WriteString(format[:i])
 		action := strings.TrimSpace(format[i+2 : i+j])
 		name := strings.TrimPrefix(strings.Fields(action + " ")[0], ".")
-		if h, ok := psHeaders[name]; ok {
+		if h, ok := headers[name]; ok {
 			b.WriteString(h)
 		} else {
 			b.WriteString(strings.ToUpper(name))
 		}
 		format = format[i+j+2:]
 	}
+}
+
+// imageRow is one name of an image as `images --format` templates see it
+// (docker's image formatter: {{.Repository}}, {{.Tag}}, {{.ID}}…).
+type imageRow struct {
+	repo, tag string
+	s         image.Summary
+	noTrunc   bool
+}
+
+// ID is the image's short id (the whole one with --no-trunc).
+func (r imageRow) ID() string {
+	if r.noTrunc {
+		return r.s.ID
+	}
+	return shortID(r.s.ID, false)
+}
+
+// Repository is the name without its tag ("<none>" for an untagged image).
+func (r imageRow) Repository() string { return r.repo }
+
+// Tag is the tag ("<none>" for an untagged image).
+func (r imageRow) Tag() string { return r.tag }
+
+// Digest is the image's digest reference, if it was pulled by digest.
+func (r imageRow) Digest() string {
+	for _, d := range r.s.RepoDigests {
+		if _, dg, ok := strings.Cut(d, "@"); ok {
+			return dg
+		}
+	}
+	return "<none>"
+}
+
+// CreatedSince is how long ago the image was made.
+func (r imageRow) CreatedSince() string {
+	return units.HumanDuration(time.Since(time.Unix(r.s.Created, 0))) + " ago"
+}
+
+// CreatedAt is the creation time, as docker prints it.
+func (r imageRow) CreatedAt() string {
+	return time.Unix(r.s.Created, 0).Format("2006-01-02 15:04:05 -0700 MST")
+}
+
+// Size is the unpacked size.
+func (r imageRow) Size() string { return units.HumanSizeWithPrecision(float64(r.s.Size), 3) }
+
+// imageHeaders and imageFields are images' counterparts of psHeaders and
+// psFields.
+var (
+	imageHeaders = map[string]string{"ID": "IMAGE ID", "Repository": "REPOSITORY", "Tag": "TAG", "Digest": "DIGEST",
+		"CreatedSince": "CREATED", "CreatedAt": "CREATED AT", "Size": "SIZE"}
+	imageFields = []string{"CreatedAt", "CreatedSince", "Digest", "ID", "Repository", "Size", "Tag"}
+)
+
+// writeImages prints images through a docker-style --format, one row per
+// name (formatRows).
+func writeImages(w io.Writer, list []image.Summary, format string, noTrunc bool) error {
+	var rows []any
+	for _, i := range list {
+		tags := i.RepoTags
+		if len(tags) == 0 {
+			tags = []string{"<none>:<none>"}
+		}
+		for _, t := range tags {
+			repo, tag := splitTag(t)
+			rows = append(rows, imageRow{repo: repo, tag: tag, s: i, noTrunc: noTrunc})
+		}
+	}
+	return formatRows(w, rows, format, imageHeaders, imageFields)
 }

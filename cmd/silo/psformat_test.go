@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/image"
 )
 
 func TestWritePs(t *testing.T) {
@@ -44,5 +45,29 @@ func TestWritePs(t *testing.T) {
 	}
 	if err := writePs(&buf, list, "{{.Nope", false); err == nil {
 		t.Fatal("a broken template was accepted")
+	}
+}
+
+func TestWriteImages(t *testing.T) {
+	list := []image.Summary{
+		{ID: "sha256:" + strings.Repeat("c", 64), RepoTags: []string{"docker.io/library/busybox:latest", "127.0.0.1:5000/app:2"}, Size: 2 << 20, Created: time.Now().Add(-2 * time.Hour).Unix()},
+		{ID: "sha256:" + strings.Repeat("d", 64)},
+	}
+	for _, tc := range []struct {
+		images int // how many of list
+		format string
+		want   string
+	}{
+		{2, `{{.Repository}}:{{.Tag}} {{.ID}}`, "busybox:latest cccccccccccc\n127.0.0.1:5000/app:2 cccccccccccc\n<none>:<none> dddddddddddd\n"},
+		{2, `table {{.Repository}}\t{{.Size}}`, "REPOSITORY           SIZE\nbusybox              2.1MB\n127.0.0.1:5000/app   2.1MB\n<none>               0B\n"},
+		{1, `{{.CreatedSince}}`, "2 hours ago\n2 hours ago\n"},
+	} {
+		var buf bytes.Buffer
+		if err := writeImages(&buf, list[:tc.images], tc.format, false); err != nil {
+			t.Fatalf("%q: %v", tc.format, err)
+		}
+		if buf.String() != tc.want {
+			t.Errorf("%q:\n%q\nwant\n%q", tc.format, buf.String(), tc.want)
+		}
 	}
 }

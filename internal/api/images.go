@@ -8,16 +8,22 @@ import (
 
 	"github.com/moby/moby/api/types/jsonstream"
 
+	"github.com/silo-containers/silo/internal/engine"
 	"github.com/silo-containers/silo/internal/errdefs"
 )
 
 func (s *Server) imageList(w http.ResponseWriter, r *http.Request) {
-	if f := r.URL.Query().Get("filters"); f != "" && f != "{}" {
-		writeError(w, fmt.Errorf("image list filters: not implemented yet: %w", errdefs.ErrNotImplemented))
+	filters, err := parseFilters(r.URL.Query().Get("filters"))
+	if err != nil {
+		writeError(w, err)
 		return
 	}
 	list, err := s.b.Images(r.Context())
 	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if list, err = engine.FilterImages(list, filters); err != nil {
 		writeError(w, err)
 		return
 	}

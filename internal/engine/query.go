@@ -113,18 +113,11 @@ func compileFilters(f Filters) (func(*Container) bool, error) {
 		case "label":
 			// Every label filter must hold (docker: labels are ANDed).
 			preds = append(preds, func(c *Container) bool {
-				labels := map[string]string{}
+				var labels map[string]string
 				if c.Config != nil {
 					labels = c.Config.Labels
 				}
-				for _, v := range vals {
-					k, want, hasVal := strings.Cut(v, "=")
-					got, ok := labels[k]
-					if !ok || hasVal && got != want {
-						return false
-					}
-				}
-				return true
+				return labelsMatch(labels, vals) // imagefilter.go
 			})
 		case "exited":
 			codes := make([]int, 0, len(vals))

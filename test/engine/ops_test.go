@@ -475,6 +475,22 @@ func TestRunFlags(t *testing.T) {
 	if out := d.Must("rmi", "silo-test-rmi:1"); !strings.Contains(out, "Untagged: silo-test-rmi:1") {
 		t.Fatalf("rmi: %q", out)
 	}
+	// images NAME, --filter, --format: silo against docker.
+	d.Must("tag", "busybox", "silo-test-images:7")
+	for _, args := range [][]string{
+		{"images", "--format", "{{.Repository}}:{{.Tag}}", "silo-test-images"},
+		{"images", "--filter", "reference=silo-test-*:7", "--format", "table {{.Repository}}\t{{.Tag}}"},
+		{"images", "--filter", "dangling=true", "-q"},
+	} {
+		silo := d.Must(args...)
+		if docker, _, code := d.Run(harness.DockerCLI, args, d.DockerEnv()); harness.HaveDocker() && (code != 0 || docker != silo) {
+			t.Errorf("%q: silo %q, docker %q (exit %d)", args, silo, docker, code)
+		}
+	}
+	if out := d.Must("images", "--format", "{{.Repository}}:{{.Tag}}", "silo-test-images"); out != "silo-test-images:7\n" {
+		t.Fatalf("images NAME: %q", out)
+	}
+	d.Must("rmi", "silo-test-images:7")
 	// system prune and system info.
 	gone := strings.TrimSpace(d.Must("create", "busybox", "true"))
 	if out := d.Must("system", "prune", "-f"); !strings.Contains(out, "Deleted Containers:\n"+gone) || !strings.Contains(out, "Total reclaimed space") {

@@ -383,9 +383,9 @@ func CopyLogs(body io.ReadCloser, tty bool, stdout, stderr io.Writer) error {
 }
 
 // ImageList lists images.
-func (c *Client) ImageList(ctx context.Context) ([]image.Summary, error) {
+func (c *Client) ImageList(ctx context.Context, filters map[string][]string) ([]image.Summary, error) {
 	var out []image.Summary
-	return out, c.call(ctx, http.MethodGet, "/images/json", nil, nil, &out)
+	return out, c.call(ctx, http.MethodGet, "/images/json", filterQuery(filters), nil, &out)
 }
 
 // ImageRemove removes an image reference.
