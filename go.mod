@@ -43,7 +43,7 @@ require (
 
 require (
 	github.com/creack/pty v1.1.24
-	github.com/docker/cli v29.8.2+incompatible // indirect
+	github.com/docker/cli v29.8.2+incompatible
 	github.com/docker/docker-credential-helpers v0.9.9 // indirect
 	github.com/inconshreveable/mousetrap v1.1.0 // indirect
 	github.com/sirupsen/logrus v1.10.2 // indirect

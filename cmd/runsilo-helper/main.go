@@ -25,6 +25,7 @@ import (
 	"io"
 	"os"
 	"strconv"
+	"syscall"
 	"unsafe"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -104,11 +105,12 @@ func becomeNamespaceRoot() error {
 // execFd replaces this process with the binary open on fd
 // (execveat(fd, "", argv, env, AT_EMPTY_PATH)); it returns only on error.
 func execFd(fd int, argv, env []string) error {
-	argvp, err := cStrings(argv)
+	// NULL-terminated arrays of C strings, as execve takes them.
+	argvp, err := syscall.SlicePtrFromStrings(argv)
 	if err != nil {
 		return fmt.Errorf("runsilo-helper exec: %w", err)
 	}
-	envp, err := cStrings(env)
+	envp, err := syscall.SlicePtrFromStrings(env)
 	if err != nil {
 		return fmt.Errorf("runsilo-helper exec: %w", err)
 	}
@@ -116,17 +118,4 @@ func execFd(fd int, argv, env []string) error {
 	_, _, errno := unix.Syscall6(unix.SYS_EXECVEAT, uintptr(fd), uintptr(unsafe.Pointer(&empty[0])),
 		uintptr(unsafe.Pointer(&argvp[0])), uintptr(unsafe.Pointer(&envp[0])), unix.AT_EMPTY_PATH, 0)
 	return fmt.Errorf("runsilo-helper exec: execveat fd %d: %w", fd, errno)
-}
-
-// cStrings makes a NULL-terminated array of C strings for execveat.
-func cStrings(ss []string) ([]*byte, error) {
-	out := make([]*byte, len(ss)+1)
-	for i, s := range ss {
-		p, err := unix.BytePtrFromString(s)
-		if err != nil {
-			return nil, err
-		}
-		out[i] = p
-	}
-	return out, nil
 }

@@ -1,11 +1,10 @@
 package main
 
 import (
-	"bufio"
 	"fmt"
 	"os"
-	"strings"
 
+	"github.com/docker/cli/pkg/kvfile"
 	units "github.com/docker/go-units"
 	"github.com/moby/moby/api/types/container"
 	"github.com/spf13/pflag"
@@ -43,9 +42,11 @@ func (f *runLimitFlags) register(fl *pflag.FlagSet) {
 // apply sets the flags' settings on the container and host config.
 func (f *runLimitFlags) apply(cfg *container.Config, host *container.HostConfig) error {
 	for _, file := range f.envFiles {
-		env, err := readEnvFile(file)
+		// docker's own parser: KEY=VALUE lines, comments, a bare KEY
+		// taken from silo's environment.
+		env, err := kvfile.Parse(file, os.LookupEnv)
 		if err != nil {
-			return err
+			return fmt.Errorf("env file: %w", err)
 		}
 		// The file's variables come first: -e given on the command line
 		// win, as in docker.
@@ -68,40 +69,6 @@ func (f *runLimitFlags) apply(cfg *container.Config, host *container.HostConfig)
 		r.Ulimits = append(r.Ulimits, &container.Ulimit{Name: ul.Name, Soft: ul.Soft, Hard: ul.Hard})
 	}
 	return nil
-}
-
-// readEnvFile reads docker's env-file format: KEY=VALUE lines, "#"
-// comments and blank lines skipped, a bare KEY taken from silo's own
-// environment (left out when unset there).
-func readEnvFile(path string) ([]string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("env file: %w", err)
-	}
-	defer f.Close()
-	var env []string
-	sc := bufio.NewScanner(f)
-	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimLeft(sc.Text(), " \t")
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		key, _, hasValue := strings.Cut(line, "=")
-		if key == "" || strings.ContainsAny(key, " \t") {
-			return nil, fmt.Errorf("env file %s, line %d: invalid variable name %q", path, n, key)
-		}
-		if !hasValue {
-			if v, ok := os.LookupEnv(key); ok {
-				env = append(env, key+"="+v)
-			}
-			continue
-		}
-		env = append(env, line)
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("env file %s: %w", path, err)
-	}
-	return env, nil
 }
 
 // memoryFlag is a memory size flag's name, value and destination.

@@ -38,11 +38,7 @@ func (s *Server) archiveRoutes() {
 }
 
 func (s *Server) archiveBackend(w http.ResponseWriter, r *http.Request) (ArchiveBackend, bool) {
-	b, ok := s.b.(ArchiveBackend)
-	if !ok {
-		writeError(w, fmt.Errorf("%s %s: not implemented yet: %w", r.Method, r.URL.Path, errdefs.ErrNotImplemented))
-	}
-	return b, ok
+	return optional[ArchiveBackend](s, w, r)
 }
 
 // containerExport is GET /containers/{id}/export (docker export): the

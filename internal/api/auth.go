@@ -24,9 +24,8 @@ const maxAuthBody = 64 << 10
 // auth is POST /auth: docker login. The daemon checks the credentials
 // with the registry and keeps nothing; the docker CLI stores them.
 func (s *Server) auth(w http.ResponseWriter, r *http.Request) {
-	b, ok := s.b.(AuthBackend)
+	b, ok := optional[AuthBackend](s, w, r)
 	if !ok {
-		writeError(w, fmt.Errorf("%s %s: not implemented yet: %w", r.Method, r.URL.Path, errdefs.ErrNotImplemented))
 		return
 	}
 	var req registry.AuthConfig

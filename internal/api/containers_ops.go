@@ -48,11 +48,7 @@ func (s *Server) opsRoutes() {
 }
 
 func (s *Server) ops(w http.ResponseWriter, r *http.Request) (OpsBackend, bool) {
-	b, ok := s.b.(OpsBackend)
-	if !ok {
-		writeError(w, fmt.Errorf("%s %s: not implemented yet: %w", r.Method, r.URL.Path, errdefs.ErrNotImplemented))
-	}
-	return b, ok
+	return optional[OpsBackend](s, w, r)
 }
 
 // noContent runs op and answers 204, or the error.

@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"iter"
 	"net/http"
 
@@ -15,7 +14,6 @@ import (
 	mobyvolume "github.com/moby/moby/api/types/volume"
 
 	"github.com/silo-containers/silo/internal/engine"
-	"github.com/silo-containers/silo/internal/errdefs"
 )
 
 // SystemBackend is `docker events` and `docker system df`;
@@ -33,11 +31,7 @@ func (s *Server) systemRoutes() {
 }
 
 func (s *Server) system(w http.ResponseWriter, r *http.Request) (SystemBackend, bool) {
-	b, ok := s.b.(SystemBackend)
-	if !ok {
-		writeError(w, fmt.Errorf("%s %s: not implemented yet: %w", r.Method, r.URL.Path, errdefs.ErrNotImplemented))
-	}
-	return b, ok
+	return optional[SystemBackend](s, w, r)
 }
 
 // events streams JSON messages, one per event, flushed as they come.

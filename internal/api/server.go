@@ -162,6 +162,17 @@ func (s *Server) routes() {
 	})
 }
 
+// optional returns the backend as T, one of the optional groups of
+// endpoints (ops, volumes, archive…), or answers 501 when the backend
+// does not serve that group.
+func optional[T any](s *Server, w http.ResponseWriter, r *http.Request) (T, bool) {
+	b, ok := s.b.(T)
+	if !ok {
+		writeError(w, fmt.Errorf("%s %s: not implemented yet: %w", r.Method, r.URL.Path, errdefs.ErrNotImplemented))
+	}
+	return b, ok
+}
+
 // notImplemented are the Docker API endpoints silo does not serve yet.
 var notImplemented = []string{
 	"POST /images/build",

@@ -2,13 +2,11 @@ package api
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 
 	mobyvolume "github.com/moby/moby/api/types/volume"
 
 	"github.com/silo-containers/silo/internal/engine"
-	"github.com/silo-containers/silo/internal/errdefs"
 )
 
 // VolumeBackend is the volumes API; *engine.Service implements it. It is
@@ -33,11 +31,7 @@ func (s *Server) volumeRoutes() {
 }
 
 func (s *Server) volumes(w http.ResponseWriter, r *http.Request) (VolumeBackend, bool) {
-	b, ok := s.b.(VolumeBackend)
-	if !ok {
-		writeError(w, fmt.Errorf("%s %s: not implemented yet: %w", r.Method, r.URL.Path, errdefs.ErrNotImplemented))
-	}
-	return b, ok
+	return optional[VolumeBackend](s, w, r)
 }
 
 func (s *Server) volumeList(w http.ResponseWriter, r *http.Request) {

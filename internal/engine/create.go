@@ -13,6 +13,7 @@ import (
 	"github.com/moby/moby/api/types/events"
 	mobynet "github.com/moby/moby/api/types/network"
 	imagespec "github.com/opencontainers/image-spec/specs-go/v1"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/silo-containers/silo/internal/engine/ocispec"
 	"github.com/silo-containers/silo/internal/errdefs"
@@ -281,7 +282,25 @@ func (s *Service) writeSpec(id, rootfs, netns string, etc map[string]string, img
 	if err := s.addSyslogMount(spec, id, host); err != nil { // logcapture.go
 		return nil, err
 	}
-	return spec.Process.Args, writeJSONAtomic(filepath.Join(s.ctrDir(id), "config.json"), spec)
+	return spec.Process.Args, writeJSONAtomic(bundleSpecPath(s.ctrDir(id)), spec)
+}
+
+// bundleSpecPath is the config.json of the OCI bundle in directory bundle
+// (a container's ctrDir).
+func bundleSpecPath(bundle string) string { return filepath.Join(bundle, "config.json") }
+
+// readBundleSpec reads the config.json of the bundle in directory bundle.
+func readBundleSpec(bundle string) (*specs.Spec, error) {
+	path := bundleSpecPath(bundle)
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var spec specs.Spec
+	if err := json.Unmarshal(raw, &spec); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return &spec, nil
 }
 
 // writeJSONAtomic writes v to path through a synced temporary file.

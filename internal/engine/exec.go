@@ -3,7 +3,6 @@ package engine
 import (
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -292,12 +291,8 @@ func (s *Service) ExecStart(ctx context.Context, id string, detach bool) (bool, 
 // container's environment merged with the exec's, and the exec's user and
 // working directory.
 func execProcess(bundle string, req container.ExecCreateRequest) (*specs.Process, error) {
-	raw, err := os.ReadFile(filepath.Join(bundle, "config.json"))
+	spec, err := readBundleSpec(bundle)
 	if err != nil {
-		return nil, fmt.Errorf("exec: read the container's spec: %w", err)
-	}
-	var spec specs.Spec
-	if err := json.Unmarshal(raw, &spec); err != nil {
 		return nil, fmt.Errorf("exec: read the container's spec: %w", err)
 	}
 	if spec.Process == nil || spec.Root == nil {

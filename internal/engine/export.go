@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -144,16 +143,8 @@ func (s *Service) Changes(ctx context.Context, ref string) ([]container.Filesyst
 // mountDestinations is the set of the container's mount points, from its
 // bundle's config.json.
 func (s *Service) mountDestinations(id string) (map[string]bool, error) {
-	raw, err := os.ReadFile(filepath.Join(s.ctrDir(id), "config.json"))
+	spec, err := readBundleSpec(s.ctrDir(id)) // create.go
 	if err != nil {
-		return nil, err
-	}
-	var spec struct {
-		Mounts []struct {
-			Destination string `json:"destination"`
-		} `json:"mounts"`
-	}
-	if err := json.Unmarshal(raw, &spec); err != nil {
 		return nil, err
 	}
 	set := map[string]bool{}

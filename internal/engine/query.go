@@ -44,6 +44,7 @@ func (s *Service) List(ctx context.Context, opts ListOptions) ([]container.Summa
 		return nil, err
 	}
 	out := []container.Summary{}
+	imageSizes := map[string]int64{} // containers share images: one lookup each
 	for _, e := range s.sortedEntries() {
 		c := s.snapshot(e)
 		// A status filter asks for non-running containers itself.
@@ -56,10 +57,14 @@ func (s *Service) List(ctx context.Context, opts ListOptions) ([]container.Summa
 		sum := summary(&c)
 		if opts.Size {
 			sum.SizeRw = allocatedBytes(s.sandboxDir(c.ID)) // ops.go
-			sum.SizeRootFs = sum.SizeRw
-			if img, err := s.cfg.Images.Image(ctx, c.ImageID); err == nil {
-				sum.SizeRootFs += img.Size
+			size, ok := imageSizes[c.ImageID]
+			if !ok {
+				if img, err := s.cfg.Images.Image(ctx, c.ImageID); err == nil {
+					size = img.Size
+				}
+				imageSizes[c.ImageID] = size
 			}
+			sum.SizeRootFs = sum.SizeRw + size
 		}
 		out = append(out, s.decorateSummary(sum, &c)) // features.go
 		if opts.Limit > 0 && len(out) == opts.Limit {

@@ -2,10 +2,7 @@ package engine
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
@@ -42,25 +39,21 @@ func (s *Service) Update(ctx context.Context, ref string, upd container.UpdateCo
 	if err := mergeUpdate(&host, &upd); err != nil {
 		return fmt.Errorf("update container %s: %w", c.ID[:12], err)
 	}
-	path := filepath.Join(s.ctrDir(c.ID), "config.json")
-	raw, err := os.ReadFile(path)
+	spec, err := readBundleSpec(s.ctrDir(c.ID)) // create.go
 	if err != nil {
 		return fmt.Errorf("update container %s: %w", c.ID[:12], err)
 	}
-	var spec specs.Spec
-	if err := json.Unmarshal(raw, &spec); err != nil {
-		return fmt.Errorf("update container %s: %s: %w", c.ID[:12], path, err)
-	}
+	path := bundleSpecPath(s.ctrDir(c.ID))
 	old := spec.Linux.Resources
-	if err := ocispec.UpdateLimits(&spec, &host.Resources); err != nil {
+	if err := ocispec.UpdateLimits(spec, &host.Resources); err != nil {
 		return fmt.Errorf("update container %s: %w", c.ID[:12], err)
 	}
-	if err := writeJSONAtomic(path, &spec); err != nil {
+	if err := writeJSONAtomic(path, spec); err != nil {
 		return fmt.Errorf("update container %s: %w", c.ID[:12], err)
 	}
 	undo := func() {
 		spec.Linux.Resources = old
-		if err := writeJSONAtomic(path, &spec); err != nil {
+		if err := writeJSONAtomic(path, spec); err != nil {
 			s.log.Warn("update: restore config.json", "container", c.ID, "err", err)
 		}
 	}

@@ -12,7 +12,6 @@ import (
 	"syscall"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
-	"github.com/opencontainers/runtime-spec/specs-go/features"
 	"golang.org/x/sys/unix"
 )
 
@@ -278,7 +277,3 @@ func supportedArchs() []string {
 	}
 	return out
 }
-
-// Features returns the seccomp part of `runsilo features` from the linked
-// libseccomp.
-func Features() *features.Seccomp { return libseccompFeatures() }

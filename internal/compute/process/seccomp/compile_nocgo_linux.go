@@ -8,7 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
+	"io/fs"
 	"os/exec"
 	"strings"
 	"time"
@@ -62,9 +62,6 @@ func Features() *features.Seccomp {
 // error.
 func runHelper(cmd string, stdin []byte) ([]byte, error) {
 	path := helper.Path()
-	if _, err := os.Stat(path); err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrNotCompiledIn, helper.Name, err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), helperTimeout)
 	defer cancel()
 	c := exec.CommandContext(ctx, path, cmd)
@@ -72,6 +69,9 @@ func runHelper(cmd string, stdin []byte) ([]byte, error) {
 	var stderr bytes.Buffer
 	c.Stderr = &stderr
 	out, err := c.Output()
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w: %s: %v", ErrNotCompiledIn, helper.Name, err)
+	}
 	if err != nil {
 		var ee *exec.ExitError
 		if msg := strings.TrimSpace(stderr.String()); errors.As(err, &ee) && msg != "" {

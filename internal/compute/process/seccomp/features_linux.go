@@ -8,11 +8,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// libseccompFeatures returns the seccomp part of `runsilo features`: the
-// actions, operators and architectures Compile accepts (architectures
-// limited to those the linked libseccomp supports), the flags it knows and
-// the subset this kernel supports.
-func libseccompFeatures() *features.Seccomp {
+// Features returns the seccomp part of `runsilo features` from the linked
+// libseccomp: the actions, operators and architectures Compile accepts
+// (architectures limited to those the linked libseccomp supports), the
+// flags it knows and the subset this kernel supports.
+func Features() *features.Seccomp {
 	enabled := true
 	f := &features.Seccomp{Enabled: &enabled}
 	for _, a := range knownActions {
