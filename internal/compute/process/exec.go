@@ -65,8 +65,19 @@ func (c *Container) CreateProcess(ctx context.Context, p *compute.ProcessParams)
 	if err != nil {
 		return nil, err
 	}
+	// As for the container's init (spawnInit): cloned into the cgroup2
+	// directory, the v1 ones joined by the child's own thread.
+	cg := c.b.cgroupManager(c.st)
+	join, err := openCgroupJoin(cg, plan, true)
+	if err == nil {
+		defer join.close()
+		err = join.openTasks(cg)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("exec in container %q: cgroups: %w", c.st.ID, err)
+	}
 	seccompFilter := c.b.compileSeccompAsync(spec.Linux.Seccomp)
-	ch, nums, err := spawn(plan, nil, nil, stdioFiles(p.Stdin, p.Stdout, p.Stderr), p.PreserveFDs, []*os.File{console})
+	ch, nums, err := spawn(plan, nil, nil, stdioFiles(p.Stdin, p.Stdout, p.Stderr), p.PreserveFDs, []*os.File{console}, join)
 	filter, ferr := seccompFilter()
 	if err != nil {
 		return nil, err
@@ -77,8 +88,11 @@ func (c *Container) CreateProcess(ctx context.Context, p *compute.ProcessParams)
 		ch.kill()
 		return nil, fmt.Errorf("exec in container %q: %w", c.st.ID, err)
 	}
-	if err := c.b.cgroupManager(c.st).Apply(ch.pid); err != nil {
-		return fail(err)
+	parentJoins := join.byParent(ch)
+	if parentJoins {
+		if err := cg.Apply(ch.pid); err != nil {
+			return fail(err)
+		}
 	}
 	if ferr != nil {
 		return fail(ferr)
@@ -96,6 +110,7 @@ func (c *Container) CreateProcess(ctx context.Context, p *compute.ProcessParams)
 		FifoFd:      -1,
 		PreserveFds: p.PreserveFDs,
 	}
+	cfg.CgroupTaskFds = join.taskFds(ch, nums[1:])
 	if err := ch.sync.send(&message{Type: msgConfig, Config: cfg}); err != nil {
 		return fail(err)
 	}

@@ -61,7 +61,11 @@ func runInit(sync *syncPipe, cfg *initConfig) error {
 		return fmt.Errorf("setsid: %w", err)
 	}
 	proc := cfg.Process
-	if !cfg.Exec {
+	if cfg.Exec {
+		if err := joinCgroupTasks(nil, cfg.CgroupTaskFds); err != nil {
+			return err
+		}
+	} else {
 		if cfg.NewUserNS {
 			// Act as root of the new user namespace for the setup steps.
 			if err := setIDs(0, 0); err != nil {
@@ -176,11 +180,39 @@ func joinedCgroup(sync *syncPipe, cfg *initConfig) error {
 		return err
 	}
 	cfg.cgroupJoined = true
+	if err := joinCgroupTasks(cfg.CgroupTasks, nil); err != nil {
+		return err
+	}
 	if cfg.NewCgroupNS {
 		// Per thread, like everything here: this thread execs the process.
 		if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
 			return fmt.Errorf("linux.namespaces: unshare cgroup namespace: %w", err)
 		}
+	}
+	return nil
+}
+
+// joinCgroupTasks moves the calling thread, the one that executes the
+// container's process, into the container's cgroup v1 hierarchies: "0" in
+// a "tasks" file moves the writer alone, without the kernel's global
+// threadgroup lock that a pid written by the parent would take (see
+// cgroups.Manager). The runtime's other threads stay behind and end at
+// execve.
+func joinCgroupTasks(paths []string, fds []int) error {
+	for _, p := range paths {
+		fd, err := unix.Open(p, unix.O_WRONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return fmt.Errorf("join cgroup: open %s: %w", p, err)
+		}
+		fds = append(fds, fd)
+	}
+	for _, fd := range fds {
+		_, err := unix.Write(fd, []byte("0"))
+		if err != nil {
+			name, _ := os.Readlink("/proc/self/fd/" + strconv.Itoa(fd))
+			return fmt.Errorf("join cgroup: write 0 to %s: %w", name, err)
+		}
+		unix.Close(fd)
 	}
 	return nil
 }

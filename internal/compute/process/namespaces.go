@@ -75,6 +75,31 @@ func (p *nsPlan) needsHelper() bool {
 	return false
 }
 
+// joinsMount reports whether the child joins an existing mount namespace.
+func (p *nsPlan) joinsMount() bool {
+	for _, j := range p.childJoins {
+		if strings.HasPrefix(j, "mnt:") {
+			return true
+		}
+	}
+	return false
+}
+
+// userNS reports whether the child runs in a user namespace other than the
+// runtime's, new or joined. Its root is then not the host's root, and may
+// not write the host's cgroup files.
+func (p *nsPlan) userNS() bool {
+	if (p.cloneFlags|p.unshare)&unix.CLONE_NEWUSER != 0 {
+		return true
+	}
+	for _, j := range p.childJoins {
+		if strings.HasPrefix(j, "user:") {
+			return true
+		}
+	}
+	return false
+}
+
 // has reports whether the spec lists a namespace of type t.
 func hasNamespace(ns []specs.LinuxNamespace, t specs.LinuxNamespaceType) bool {
 	for _, n := range ns {

@@ -32,6 +32,9 @@ type child struct {
 	pid  int
 	pipe *os.File
 	sync *syncPipe
+	// inCgroup is set when the child was cloned into the cgroup2 directory
+	// given to spawn.
+	inCgroup bool
 }
 
 // kill SIGKILLs and reaps the child.
@@ -60,12 +63,15 @@ func waitPid(pid int) (int, error) {
 
 // spawn starts this binary as "init" with the given namespaces and files.
 // extra are fds for the child after the preserved ones; the returned slice
-// gives each one's fd number in the child (-1 for a nil entry).
+// gives each one's fd number in the child (-1 for a nil entry), followed
+// by those of join's tasks files. The child is cloned into join's cgroup2
+// directory, if any (clone3 CLONE_INTO_CGROUP; child.inCgroup says
+// whether the kernel could).
 //
 // syscall.ForkExec is used rather than os/exec: os/exec probes pidfd
 // support with an extra clone in every new process, a cost on the start
 // path that buys us nothing.
-func spawn(plan *nsPlan, uidMaps, gidMaps []specs.LinuxIDMapping, stdio [3]*os.File, preserve int, extra []*os.File) (*child, []int, error) {
+func spawn(plan *nsPlan, uidMaps, gidMaps []specs.LinuxIDMapping, stdio [3]*os.File, preserve int, extra []*os.File, join *cgroupJoin) (*child, []int, error) {
 	self, err := openSealedExe("/proc/self/exe")
 	if err != nil {
 		return nil, nil, err
@@ -84,6 +90,7 @@ func spawn(plan *nsPlan, uidMaps, gidMaps []specs.LinuxIDMapping, stdio [3]*os.F
 	}
 	parentEnd := os.NewFile(uintptr(fds[0]), "init pipe (parent)")
 	defer unix.Close(fds[1])
+	extra = append(extra, join.tasks...)
 
 	files := make([]uintptr, 0, 3+preserve+len(extra)+2)
 	for _, f := range stdio {
@@ -128,18 +135,96 @@ func spawn(plan *nsPlan, uidMaps, gidMaps []specs.LinuxIDMapping, stdio [3]*os.F
 	if Debug {
 		attr.Env = append(attr.Env, "_SILO_DEBUG=1")
 	}
+	if join.dir != nil {
+		attr.Sys.UseCgroupFD, attr.Sys.CgroupFD = true, int(join.dir.Fd())
+	}
 	trace("fork init")
 	var pid int
 	err = onJoinedThread(plan.threadJoins, func() error {
 		var err error
 		pid, err = syscall.ForkExec(exe, argv, attr)
+		if attr.Sys.UseCgroupFD && (err == syscall.ENOSYS || err == syscall.E2BIG) {
+			// A kernel before 5.7 (no clone3, or no CLONE_INTO_CGROUP):
+			// the caller moves the child into its cgroup afterwards.
+			attr.Sys.UseCgroupFD = false
+			pid, err = syscall.ForkExec(exe, argv, attr)
+		}
 		return err
 	})
 	if err != nil {
 		parentEnd.Close()
 		return nil, nil, fmt.Errorf("start container init: %w", err)
 	}
-	return &child{pid: pid, pipe: parentEnd, sync: newSyncPipe(parentEnd)}, nums, nil
+	return &child{pid: pid, pipe: parentEnd, sync: newSyncPipe(parentEnd), inCgroup: attr.Sys.UseCgroupFD}, nums, nil
+}
+
+// cgroupJoin is how a new child enters its container's cgroups: cloned
+// into the cgroup2 directory, and its thread moving itself into the v1
+// ones (cgroups.Manager.TaskFiles), so that no pid is written by the
+// parent and the kernel's global lock is not taken. Not for a child in a
+// user namespace, whose root may not write the host's cgroup files.
+type cgroupJoin struct {
+	self bool
+	// dir is the cgroup2 directory for spawn; nil without one.
+	dir *os.File
+	// tasks are the v1 "tasks" files opened for an exec (openTasks),
+	// passed to the child.
+	tasks []*os.File
+}
+
+// A new container's init opens the v1 files itself, by their host paths,
+// so a spec that has init join another mount namespace is left to the
+// parent as well (exec opens the files for its child: openTasks).
+func openCgroupJoin(cg cgroups.Manager, plan *nsPlan, exec bool) (*cgroupJoin, error) {
+	j := &cgroupJoin{self: !plan.userNS() && (exec || !plan.joinsMount())}
+	if j.self {
+		var err error
+		if j.dir, err = cg.OpenUnified(); err != nil {
+			return nil, err
+		}
+	}
+	return j, nil
+}
+
+// openTasks opens the v1 "tasks" files for an exec's child, which cannot
+// reach them by path.
+func (j *cgroupJoin) openTasks(cg cgroups.Manager) error {
+	if !j.self {
+		return nil
+	}
+	for _, name := range cg.TaskFiles() {
+		f, err := os.OpenFile(name, os.O_WRONLY|syscall.O_CLOEXEC, 0)
+		if err != nil {
+			return err
+		}
+		j.tasks = append(j.tasks, f)
+	}
+	return nil
+}
+
+func (j *cgroupJoin) close() {
+	if j.dir != nil {
+		j.dir.Close()
+	}
+	for _, f := range j.tasks {
+		f.Close()
+	}
+}
+
+// byParent reports whether the parent must move child ch with
+// Manager.Apply: in a user namespace, or on a kernel without clone3's
+// CLONE_INTO_CGROUP (before 5.7).
+func (j *cgroupJoin) byParent(ch *child) bool {
+	return !j.self || (j.dir != nil && !ch.inCgroup)
+}
+
+// taskFds returns the child's fds of the files from openTasks, given the
+// fd numbers spawn reported for them; nil when the parent moves the child.
+func (j *cgroupJoin) taskFds(ch *child, nums []int) []int {
+	if j.byParent(ch) {
+		return nil
+	}
+	return nums
 }
 
 func toSysMaps(m []specs.LinuxIDMapping) []syscall.SysProcIDMap {
@@ -222,8 +307,13 @@ func (c *Container) spawnInit(ctx context.Context, doc *compute.Document, plan *
 		return fmt.Errorf("cgroups of %q: %w", c.st.ID, err)
 	}
 	c.cg = cg
-	// The cgroups are made and limited while clone and the child's runtime
-	// start; only adding the pid has to wait for the child.
+	join, err := openCgroupJoin(cg, plan, false)
+	if err != nil {
+		return fmt.Errorf("cgroups of %q: %w", c.st.ID, err)
+	}
+	defer join.close()
+	// The other cgroups are made and limited while clone and the child's
+	// runtime start.
 	cgDone := make(chan error, 1)
 	seccompFilter := c.b.compileSeccompAsync(spec.Linux.Seccomp)
 	go func() {
@@ -242,7 +332,7 @@ func (c *Container) spawnInit(ctx context.Context, doc *compute.Document, plan *
 	newCgroupNS := (plan.cloneFlags|plan.unshare)&unix.CLONE_NEWCGROUP != 0
 	plan.cloneFlags &^= unix.CLONE_NEWCGROUP
 	plan.unshare &^= unix.CLONE_NEWCGROUP
-	ch, nums, err := spawn(plan, uidMaps, gidMaps, stdioFiles(doc.Stdin, doc.Stdout, doc.Stderr), doc.PreserveFDs, []*os.File{console, fifo})
+	ch, nums, err := spawn(plan, uidMaps, gidMaps, stdioFiles(doc.Stdin, doc.Stdout, doc.Stderr), doc.PreserveFDs, []*os.File{console, fifo}, join)
 	trace("init forked")
 	cgErr := <-cgDone
 	trace("cgroups made")
@@ -260,6 +350,7 @@ func (c *Container) spawnInit(ctx context.Context, doc *compute.Document, plan *
 	if err != nil {
 		return err
 	}
+	parentJoins := join.byParent(ch)
 	cfg := &initConfig{
 		Seccomp:      filter,
 		ID:           c.st.ID,
@@ -279,16 +370,22 @@ func (c *Container) spawnInit(ctx context.Context, doc *compute.Document, plan *
 		CgroupMounts: cg.MountSources(),
 		State:        c.b.ociState(c.st, compute.Created),
 	}
+	if !parentJoins {
+		cfg.CgroupTasks = cg.TaskFiles()
+	}
 	if err := ch.sync.send(&message{Type: msgConfig, Config: cfg}); err != nil {
 		return c.initFailed(ch, err)
 	}
 	trace("config sent")
 	/* sync 1: init starts on its mounts at once; it waits for this message
 	   only before it needs to be in its cgroups (the cgroup namespace, a
-	   cgroup mount, or the hooks stage at the latest). Attaching to a v1
-	   hierarchy waits for an RCU grace period, so it overlaps init's work. */
-	if err := cg.Apply(pid); err != nil {
-		return c.initFailed(ch, fmt.Errorf("cgroups of %q: %w", c.st.ID, err))
+	   cgroup mount, or the hooks stage at the latest), and then joins the
+	   v1 hierarchies itself. When we move it instead, the kernel's global
+	   lock may wait for an RCU grace period: that overlaps init's work. */
+	if parentJoins {
+		if err := cg.Apply(pid); err != nil {
+			return c.initFailed(ch, fmt.Errorf("cgroups of %q: %w", c.st.ID, err))
+		}
 	}
 	c.st.CgroupPaths = cg.Paths()
 	c.st.CgroupCreated = cg.Created()

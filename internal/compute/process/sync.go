@@ -38,6 +38,14 @@ type initConfig struct {
 	PreserveFds int
 	// CgroupMounts tells init what to bind for "cgroup" mounts.
 	CgroupMounts []cgroups.MountSource
+	// CgroupTasks are the cgroup v1 "tasks" files (Manager.TaskFiles) init
+	// writes "0" to at sync 1, moving its own thread into the container's
+	// cgroups: host paths, valid in the copy of the runtime's mount
+	// namespace init starts in. Empty when the parent moved it.
+	CgroupTasks []string
+	// CgroupTaskFds are the same files opened by the parent, for an exec,
+	// which has entered the container's mount namespace by then.
+	CgroupTaskFds []int
 	// Seccomp is the compiled filter (seccomp.Filter.MarshalBinary), made
 	// by the parent so that init never runs the compiler.
 	Seccomp []byte

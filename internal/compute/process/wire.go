@@ -72,6 +72,13 @@ func (w *wireWriter) strs(l []string) {
 	}
 }
 
+func (w *wireWriter) ints(l []int) {
+	w.uint(uint64(len(l)))
+	for _, v := range l {
+		w.int(int64(v))
+	}
+}
+
 func (w *wireWriter) strMap(m map[string]string) {
 	w.uint(uint64(len(m)))
 	for k, v := range m {
@@ -168,6 +175,18 @@ func (r *wireReader) strs() []string {
 	return l
 }
 
+func (r *wireReader) ints() []int {
+	n := r.n()
+	if n == 0 {
+		return nil
+	}
+	l := make([]int, n)
+	for i := range l {
+		l[i] = int(r.int())
+	}
+	return l
+}
+
 func (r *wireReader) strMap() map[string]string {
 	n := r.n()
 	if n == 0 {
@@ -260,6 +279,8 @@ func (w *wireWriter) initConfig(c *initConfig) {
 	w.int(int64(c.FifoFd))
 	w.int(int64(c.PreserveFds))
 	w.cgroupMounts(c.CgroupMounts)
+	w.strs(c.CgroupTasks)
+	w.ints(c.CgroupTaskFds)
 	w.bytes(c.Seccomp)
 	w.bool(c.State != nil)
 	if s := c.State; s != nil {
@@ -289,6 +310,8 @@ func (r *wireReader) initConfig() *initConfig {
 	c.FifoFd = int(r.int())
 	c.PreserveFds = int(r.int())
 	c.CgroupMounts = r.cgroupMounts()
+	c.CgroupTasks = r.strs()
+	c.CgroupTaskFds = r.ints()
 	c.Seccomp = r.bytes()
 	if r.bool() {
 		c.State = &specs.State{Version: r.str(), ID: r.str(), Status: specs.ContainerState(r.str()),

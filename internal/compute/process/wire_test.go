@@ -86,13 +86,15 @@ func TestWireRoundTrip(t *testing.T) {
 				{Subdir: "cpu,cpuacct", HostPath: "/sys/fs/cgroup/cpu,cpuacct/c1", Symlinks: []string{"cpu", "cpuacct"}, Version: 1},
 				{HostPath: "/sys/fs/cgroup/c1", Version: 2},
 			},
-			Seccomp: []byte("SLSC0001\x00\x01"),
+			CgroupTasks: []string{"/sys/fs/cgroup/cpu,cpuacct/c1/tasks"},
+			Seccomp:     []byte("SLSC0001\x00\x01"),
 			State: &specs.State{Version: specs.Version, ID: "c1", Status: specs.StateCreated, Pid: 42,
 				Bundle: "/b", Annotations: map[string]string{"k": "v"}},
 		}}},
 		{"exec config", &message{Type: msgConfig, Config: &initConfig{
 			ID: "c1", Spec: initSpec(&specs.Spec{Root: &specs.Root{Path: "/r"}, Linux: &specs.Linux{}}),
 			Process: &specs.Process{Args: []string{"ls"}, Cwd: "/"}, Exec: true, ConsoleFd: -1, FifoFd: -1,
+			CgroupTaskFds: []int{5, 6},
 		}}},
 		{"empty config", &message{Type: msgConfig, Config: &initConfig{}}},
 	}

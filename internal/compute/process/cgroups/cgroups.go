@@ -22,8 +22,28 @@ import (
 type Manager interface {
 	// Apply creates the container's cgroup in every hierarchy and moves pid
 	// into it. Parents that do not exist are created (and remembered so that
-	// Destroy can remove the ones it made).
+	// Destroy can remove the ones it made). A pid <= 0 only creates them.
+	//
+	// Writing another process's pid to cgroup.procs makes the kernel take
+	// its global threadgroup lock for writing, which on a host in the
+	// default mode (no favordynmods) waits for an RCU grace period: 7-17 ms
+	// per container on the project's machine. The start path avoids that
+	// with OpenUnified and TaskFiles; Apply(pid) is for when they cannot be
+	// used (a child in a new user namespace may not write the host's
+	// cgroup files).
 	Apply(pid int) error
+	// OpenUnified creates the container's cgroup2 directory and returns it
+	// open, so that a child can be cloned straight into it (clone3 with
+	// CLONE_INTO_CGROUP), which takes no global lock. It returns nil when
+	// there is no usable cgroup2 hierarchy (cgroup v1, or a hybrid host
+	// whose unified tree is read-only).
+	OpenUnified() (*os.File, error)
+	// TaskFiles returns the "tasks" file of the container's cgroup in each
+	// cgroup v1 hierarchy (Apply(0) creates them). A thread that writes "0"
+	// to one moves itself, and for a thread that moves itself the kernel
+	// skips its global lock. Only that thread moves: the runtime's init
+	// writes them from the thread that later executes the container.
+	TaskFiles() []string
 	// Set writes the resource limits. It is used both at create time and by
 	// `update` on a running container (only the non-nil fields change).
 	Set(r *specs.LinuxResources) error

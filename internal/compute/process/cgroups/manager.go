@@ -24,6 +24,10 @@ type group struct {
 	version     int
 	// h is the hierarchy; nil on a Manager from Load until it is needed.
 	h *hierarchy
+	// made is set once the directory exists: the runtime makes the cgroup2
+	// one (OpenUnified) and then the others (Apply(0)) ahead of the fork,
+	// and a later Apply(pid) must not walk and mkdir the tree again.
+	made bool
 }
 
 // manager implements Manager for the cgroupfs layouts (v1, hybrid, v2).
@@ -43,10 +47,6 @@ type manager struct {
 	created []string
 	// v2Ctrls caches the v2 dir's cgroup.controllers.
 	v2Ctrls map[string]bool
-	// made is set once Apply has made every directory: the runtime calls
-	// Apply(0) ahead of the fork and Apply(pid) after it, and the second
-	// call must not walk and mkdir the whole tree again on the start path.
-	made bool
 }
 
 var _ Manager = (*manager)(nil)
@@ -138,12 +138,12 @@ func Load(paths map[string]string, created []string) Manager {
 			g.controllers = append(g.controllers, k)
 			continue
 		}
-		g := &group{dir: dir, controllers: []string{k}, version: 1}
+		g := &group{dir: dir, controllers: []string{k}, version: 1, made: true}
 		byDir[dir] = g
 		m.groups = append(m.groups, g)
 	}
 	if m.v2 != "" {
-		m.groups = append(m.groups, &group{dir: m.v2, version: 2})
+		m.groups = append(m.groups, &group{dir: m.v2, version: 2, made: true})
 	}
 	switch {
 	case m.v2 != "" && len(m.v1) == 0:
@@ -208,11 +208,8 @@ func (m *manager) hierarchyOf(g *group) *hierarchy {
 func (m *manager) Apply(pid int) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if !m.made {
-		if err := m.createAll(); err != nil {
-			return err
-		}
-		m.made = true
+	if err := m.createAll(); err != nil {
+		return err
 	}
 	if pid <= 0 {
 		return nil
@@ -229,18 +226,66 @@ func (m *manager) Apply(pid int) error {
 // createAll makes the container's directory in every hierarchy.
 func (m *manager) createAll() error {
 	for _, g := range slices.Clone(m.groups) {
-		if err := m.create(g); err != nil {
-			if g.version == 2 && m.v2Optional && isPermanentMkdirErr(err) {
-				// Hybrid host whose unified tree we cannot use: work without
-				// it (only v2-only controllers such as hugetlb are lost).
-				m.groups = slices.DeleteFunc(m.groups, func(x *group) bool { return x == g })
-				m.v2 = ""
-				continue
-			}
+		if err := m.createGroup(g); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// createGroup makes g's directory once. On a hybrid host whose unified
+// tree we cannot use, the cgroup2 group is dropped instead: the container
+// works without it (only v2-only controllers such as hugetlb are lost).
+func (m *manager) createGroup(g *group) error {
+	if g.made {
+		return nil
+	}
+	if err := m.create(g); err != nil {
+		if g.version == 2 && m.v2Optional && isPermanentMkdirErr(err) {
+			m.groups = slices.DeleteFunc(m.groups, func(x *group) bool { return x == g })
+			m.v2 = ""
+			return nil
+		}
+		return err
+	}
+	g.made = true
+	return nil
+}
+
+// OpenUnified implements Manager.
+func (m *manager) OpenUnified() (*os.File, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, g := range m.groups {
+		if g.version != 2 {
+			continue
+		}
+		if err := m.createGroup(g); err != nil {
+			return nil, err
+		}
+		if !g.made {
+			return nil, nil // dropped: a read-only unified tree
+		}
+		f, err := os.OpenFile(g.dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return nil, fmt.Errorf("open cgroup %s: %w", g.dir, unwrapPath(err))
+		}
+		return f, nil
+	}
+	return nil, nil
+}
+
+// TaskFiles implements Manager.
+func (m *manager) TaskFiles() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []string
+	for _, g := range m.groups {
+		if g.version == 1 {
+			out = append(out, filepath.Join(g.dir, "tasks"))
+		}
+	}
+	return out
 }
 
 // isPermanentMkdirErr reports errors that retrying or waiting cannot fix.

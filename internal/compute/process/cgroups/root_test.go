@@ -565,6 +565,67 @@ func TestRootRelative(t *testing.T) {
 	}
 }
 
+// TestRootSelfJoin enters a container's cgroups the way the runtime's
+// init does: cloned into the cgroup2 directory (OpenUnified, clone3 with
+// CLONE_INTO_CGROUP), then writing "0" to each of TaskFiles itself.
+func TestRootSelfJoin(t *testing.T) {
+	requireRoot(t)
+	path := "/" + uniqueName(t) + "/ctr"
+	m, err := New(path, "ctr")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cleanupManager(t, m)
+	dir, err := m.OpenUnified()
+	if err != nil {
+		t.Fatalf("OpenUnified: %v", err)
+	}
+	if err := m.Apply(0); err != nil {
+		t.Fatalf("Apply(0): %v", err)
+	}
+	mode := Mode()
+	if (dir != nil) != (mode != Legacy) {
+		t.Errorf("OpenUnified on a %v host = %v", mode, dir)
+	}
+	if (len(m.TaskFiles()) > 0) != (mode != Unified) {
+		t.Errorf("TaskFiles on a %v host = %v", mode, m.TaskFiles())
+	}
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Skip("no sh")
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	attr := &syscall.ProcAttr{Files: []uintptr{0, w.Fd(), 2}, Sys: &syscall.SysProcAttr{}}
+	if dir != nil {
+		defer dir.Close()
+		attr.Sys.UseCgroupFD, attr.Sys.CgroupFD = true, int(dir.Fd())
+	}
+	argv := append([]string{"sh", "-c", `for f; do echo 0 > "$f" || exit 1; done; cat /proc/self/cgroup`, "sh"}, m.TaskFiles()...)
+	pid, err := syscall.ForkExec(sh, argv, attr)
+	w.Close()
+	if err != nil {
+		t.Fatalf("start sh: %v", err)
+	}
+	out, _ := io.ReadAll(r)
+	var ws syscall.WaitStatus
+	if _, err := syscall.Wait4(pid, &ws, 0, nil); err != nil || ws.ExitStatus() != 0 {
+		t.Fatalf("sh: %v, status %v: %s", err, ws, out)
+	}
+	cg, err := parseSelfCgroup(strings.NewReader(string(out)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for c := range m.Paths() {
+		if cg[c] != path {
+			t.Errorf("process in %q cgroup %q, want %q", c, cg[c], path)
+		}
+	}
+}
+
 // TestRootUnified runs the v2 code: on a v2 host on the host itself, on a
 // hybrid host on its cgroup2 mount taken as if it were the only one.
 func TestRootUnified(t *testing.T) {
