@@ -4,30 +4,52 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // writeFile writes val to the control file dir/name. There is no O_CREAT:
 // a missing control file must fail (ENOENT) rather than attempt a create.
 // O_TRUNC is a no-op on cgroupfs but keeps plain files (tests) exact.
+//
+// Plain syscalls rather than package os: os.OpenFile tries each file on
+// the runtime's poller and toggles O_NONBLOCK (four fcntl and an
+// epoll_ctl per open), which the start path pays for every control file.
 func writeFile(dir, name, val string) error {
 	path := filepath.Join(dir, name)
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0)
+	fd, err := unix.Open(path, unix.O_WRONLY|unix.O_TRUNC|unix.O_CLOEXEC, 0)
 	if err == nil {
-		_, err = f.WriteString(val)
-		if cerr := f.Close(); err == nil {
+		err = writeAll(fd, val)
+		if cerr := unix.Close(fd); err == nil {
 			err = cerr
 		}
 	}
 	if err != nil {
-		return fmt.Errorf("write %s=%q: %w", path, val, unwrapPath(err))
+		return fmt.Errorf("write %s=%q: %w", path, val, err)
 	}
 	return nil
+}
+
+// writeAll writes val with one write(2), as the kernel's control files
+// expect; a short write is an error.
+func writeAll(fd int, val string) error {
+	for {
+		n, err := unix.Write(fd, []byte(val))
+		if err == unix.EINTR {
+			continue
+		}
+		if err == nil && n != len(val) {
+			err = io.ErrShortWrite
+		}
+		return err
+	}
 }
 
 // unwrapPath drops the *fs.PathError wrapper whose path is already in our
@@ -40,14 +62,42 @@ func unwrapPath(err error) error {
 	return err
 }
 
-// readFile returns the content of dir/name without surrounding space.
+// readFile returns the content of dir/name without surrounding space
+// (plain syscalls, as writeFile).
 func readFile(dir, name string) (string, error) {
 	path := filepath.Join(dir, name)
-	b, err := os.ReadFile(path)
+	b, err := readAll(path)
 	if err != nil {
-		return "", fmt.Errorf("read %s: %w", path, unwrapPath(err))
+		return "", fmt.Errorf("read %s: %w", path, err)
 	}
 	return string(bytes.TrimSpace(b)), nil
+}
+
+// readAll reads a whole file; control files report no size, so it reads
+// until EOF into a buffer that grows as needed.
+func readAll(path string) ([]byte, error) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer unix.Close(fd)
+	b := make([]byte, 0, 512)
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := unix.Read(fd, b[len(b):cap(b)])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if n == 0 {
+			return b, nil
+		}
+		b = b[:len(b)+n]
+	}
 }
 
 // parseUint parses a counter; "max" (v2) means unlimited and maps to
