@@ -109,7 +109,11 @@ func (b *Backend) Create(ctx context.Context, doc *compute.Document) (compute.Sy
 			c.abort()
 		}
 	}()
-	if err := c.spawnInit(ctx, doc, plan); err != nil {
+	spawnFn := c.spawnInit
+	if directSupported(doc, plan) {
+		spawnFn = c.spawnDirect
+	}
+	if err := spawnFn(ctx, doc, plan); err != nil {
 		return nil, err
 	}
 	ok = true

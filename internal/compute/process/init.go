@@ -297,22 +297,35 @@ func lookPath(proc *specs.Process) (string, error) {
 		}
 		return name, nil
 	}
+	for _, full := range execCandidates(proc) {
+		if checkExecutable(full) == nil {
+			return full, nil
+		}
+	}
+	return "", fmt.Errorf("exec: %q: executable file not found in $PATH", name)
+}
+
+// execCandidates lists where execvp would look for args[0]: itself when
+// it holds a "/", else each directory of the process's PATH.
+func execCandidates(proc *specs.Process) []string {
+	name := proc.Args[0]
+	if strings.Contains(name, "/") {
+		return []string{name}
+	}
 	path := "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 	for _, e := range proc.Env {
 		if v, ok := strings.CutPrefix(e, "PATH="); ok {
 			path = v
 		}
 	}
+	var out []string
 	for _, dir := range strings.Split(path, ":") {
 		if dir == "" {
 			dir = "."
 		}
-		full := dir + "/" + name
-		if checkExecutable(full) == nil {
-			return full, nil
-		}
+		out = append(out, dir+"/"+name)
 	}
-	return "", fmt.Errorf("exec: %q: executable file not found in $PATH", name)
+	return out
 }
 
 func checkExecutable(path string) error {

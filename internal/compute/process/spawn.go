@@ -283,46 +283,15 @@ func (c *Container) spawnInit(ctx context.Context, doc *compute.Document, plan *
 			defer console.Close()
 		}
 	}
-	var fifo *os.File
-	if !doc.StartOnCreate {
-		path := filepath.Join(c.b.dir(c.st.ID), fifoFile)
-		if err := unix.Mkfifo(path, 0o600); err != nil {
-			return fmt.Errorf("mkfifo %s: %w", path, err)
-		}
-		// Read+write: opening never blocks and init's reads wait for data.
-		f, err := os.OpenFile(path, os.O_RDWR, 0)
-		if err != nil {
-			return fmt.Errorf("open %s: %w", path, err)
-		}
-		defer f.Close()
-		fifo = f
-	}
-
-	cgroupsPath := spec.Linux.CgroupsPath
-	if cgroupsPath == "" {
-		cgroupsPath = "/" + c.st.ID // runc's default
-	}
-	cg, err := cgroups.New(cgroupsPath, c.st.ID)
+	fifo, cg, join, cgDone, err := c.prepareSpawn(doc, plan)
 	if err != nil {
-		return fmt.Errorf("cgroups of %q: %w", c.st.ID, err)
-	}
-	c.cg = cg
-	join, err := openCgroupJoin(cg, plan, false)
-	if err != nil {
-		return fmt.Errorf("cgroups of %q: %w", c.st.ID, err)
+		return err
 	}
 	defer join.close()
-	// The other cgroups are made and limited while clone and the child's
-	// runtime start.
-	cgDone := make(chan error, 1)
+	if fifo != nil {
+		defer fifo.Close()
+	}
 	seccompFilter := c.b.compileSeccompAsync(spec.Linux.Seccomp)
-	go func() {
-		err := cg.Apply(0)
-		if err == nil {
-			err = cg.Set(cgroupResources(spec))
-		}
-		cgDone <- err
-	}()
 	var uidMaps, gidMaps []specs.LinuxIDMapping
 	if plan.cloneFlags&unix.CLONE_NEWUSER != 0 {
 		uidMaps, gidMaps = spec.Linux.UIDMappings, spec.Linux.GIDMappings
@@ -387,8 +356,6 @@ func (c *Container) spawnInit(ctx context.Context, doc *compute.Document, plan *
 			return c.initFailed(ch, fmt.Errorf("cgroups of %q: %w", c.st.ID, err))
 		}
 	}
-	c.st.CgroupPaths = cg.Paths()
-	c.st.CgroupCreated = cg.Created()
 	if c.st.PidStart, err = pidStartTime(pid); err != nil {
 		return fmt.Errorf("container %q init (pid %d) died during setup", c.st.ID, pid)
 	}
@@ -396,34 +363,17 @@ func (c *Container) spawnInit(ctx context.Context, doc *compute.Document, plan *
 		return c.initFailed(ch, err)
 	}
 	trace("cgroups joined")
-	// Written while init makes its mounts: the state is complete now, and
-	// a reader before "ready" sees a live init with its fifo (or, for run,
-	// the starting marker), i.e. created.
-	c.st.Namespaces = namespacePaths(spec.Linux.Namespaces, pid)
-	starting := filepath.Join(c.b.dir(c.st.ID), startingFile)
-	if doc.StartOnCreate {
-		if err := os.WriteFile(starting, nil, 0o600); err != nil {
-			return fmt.Errorf("mark container %q starting: %w", c.st.ID, err)
-		}
-	}
-	if err := c.b.saveState(c.st); err != nil {
+	starting, err := c.recordInit(doc, cg)
+	if err != nil {
 		return err
 	}
-	trace("state saved")
 	/* sync 2: the mounts are made; hooks that run in the runtime's
 	   namespaces go now, before pivot_root. */
 	if _, err := ch.sync.expect(msgHooks); err != nil {
 		return c.initFailed(ch, err)
 	}
-	if spec.Hooks != nil {
-		state := c.b.ociState(c.st, compute.Created)
-		//lint:ignore SA1019 prestart is deprecated, yet runtime-spec 1.x still requires running it
-		if err := runHooks("prestart", spec.Hooks.Prestart, state); err != nil {
-			return err
-		}
-		if err := runHooks("createRuntime", spec.Hooks.CreateRuntime, state); err != nil {
-			return err
-		}
+	if err := c.runCreateHooks(spec); err != nil {
+		return err
 	}
 	if err := ch.sync.send(&message{Type: msgHooksDone}); err != nil {
 		return c.initFailed(ch, err)
@@ -456,12 +406,115 @@ func (c *Container) spawnInit(ctx context.Context, doc *compute.Document, plan *
 		if err := ch.sync.waitExec(); err != nil {
 			return err
 		}
-		// Running from now on (its process was exec'd).
-		if err := os.Remove(starting); err != nil {
-			return fmt.Errorf("mark container %q started: %w", c.st.ID, err)
-		}
-		c.runPoststart()
+		return c.markStarted(starting)
 	}
+	return nil
+}
+
+// openFifo makes the exec fifo that `start` writes to, for a create (nil
+// for run, whose init waits on its pipe). Opened read+write, so that
+// opening never blocks and init's read waits for data.
+func (c *Container) openFifo(doc *compute.Document) (*os.File, error) {
+	if doc.StartOnCreate {
+		return nil, nil
+	}
+	path := filepath.Join(c.b.dir(c.st.ID), fifoFile)
+	if err := unix.Mkfifo(path, 0o600); err != nil {
+		return nil, fmt.Errorf("mkfifo %s: %w", path, err)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	return f, nil
+}
+
+// prepareSpawn makes what both inits need before the clone: the exec fifo
+// (openFifo) and the cgroups (makeCgroups).
+func (c *Container) prepareSpawn(doc *compute.Document, plan *nsPlan) (*os.File, cgroups.Manager, *cgroupJoin, <-chan error, error) {
+	fifo, err := c.openFifo(doc)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	cg, join, cgDone, err := c.makeCgroups(doc.Spec, plan)
+	if err != nil {
+		if fifo != nil {
+			fifo.Close()
+		}
+		return nil, nil, nil, nil, err
+	}
+	return fifo, cg, join, cgDone, nil
+}
+
+// makeCgroups prepares the container's cgroups: how the child enters them
+// (the cgroup2 directory is made now, the child is cloned into it) and a
+// goroutine that makes the others and applies the limits while the child
+// starts, reporting on the returned channel.
+func (c *Container) makeCgroups(spec *specs.Spec, plan *nsPlan) (cgroups.Manager, *cgroupJoin, <-chan error, error) {
+	cgroupsPath := spec.Linux.CgroupsPath
+	if cgroupsPath == "" {
+		cgroupsPath = "/" + c.st.ID // runc's default
+	}
+	cg, err := cgroups.New(cgroupsPath, c.st.ID)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("cgroups of %q: %w", c.st.ID, err)
+	}
+	c.cg = cg
+	join, err := openCgroupJoin(cg, plan, false)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("cgroups of %q: %w", c.st.ID, err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		err := cg.Apply(0)
+		if err == nil {
+			err = cg.Set(cgroupResources(spec))
+		}
+		done <- err
+	}()
+	return cg, join, done, nil
+}
+
+// recordInit writes the state of a container whose init is making its
+// mounts: complete now, so that a reader before "ready" sees a live init
+// with its fifo (or, for run, the starting marker), i.e. created. It
+// returns the marker's path.
+func (c *Container) recordInit(doc *compute.Document, cg cgroups.Manager) (string, error) {
+	c.st.CgroupPaths = cg.Paths()
+	c.st.CgroupCreated = cg.Created()
+	c.st.Namespaces = namespacePaths(doc.Spec.Linux.Namespaces, c.st.Pid)
+	starting := filepath.Join(c.b.dir(c.st.ID), startingFile)
+	if doc.StartOnCreate {
+		if err := os.WriteFile(starting, nil, 0o600); err != nil {
+			return "", fmt.Errorf("mark container %q starting: %w", c.st.ID, err)
+		}
+	}
+	if err := c.b.saveState(c.st); err != nil {
+		return "", err
+	}
+	trace("state saved")
+	return starting, nil
+}
+
+// runCreateHooks runs the hooks of the runtime's namespaces, at sync 2.
+func (c *Container) runCreateHooks(spec *specs.Spec) error {
+	if spec.Hooks == nil {
+		return nil
+	}
+	state := c.b.ociState(c.st, compute.Created)
+	//lint:ignore SA1019 prestart is deprecated, yet runtime-spec 1.x still requires running it
+	if err := runHooks("prestart", spec.Hooks.Prestart, state); err != nil {
+		return err
+	}
+	return runHooks("createRuntime", spec.Hooks.CreateRuntime, state)
+}
+
+// markStarted records that run's process was executed.
+func (c *Container) markStarted(starting string) error {
+	if err := os.Remove(starting); err != nil {
+		return fmt.Errorf("mark container %q started: %w", c.st.ID, err)
+	}
+	c.runPoststart()
 	return nil
 }
 

@@ -1,0 +1,591 @@
+package process
+
+import (
+	"encoding/binary"
+	"fmt"
+	"os"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"unsafe"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/silo-containers/silo/internal/compute"
+	"github.com/silo-containers/silo/internal/compute/process/cgroups"
+	"github.com/silo-containers/silo/internal/compute/process/seccomp"
+)
+
+// Marks the direct init writes on the init pipe at its sync points; any
+// other record is the index of the step that failed and its errno.
+const (
+	markCgroup = 0xffffff01 // waiting for its cgroups (sync 1)
+	markHooks  = 0xffffff02 // mounts made: the runtime's hooks now (sync 2)
+	markReady  = 0xffffff03 // waiting to start (sync 3)
+)
+
+// atFdcwd is AT_FDCWD as a syscall argument.
+const atFdcwd = ^uintptr(99) // -100
+
+// Slots of the direct init: fds its steps open for later steps.
+const (
+	slotTmp    = 0 // a file written and closed at once
+	slotOldDir = 1 // the old root during pivot_root
+	slotRoot   = 2 // the rootfs, root of every openat2
+	slotTarget = 3 // a mount point being made
+	slotParent = 4 // its parent while a directory is made
+)
+
+// directFd is the fd number a mount point is duplicated to, so that the
+// mount(2) path "/proc/self/fd/999" can be written down in advance.
+const directFd = 999
+
+// directSupported reports whether the direct init can set this container
+// up; everything else goes through the exec'd init (Init), which handles
+// every feature. The direct init is the fast path for the common case:
+// new namespaces (no user namespace, none joined), file-system mounts (no
+// binds), no terminal, no hooks that init runs itself, no LSM labels.
+func directSupported(doc *compute.Document, plan *nsPlan) bool {
+	s := doc.Spec
+	p := s.Process
+	l := s.Linux
+	switch {
+	case os.Getenv("SILO_EXEC_INIT") == "1", doc.NoPivot, p.Terminal, doc.Console != nil,
+		len(plan.threadJoins) > 0, len(plan.childJoins) > 0, plan.unshare != 0, plan.userNS(),
+		plan.cloneFlags&unix.CLONE_NEWNS == 0,
+		s.Hooks != nil && (len(s.Hooks.CreateContainer) > 0 || len(s.Hooks.StartContainer) > 0),
+		l.Seccomp != nil && l.Seccomp.ListenerPath != "",
+		l.Personality != nil, l.MountLabel != "", p.ApparmorProfile != "", p.SelinuxLabel != "",
+		p.Capabilities == nil, len(p.Args) == 0:
+		return false
+	}
+	if sc := l.Seccomp; sc != nil {
+		if sc.DefaultAction == specs.ActNotify {
+			return false
+		}
+		for _, r := range sc.Syscalls {
+			if r.Action == specs.ActNotify {
+				return false
+			}
+		}
+	}
+	if !haveDirectKernel() {
+		return false
+	}
+	for _, m := range s.Mounts {
+		switch m.Type {
+		case "proc", "tmpfs", "devpts", "mqueue", "sysfs", "cgroup", "cgroup2":
+		default:
+			return false
+		}
+		o := parseMountOptions(m.Options)
+		if o.bind || o.recAttrSet != 0 || o.recAttrClr != 0 {
+			return false
+		}
+		if path.Clean("/"+m.Destination) == "/" {
+			return false
+		}
+	}
+	return true
+}
+
+// haveDirectKernel probes for what the direct init's steps use beyond
+// clone3 (5.3) and openat2 (5.6): mount_setattr (5.12). A bad fd gets
+// EBADF from a kernel that has it, ENOSYS from one that has not.
+func haveDirectKernel() bool {
+	err := unix.MountSetattr(-1, "", unix.AT_EMPTY_PATH, &unix.MountAttr{})
+	return err != unix.ENOSYS
+}
+
+// directBuilder compiles the container's set-up into a directProg.
+type directBuilder struct {
+	p      *directProg
+	syncFd int
+	how    uintptr // struct open_how for an O_PATH directory in the rootfs
+}
+
+func (b *directBuilder) str(s string) uintptr {
+	if s == "" {
+		return 0
+	}
+	return b.p.cstr(s)
+}
+
+// keepStruct keeps v (a pointer to a struct the kernel reads) and returns
+// its address.
+func keepStruct[T any](p *directProg, v *T) uintptr {
+	p.keep = append(p.keep, unsafe.Slice((*byte)(unsafe.Pointer(v)), unsafe.Sizeof(*v)))
+	return uintptr(unsafe.Pointer(v))
+}
+
+// fromSlot makes argument i of o the fd in slot s.
+func fromSlot(o *dop, i, s int8) *dop {
+	o.argFrom, o.slotIn = i, s
+	return o
+}
+
+func (b *directBuilder) mount(what, src, dst, fstype string, flags uintptr, data string) *dop {
+	return b.p.sys(what, unix.SYS_MOUNT, b.str(src), b.str(dst), b.str(fstype), flags, b.str(data))
+}
+
+// sync writes mark to the parent and, with wait, reads its one-byte reply.
+func (b *directBuilder) sync(what string, mark uint32, wait bool) {
+	rec := make([]byte, 8)
+	binary.LittleEndian.PutUint32(rec, mark)
+	b.p.sys(what, unix.SYS_WRITE, uintptr(b.syncFd), b.p.buf(rec), 8)
+	if wait {
+		b.p.sys(what, unix.SYS_READ, uintptr(b.syncFd), b.p.buf(make([]byte, 1)), 1)
+	}
+}
+
+// openIn opens rel inside the rootfs (openat2 RESOLVE_IN_ROOT, no magic
+// links: a symlink cannot lead out, CVE-2021-30465) into slot out.
+func (b *directBuilder) openIn(rel string, out int8) *dop {
+	o := b.p.sys("open "+rel+" in rootfs", unix.SYS_OPENAT2, 0, b.p.cstr(rel), b.how, unsafe.Sizeof(unix.OpenHow{}))
+	o.slotOut = out
+	return fromSlot(o, 0, slotRoot)
+}
+
+// dir makes directory dest (and its parents) in the rootfs, as
+// mkdirAllInRoot, and leaves it open in slotTarget. The steps try, in
+// turn: dest exists (one openat2); its parent exists (make dest alone);
+// else make every component.
+func (b *directBuilder) dir(dest string) {
+	dest = path.Clean("/" + dest)
+	ops := func() int { return len(b.p.ops) }
+	b.openIn(dest, slotTarget).okErr = unix.ENOENT
+	first := ops() - 1
+	var short int
+	if dest != "/" {
+		parent, base := path.Dir(dest), path.Base(dest)
+		o := b.openIn(parent, slotParent)
+		o.skipErr, o.skipN = unix.ENOENT, 3
+		fromSlot(b.p.sys("create mount point "+dest, unix.SYS_MKDIRAT, 0, b.p.cstr(base), 0o755), 0, slotParent).okErr = unix.EEXIST
+		fromSlot(b.p.sys("close", unix.SYS_CLOSE, 0), 0, slotParent)
+		b.openIn(dest, slotTarget)
+		short = ops() - 1
+	}
+	comps := strings.Split(strings.TrimPrefix(dest, "/"), "/")
+	for k := range comps {
+		parent := "/" + strings.Join(comps[:k], "/")
+		b.openIn(parent, slotParent)
+		fromSlot(b.p.sys("create mount point "+path.Join(parent, comps[k]), unix.SYS_MKDIRAT, 0, b.p.cstr(comps[k]), 0o755), 0, slotParent).okErr = unix.EEXIST
+		fromSlot(b.p.sys("close", unix.SYS_CLOSE, 0), 0, slotParent)
+	}
+	b.openIn(dest, slotTarget)
+	b.p.ops[first].skipOK = int32(ops() - first - 1)
+	if short > 0 {
+		b.p.ops[short].skipOK = int32(ops() - short - 1)
+	}
+}
+
+// target makes dest and returns the path that names it for mount(2).
+func (b *directBuilder) target(dest string) string {
+	b.dir(dest)
+	fromSlot(b.p.sys("dup "+dest, unix.SYS_DUP3, 0, directFd, unix.O_CLOEXEC), 0, slotTarget)
+	fromSlot(b.p.sys("close", unix.SYS_CLOSE, 0), 0, slotTarget)
+	return "/proc/self/fd/" + strconv.Itoa(directFd)
+}
+
+// setattr sets mount attributes on pth (mount_setattr keeps the others,
+// as remountBind keeps the locked flags).
+func (b *directBuilder) setattr(what, pth string, set uint64, flags uintptr) *dop {
+	attr := keepStruct(b.p, &unix.MountAttr{Attr_set: set})
+	return b.p.sys(what, unix.SYS_MOUNT_SETATTR, atFdcwd, b.p.cstr(pth), flags, attr, unsafe.Sizeof(unix.MountAttr{}))
+}
+
+// writeFile writes val to pth (a /proc file after pivot_root).
+func (b *directBuilder) writeFile(what, pth, val string) {
+	b.p.sys(what, unix.SYS_OPENAT, atFdcwd, b.p.cstr(pth), unix.O_WRONLY|unix.O_CLOEXEC).slotOut = slotTmp
+	fromSlot(b.p.sys(what, unix.SYS_WRITE, 0, b.p.buf([]byte(val)), uintptr(len(val))), 0, slotTmp)
+	fromSlot(b.p.sys("close", unix.SYS_CLOSE, 0), 0, slotTmp)
+}
+
+// directConfig is what compileDirect needs beside the spec.
+type directConfig struct {
+	spec       *specs.Spec
+	id, rootfs string
+	cgMounts   []cgroups.MountSource
+	// tasks are the v1 "tasks" files the init joins (nil: the parent
+	// moves it).
+	tasks        []string
+	newCgroupNS  bool
+	creds        *credentials
+	filter       *seccomp.Filter
+	noNewKeyring bool
+	// syncFd is the child's end of the init pipe; fifoFd the exec fifo
+	// (-1 for run, which waits on the pipe).
+	syncFd, fifoFd int
+	stdio          [3]int
+	preserve       int
+	umask          int
+}
+
+// compileDirect turns the container's set-up into the steps of the
+// direct init, in the order Init makes them.
+func compileDirect(c *directConfig) (*directProg, error) {
+	// Room for a typical container's ~250 steps without regrowing.
+	p := &directProg{ops: make([]dop, 0, 320), what: make([]string, 0, 320)}
+	b := &directBuilder{p: p, syncFd: c.syncFd}
+	b.how = keepStruct(p, &unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC | unix.O_DIRECTORY, Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS})
+	spec, l := c.spec, c.spec.Linux
+	for i, fd := range c.stdio {
+		if fd != i {
+			p.sys("stdio", unix.SYS_DUP3, uintptr(fd), uintptr(i), 0)
+		}
+	}
+	p.sys("mark fds close-on-exec", unix.SYS_CLOSE_RANGE, uintptr(3+c.preserve), ^uintptr(0), unix.CLOSE_RANGE_CLOEXEC)
+	p.sys("setsid", unix.SYS_SETSID)
+	// Keep our mounts from the host and the host's unmounts from us.
+	b.mount("make / rslave", "", "/", "", unix.MS_SLAVE|unix.MS_REC, "")
+	b.mount("root.path: bind "+c.rootfs, c.rootfs, c.rootfs, "", unix.MS_BIND|unix.MS_REC, "")
+	b.mount("root.path: make private", "", c.rootfs, "", unix.MS_PRIVATE, "")
+	p.sys("root.path: open "+c.rootfs, unix.SYS_OPENAT, atFdcwd, p.cstr(c.rootfs), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC).slotOut = slotRoot
+	joined := false
+	join := func() {
+		if joined {
+			return
+		}
+		joined = true
+		b.sync("wait for cgroups", markCgroup, true)
+		for _, t := range c.tasks {
+			b.writeFile("join cgroup "+t, t, "0")
+		}
+		if c.newCgroupNS {
+			p.sys("unshare cgroup namespace", unix.SYS_UNSHARE, unix.CLONE_NEWCGROUP)
+		}
+	}
+	for i, m := range spec.Mounts {
+		o := parseMountOptions(m.Options)
+		what := fmt.Sprintf("mounts[%d] (%s on %s)", i, m.Type, m.Destination)
+		if m.Type == "cgroup" || m.Type == "cgroup2" {
+			join()
+			b.cgroupMount(what, m, o, c)
+			continue
+		}
+		b.mount(what, m.Source, b.target(m.Destination), m.Type, o.flags, o.dataString())
+		for _, pr := range o.propagation {
+			b.mount(what+": propagation", "", "/proc/self/fd/"+strconv.Itoa(directFd), "", pr, "")
+		}
+	}
+	join()
+	if err := b.devices(l.Devices); err != nil {
+		return nil, err
+	}
+	b.sync("mounts made", markHooks, true)
+	// pivot_root(".", ".") stacks the old root on the new one; detach it.
+	p.sys("open old root", unix.SYS_OPENAT, atFdcwd, p.cstr("/"), unix.O_DIRECTORY|unix.O_RDONLY|unix.O_CLOEXEC).slotOut = slotOldDir
+	fromSlot(p.sys("chdir "+c.rootfs, unix.SYS_FCHDIR, 0), 0, slotRoot)
+	p.sys("pivot_root", unix.SYS_PIVOT_ROOT, p.cstr("."), p.cstr("."))
+	fromSlot(p.sys("fchdir old root", unix.SYS_FCHDIR, 0), 0, slotOldDir)
+	b.mount("make old root rslave", "", ".", "", unix.MS_SLAVE|unix.MS_REC, "")
+	p.sys("detach old root", unix.SYS_UMOUNT2, p.cstr("."), unix.MNT_DETACH)
+	p.sys("chdir /", unix.SYS_CHDIR, p.cstr("/"))
+	fromSlot(p.sys("close", unix.SYS_CLOSE, 0), 0, slotOldDir)
+	fromSlot(p.sys("close", unix.SYS_CLOSE, 0), 0, slotRoot)
+	if h := spec.Hostname; h != "" {
+		p.sys("hostname: sethostname", unix.SYS_SETHOSTNAME, p.cstr(h), uintptr(len(h)))
+	}
+	if d := spec.Domainname; d != "" {
+		p.sys("domainname: setdomainname", unix.SYS_SETDOMAINNAME, p.cstr(d), uintptr(len(d)))
+	}
+	keys := make([]string, 0, len(l.Sysctl))
+	for k := range l.Sysctl {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if strings.Contains(k, "..") || strings.Contains(k, "/") {
+			return nil, fmt.Errorf("linux.sysctl: bad key %q", k)
+		}
+		b.writeFile(fmt.Sprintf("linux.sysctl %s=%q", k, l.Sysctl[k]), "/proc/sys/"+strings.ReplaceAll(k, ".", "/"), l.Sysctl[k])
+	}
+	for _, r := range l.ReadonlyPaths {
+		bind := b.mount("linux.readonlyPaths "+r+": bind", r, r, "", unix.MS_BIND|unix.MS_REC, "")
+		bind.skipErr, bind.skipN = unix.ENOENT, 1
+		b.setattr("linux.readonlyPaths "+r+": read-only", r, unix.MOUNT_ATTR_RDONLY, unix.AT_RECURSIVE)
+	}
+	for _, m := range l.MaskedPaths {
+		// /dev/null over a file; a directory refuses it (ENOTDIR) and
+		// gets an empty read-only tmpfs instead; a missing path is left.
+		null := b.mount("linux.maskedPaths "+m, "/dev/null", m, "", unix.MS_BIND, "")
+		null.okErr, null.skipErr, null.skipOK = unix.ENOENT, unix.ENOTDIR, 1
+		b.mount("linux.maskedPaths "+m, "tmpfs", m, "tmpfs", unix.MS_RDONLY, "size=0k").okErr = unix.ENOENT
+	}
+	if spec.Root.Readonly {
+		b.setattr("root.readonly: remount / read-only", "/", unix.MOUNT_ATTR_RDONLY, 0)
+	}
+	if pr := l.RootfsPropagation; pr != "" {
+		flag, ok := propagationOpts[pr]
+		if !ok {
+			return nil, fmt.Errorf("linux.rootfsPropagation: unknown value %q", pr)
+		}
+		b.mount("linux.rootfsPropagation "+pr, "", "/", "", flag, "")
+	}
+	if adj := spec.Process.OOMScoreAdj; adj != nil {
+		b.writeFile("process.oomScoreAdj", "/proc/self/oom_score_adj", strconv.Itoa(*adj))
+	}
+	if !c.noNewKeyring {
+		p.sys("join session keyring", unix.SYS_KEYCTL, unix.KEYCTL_JOIN_SESSION_KEYRING, p.cstr("_ses."+c.id)).okErr = unix.ENOSYS
+	}
+	candidates := b.lookPath(spec.Process)
+	b.sync("ready", markReady, c.fifoFd < 0)
+	if c.fifoFd >= 0 {
+		p.sys("wait for start on exec fifo", unix.SYS_READ, uintptr(c.fifoFd), p.buf(make([]byte, 1)), 1)
+		p.sys("close exec fifo", unix.SYS_CLOSE, uintptr(c.fifoFd))
+	}
+	return p, b.finalize(c, candidates)
+}
+
+// cgroupMount gives the container its cgroups, as rootfs.mountCgroup: the
+// kernel's own view with a cgroup namespace, else the container's
+// directories bound under a tmpfs.
+func (b *directBuilder) cgroupMount(what string, m specs.Mount, o mountOpts, c *directConfig) {
+	ro := o.flags & unix.MS_RDONLY
+	base := o.flags &^ unix.MS_RDONLY
+	fl := base | unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC
+	srcs := c.cgMounts
+	dest := path.Clean("/" + m.Destination)
+	if len(srcs) == 1 && srcs[0].Version == 2 && srcs[0].Subdir == "" {
+		if c.newCgroupNS {
+			b.mount(what, "cgroup2", b.target(dest), "cgroup2", o.flags, o.dataString())
+			return
+		}
+		t := b.target(dest)
+		b.mount(what, srcs[0].HostPath, t, "", unix.MS_BIND|unix.MS_REC, "")
+		if o.flags&^(unix.MS_BIND|unix.MS_REC) != 0 {
+			b.dir(dest)
+			b.remountFlags(what, o.flags&^(unix.MS_BIND|unix.MS_REC))
+		}
+		return
+	}
+	b.mount(what+": tmpfs", "tmpfs", b.target(dest), "tmpfs", fl, "mode=755")
+	for _, s := range srcs {
+		sub := path.Join(dest, s.Subdir)
+		t := b.target(sub)
+		if c.newCgroupNS {
+			fstype, data := "cgroup", v1MountData(s.Subdir)
+			if s.Version == 2 {
+				fstype, data = "cgroup2", ""
+			}
+			b.mount(what+": "+fstype+" "+s.Subdir, fstype, t, fstype, fl|ro, data)
+		} else {
+			b.mount(what+": bind "+s.HostPath, s.HostPath, t, "", unix.MS_BIND, "")
+			b.dir(sub)
+			b.remountFlags(what+": remount "+s.Subdir, fl|ro)
+		}
+		for _, link := range s.Symlinks {
+			b.openIn(dest, slotParent)
+			fromSlot(b.p.sys(what+": symlink "+link, unix.SYS_SYMLINKAT, b.p.cstr(s.Subdir), 0, b.p.cstr(link)), 1, slotParent).okErr = unix.EEXIST
+			fromSlot(b.p.sys("close", unix.SYS_CLOSE, 0), 0, slotParent)
+		}
+	}
+	if ro != 0 {
+		b.dir(dest)
+		b.remountFlags(what+": read-only", unix.MS_RDONLY)
+	}
+}
+
+// remountFlags applies MS_* flags to the mount open in slotTarget with
+// mount_setattr, which leaves the flags it is not given as they are.
+func (b *directBuilder) remountFlags(what string, flags uintptr) {
+	var set uint64
+	for ms, attr := range map[uintptr]uint64{unix.MS_RDONLY: unix.MOUNT_ATTR_RDONLY, unix.MS_NOSUID: unix.MOUNT_ATTR_NOSUID,
+		unix.MS_NODEV: unix.MOUNT_ATTR_NODEV, unix.MS_NOEXEC: unix.MOUNT_ATTR_NOEXEC} {
+		if flags&ms != 0 {
+			set |= attr
+		}
+	}
+	attr := keepStruct(b.p, &unix.MountAttr{Attr_set: set})
+	fromSlot(b.p.sys(what, unix.SYS_MOUNT_SETATTR, 0, b.p.cstr(""), unix.AT_EMPTY_PATH, attr, unsafe.Sizeof(unix.MountAttr{})), 0, slotTarget)
+	fromSlot(b.p.sys("close", unix.SYS_CLOSE, 0), 0, slotTarget)
+}
+
+// devices populates /dev as rootfs.makeDevices: the spec's devices, the
+// default ones, the standard symlinks.
+func (b *directBuilder) devices(spec []specs.LinuxDevice) error {
+	seen := map[string]bool{}
+	all := make([]specs.LinuxDevice, 0, len(spec)+len(defaultDevices))
+	for _, d := range spec {
+		seen[path.Clean(d.Path)] = true
+		all = append(all, d)
+	}
+	for _, d := range defaultDevices {
+		if !seen[d.Path] {
+			mode := os.FileMode(0o666)
+			d.FileMode = &mode
+			all = append(all, d)
+		}
+	}
+	for i, d := range all {
+		typ, ok := deviceTypes[d.Type]
+		if !ok {
+			return fmt.Errorf("linux.devices[%d] (%s): unknown device type %q", i, d.Path, d.Type)
+		}
+		pth := path.Clean("/" + d.Path)
+		perm := uint32(0o666)
+		if d.FileMode != nil {
+			perm = uint32(d.FileMode.Perm())
+		}
+		what := "device " + pth
+		if i == 0 || path.Dir(pth) != path.Dir(path.Clean("/"+all[i-1].Path)) {
+			if i > 0 {
+				fromSlot(b.p.sys("close", unix.SYS_CLOSE, 0), 0, slotTarget)
+			}
+			b.dir(path.Dir(pth))
+		}
+		name := b.p.cstr(path.Base(pth))
+		fromSlot(b.p.sys(what+": unlink", unix.SYS_UNLINKAT, 0, name, 0), 0, slotTarget).okErr = unix.ENOENT
+		fromSlot(b.p.sys(what+": mknod", unix.SYS_MKNODAT, 0, name, uintptr(typ|perm), uintptr(unix.Mkdev(uint32(d.Major), uint32(d.Minor)))), 0, slotTarget)
+		fromSlot(b.p.sys(what+": chmod", unix.SYS_FCHMODAT, 0, name, uintptr(perm)), 0, slotTarget)
+		if d.UID != nil || d.GID != nil {
+			uid, gid := -1, -1
+			if d.UID != nil {
+				uid = int(*d.UID)
+			}
+			if d.GID != nil {
+				gid = int(*d.GID)
+			}
+			fromSlot(b.p.sys(what+": chown", unix.SYS_FCHOWNAT, 0, name, uintptr(uid), uintptr(gid), unix.AT_SYMLINK_NOFOLLOW), 0, slotTarget)
+		}
+	}
+	if len(all) > 0 {
+		fromSlot(b.p.sys("close", unix.SYS_CLOSE, 0), 0, slotTarget)
+	}
+	links := [][2]string{
+		{"/proc/self/fd", "fd"}, {"/proc/self/fd/0", "stdin"},
+		{"/proc/self/fd/1", "stdout"}, {"/proc/self/fd/2", "stderr"}, {"pts/ptmx", "ptmx"},
+	}
+	if _, err := os.Stat("/proc/kcore"); err == nil {
+		links = append(links, [2]string{"/proc/kcore", "core"})
+	}
+	b.dir("/dev")
+	for _, l := range links {
+		// An existing entry (a bind-mounted ptmx) wins.
+		fromSlot(b.p.sys("symlink /dev/"+l[1], unix.SYS_SYMLINKAT, b.p.cstr(l[0]), 0, b.p.cstr(l[1])), 1, slotTarget).okErr = unix.EEXIST
+	}
+	fromSlot(b.p.sys("close", unix.SYS_CLOSE, 0), 0, slotTarget)
+	return nil
+}
+
+// lookPath lists where args[0] may be, as the exec'd init's lookPath, and
+// checks before "ready" that one is executable, so that a missing binary
+// fails create rather than start.
+func (b *directBuilder) lookPath(proc *specs.Process) []string {
+	name := proc.Args[0]
+	cands := execCandidates(proc)
+	first := len(b.p.ops)
+	for _, c := range cands {
+		o := b.p.sys("lookup "+c, unix.SYS_FACCESSAT, atFdcwd, b.p.cstr(c), unix.X_OK)
+		o.anyErr = true
+	}
+	b.p.sys(fmt.Sprintf("exec: %q: executable file not found in $PATH", name), unix.SYS_FACCESSAT, atFdcwd, b.p.cstr(""), unix.X_OK)
+	for i := first; i < len(b.p.ops)-1; i++ {
+		b.p.ops[i].skipOK = int32(len(b.p.ops) - i - 1)
+	}
+	return cands
+}
+
+// finalize is the point of no return, in the exec'd init's order
+// (finalize.go): cwd, seccomp without no_new_privs, bounding set, ids,
+// capabilities, umask, rlimits, no_new_privs, seccomp, execve.
+func (b *directBuilder) finalize(c *directConfig, cands []string) error {
+	p, cr, proc := b.p, c.creds, c.spec.Process
+	// Close every fd the process does not keep but the init pipe before
+	// the chdir: the child has all of the runtime's fds, and one of them as
+	// cwd would reach the host (CVE-2024-21626). The pipe is a socket (no
+	// directory) and close-on-exec.
+	first := uintptr(3 + c.preserve)
+	if uintptr(c.syncFd) > first {
+		p.sys("close fds", unix.SYS_CLOSE_RANGE, first, uintptr(c.syncFd-1), 0)
+	}
+	p.sys("close fds", unix.SYS_CLOSE_RANGE, uintptr(c.syncFd+1), ^uintptr(0), 0)
+	p.sys(fmt.Sprintf("process.cwd: chdir %q", cr.cwd), unix.SYS_CHDIR, p.cstr(cr.cwd))
+	var fprog uintptr
+	if f := c.filter; f != nil {
+		prog := f.Program()
+		p.keep = append(p.keep, unsafe.Slice((*byte)(unsafe.Pointer(&prog[0])), len(prog)*int(unsafe.Sizeof(prog[0]))))
+		fprog = keepStruct(p, &unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]})
+	}
+	loadFilter := func() {
+		p.sys("linux.seccomp: load filter", unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, uintptr(c.filter.Flags()), fprog)
+	}
+	if c.filter != nil && !cr.noNewPrivs {
+		loadFilter()
+	}
+	if cr.hasCaps {
+		last := lastCap()
+		for i := uint(0); i <= last; i++ {
+			if cr.bounding&(1<<i) == 0 {
+				p.sys("process.capabilities.bounding: drop a capability", unix.SYS_PRCTL, unix.PR_CAPBSET_DROP, uintptr(i)).okErr = unix.EINVAL
+			}
+		}
+	}
+	p.sys("prctl(PR_SET_KEEPCAPS)", unix.SYS_PRCTL, unix.PR_SET_KEEPCAPS, 1)
+	var groups uintptr
+	if len(cr.groups) > 0 {
+		g := make([]uint32, len(cr.groups))
+		for i, v := range cr.groups {
+			g[i] = uint32(v)
+		}
+		p.keep = append(p.keep, unsafe.Slice((*byte)(unsafe.Pointer(&g[0])), 4*len(g)))
+		groups = uintptr(unsafe.Pointer(&g[0]))
+	}
+	sg := p.sys("process.user.additionalGids: setgroups", unix.SYS_SETGROUPS, uintptr(len(cr.groups)), groups)
+	if len(cr.groups) == 0 {
+		sg.okErr = unix.EPERM
+	}
+	p.sys(fmt.Sprintf("process.user.gid: setresgid(%d)", cr.gid), unix.SYS_SETRESGID, uintptr(cr.gid), uintptr(cr.gid), uintptr(cr.gid))
+	p.sys(fmt.Sprintf("process.user.uid: setresuid(%d)", cr.uid), unix.SYS_SETRESUID, uintptr(cr.uid), uintptr(cr.uid), uintptr(cr.uid))
+	p.sys("prctl(PR_SET_KEEPCAPS)", unix.SYS_PRCTL, unix.PR_SET_KEEPCAPS, 0)
+	if cr.hasCaps {
+		hdr := keepStruct(p, &unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3})
+		data := keepStruct(p, &[2]unix.CapUserData{
+			{Effective: uint32(cr.effective), Permitted: uint32(cr.permitted), Inheritable: uint32(cr.inheritabl)},
+			{Effective: uint32(cr.effective >> 32), Permitted: uint32(cr.permitted >> 32), Inheritable: uint32(cr.inheritabl >> 32)},
+		})
+		p.sys("process.capabilities: capset", unix.SYS_CAPSET, hdr, data)
+		p.sys("prctl(PR_CAP_AMBIENT_CLEAR_ALL)", unix.SYS_PRCTL, unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL)
+		for i := uint(0); i < 64; i++ {
+			if cr.ambient&(1<<i) != 0 {
+				// As runc, a refused ambient capability is not an error.
+				o := p.sys("ambient capability", unix.SYS_PRCTL, unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_RAISE, uintptr(i))
+				o.anyErr = true
+			}
+		}
+	}
+	umask := c.umask
+	if cr.umask != nil {
+		umask = int(*cr.umask)
+	}
+	p.sys("umask", unix.SYS_UMASK, uintptr(umask))
+	for _, r := range cr.rlimits {
+		lim := keepStruct(p, &unix.Rlimit{Cur: r.lim.Cur, Max: r.lim.Max})
+		p.sys(fmt.Sprintf("process.rlimits: setrlimit %d", r.res), unix.SYS_PRLIMIT64, 0, uintptr(r.res), lim, 0)
+	}
+	if cr.noNewPrivs {
+		p.sys("process.noNewPrivileges", unix.SYS_PRCTL, unix.PR_SET_NO_NEW_PRIVS, 1)
+	}
+	if c.filter != nil && cr.noNewPrivs {
+		loadFilter()
+	}
+	argv, err := syscall.SlicePtrFromStrings(proc.Args)
+	if err != nil {
+		return fmt.Errorf("process.args: %w", err)
+	}
+	envv, err := syscall.SlicePtrFromStrings(proc.Env)
+	if err != nil {
+		return fmt.Errorf("process.env: %w", err)
+	}
+	p.keep = append(p.keep, unsafe.Slice((*byte)(unsafe.Pointer(&argv[0])), len(argv)*8), unsafe.Slice((*byte)(unsafe.Pointer(&envv[0])), len(envv)*8))
+	for i, cand := range cands {
+		o := p.sys(fmt.Sprintf("exec %q", cand), unix.SYS_EXECVE, p.cstr(cand), uintptr(unsafe.Pointer(&argv[0])), uintptr(unsafe.Pointer(&envv[0])))
+		if i < len(cands)-1 {
+			o.anyErr = true
+		}
+	}
+	return nil
+}

@@ -1,0 +1,211 @@
+package process
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/silo-containers/silo/internal/compute"
+	"github.com/silo-containers/silo/internal/compute/process/seccomp"
+)
+
+// spawnDirect is spawnInit for a container the direct init can set up
+// (directSupported): the same steps and sync points, with the set-up
+// compiled here and made by a child that is not a second exec.
+func (c *Container) spawnDirect(ctx context.Context, doc *compute.Document, plan *nsPlan) error {
+	spec := doc.Spec
+	fifo, cg, join, cgDone, err := c.prepareSpawn(doc, plan)
+	if err != nil {
+		return err
+	}
+	defer join.close()
+	if fifo != nil {
+		defer fifo.Close()
+	}
+	// The child carries the filter: wait for it (a cache hit, except the
+	// first time a profile is seen).
+	filterData, err := c.b.compileSeccompAsync(spec.Linux.Seccomp)()
+	var filter *seccomp.Filter
+	if err == nil && len(filterData) > 0 {
+		filter, err = seccomp.UnmarshalFilter(filterData)
+	}
+	var creds *credentials
+	if err == nil {
+		creds, err = newCredentials(spec.Process)
+	}
+	if err != nil {
+		<-cgDone
+		return err
+	}
+	stdio := stdioFiles(doc.Stdin, doc.Stdout, doc.Stderr)
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		<-cgDone
+		return fmt.Errorf("socketpair for init pipe: %w", err)
+	}
+	pipe := os.NewFile(uintptr(fds[0]), "init pipe (parent)")
+	defer pipe.Close()
+	umask := unix.Umask(0)
+	unix.Umask(umask)
+	cfg := &directConfig{
+		spec: spec, id: c.st.ID, rootfs: c.st.Rootfs, cgMounts: cg.MountSources(), tasks: cg.TaskFiles(),
+		newCgroupNS: hasNamespace(spec.Linux.Namespaces, "cgroup"), creds: creds, filter: filter,
+		noNewKeyring: doc.NoNewKeyring, syncFd: fds[1], fifoFd: -1, preserve: doc.PreserveFDs, umask: umask,
+		stdio: [3]int{int(stdio[0].Fd()), int(stdio[1].Fd()), int(stdio[2].Fd())},
+	}
+	if fifo != nil {
+		cfg.fifoFd = int(fifo.Fd())
+	}
+	prog, err := compileDirect(cfg)
+	if err != nil {
+		unix.Close(fds[1])
+		<-cgDone
+		return err
+	}
+	args := &cloneArgs{flags: uint64(plan.cloneFlags &^ unix.CLONE_NEWCGROUP), exitSignal: uint64(unix.SIGCHLD)}
+	if join.dir != nil {
+		args.flags |= unix.CLONE_INTO_CGROUP
+		args.cgroup = uint64(join.dir.Fd())
+	}
+	trace("fork init (direct)")
+	syscall.ForkLock.Lock()
+	pid, errno := directFork(prog, args, fds[1])
+	syscall.ForkLock.Unlock()
+	unix.Close(fds[1])
+	trace("init forked")
+	cgErr := <-cgDone
+	if errno != 0 {
+		return fmt.Errorf("start container init: clone3: %w", errno)
+	}
+	ch := &child{pid: pid, pipe: pipe, inCgroup: join.dir != nil}
+	c.child = ch
+	c.st.Pid = pid
+	link := &directLink{c: c, ch: ch, prog: prog}
+	if cgErr != nil {
+		return link.fail(fmt.Errorf("cgroups of %q: %w", c.st.ID, cgErr))
+	}
+	/* sync 1 */
+	if err := link.expect(markCgroup); err != nil {
+		return err
+	}
+	if c.st.PidStart, err = pidStartTime(pid); err != nil {
+		return fmt.Errorf("container %q init (pid %d) died during setup", c.st.ID, pid)
+	}
+	if err := link.reply(); err != nil {
+		return err
+	}
+	starting, err := c.recordInit(doc, cg)
+	if err != nil {
+		return err
+	}
+	/* sync 2 */
+	if err := link.expect(markHooks); err != nil {
+		return err
+	}
+	if err := c.runCreateHooks(spec); err != nil {
+		return err
+	}
+	if err := link.reply(); err != nil {
+		return err
+	}
+	/* sync 3 */
+	if err := link.expect(markReady); err != nil {
+		return err
+	}
+	trace("init ready")
+	if !doc.StartOnCreate {
+		return nil
+	}
+	if err := link.reply(); err != nil {
+		return err
+	}
+	if err := link.waitExec(); err != nil {
+		return err
+	}
+	return c.markStarted(starting)
+}
+
+// directLink is the parent's side of the direct init's pipe: 8-byte
+// records (a mark, or a failed step's index and errno), one-byte replies.
+type directLink struct {
+	c    *Container
+	ch   *child
+	prog *directProg
+}
+
+// fail kills the child and returns err.
+func (l *directLink) fail(err error) error {
+	l.ch.kill()
+	l.c.child = nil
+	return err
+}
+
+// record reads the next record; io.EOF when the child closed the pipe.
+func (l *directLink) record() (uint32, error) {
+	var b [8]byte
+	if _, err := io.ReadFull(l.ch.pipe, b[:]); err != nil {
+		return 0, err
+	}
+	v, errno := binary.LittleEndian.Uint32(b[:4]), syscall.Errno(binary.LittleEndian.Uint32(b[4:]))
+	if v < markCgroup {
+		if int(v) < len(l.prog.what) {
+			return 0, &initError{msg: fmt.Sprintf("%s: %v", l.prog.what[v], errno)}
+		}
+		return 0, fmt.Errorf("init pipe: bad record %#x", v)
+	}
+	return v, nil
+}
+
+// expect waits for mark.
+func (l *directLink) expect(mark uint32) error {
+	v, err := l.record()
+	if err == nil && v != mark {
+		err = fmt.Errorf("init pipe: got %#x, want %#x", v, mark)
+	}
+	if err != nil {
+		var ie *initError
+		if errors.As(err, &ie) {
+			_, _ = waitPid(l.ch.pid)
+			l.c.child = nil
+			return err
+		}
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return l.fail(fmt.Errorf("container %q init failed: %w", l.c.st.ID, err))
+	}
+	return nil
+}
+
+// reply lets the child go on.
+func (l *directLink) reply() error {
+	if _, err := l.ch.pipe.Write([]byte{1}); err != nil {
+		return l.fail(fmt.Errorf("container %q init: write init pipe: %w", l.c.st.ID, err))
+	}
+	return nil
+}
+
+// waitExec waits until the child executed the container's process: the
+// pipe is close-on-exec, so EOF, unless a last step failed.
+func (l *directLink) waitExec() error {
+	_, err := l.record()
+	if err == io.EOF {
+		return nil
+	}
+	if err == nil {
+		err = errors.New("init pipe: unexpected record after start")
+	}
+	var ie *initError
+	if errors.As(err, &ie) {
+		_, _ = waitPid(l.ch.pid)
+		l.c.child = nil
+		return err
+	}
+	return l.fail(err)
+}

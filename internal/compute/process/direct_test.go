@@ -1,0 +1,141 @@
+package process
+
+import (
+	"strings"
+	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/silo-containers/silo/internal/compute"
+)
+
+// directSpec is runc's default spec, which the direct init takes.
+func directSpec() *specs.Spec {
+	caps := []string{"CAP_KILL"}
+	return &specs.Spec{
+		Version: specs.Version,
+		Root:    &specs.Root{Path: "rootfs"},
+		Process: &specs.Process{Args: []string{"/bin/true"}, Cwd: "/",
+			Capabilities: &specs.LinuxCapabilities{Bounding: caps, Effective: caps, Permitted: caps}},
+		Mounts: []specs.Mount{
+			{Destination: "/proc", Type: "proc", Source: "proc"},
+			{Destination: "/dev", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "mode=755"}},
+			{Destination: "/sys/fs/cgroup", Type: "cgroup", Source: "cgroup", Options: []string{"ro"}},
+		},
+		Linux: &specs.Linux{
+			Namespaces:  []specs.LinuxNamespace{{Type: "pid"}, {Type: "network"}, {Type: "mount"}, {Type: "uts"}},
+			MaskedPaths: []string{"/proc/kcore"}, ReadonlyPaths: []string{"/proc/sys"},
+		},
+	}
+}
+
+func TestDirectSupported(t *testing.T) {
+	if !haveDirectKernel() {
+		t.Skip("kernel without mount_setattr")
+	}
+	for _, tt := range []struct {
+		name string
+		edit func(*specs.Spec, *compute.Document)
+		want bool
+	}{
+		{"runc defaults", func(*specs.Spec, *compute.Document) {}, true},
+		{"terminal", func(s *specs.Spec, _ *compute.Document) { s.Process.Terminal = true }, false},
+		{"bind mount", func(s *specs.Spec, _ *compute.Document) {
+			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/etc/hosts", Type: "bind", Source: "/etc/hosts", Options: []string{"rbind"}})
+		}, false},
+		{"user namespace", func(s *specs.Spec, _ *compute.Document) {
+			s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: "user"})
+		}, false},
+		{"joined network namespace", func(s *specs.Spec, _ *compute.Document) {
+			s.Linux.Namespaces[1].Path = "/proc/self/ns/net"
+		}, false},
+		{"createContainer hook", func(s *specs.Spec, _ *compute.Document) {
+			s.Hooks = &specs.Hooks{CreateContainer: []specs.Hook{{Path: "/bin/true"}}}
+		}, false},
+		{"prestart hook (the runtime's)", func(s *specs.Spec, _ *compute.Document) {
+			s.Hooks = &specs.Hooks{CreateRuntime: []specs.Hook{{Path: "/bin/true"}}}
+		}, true},
+		{"seccomp notify", func(s *specs.Spec, _ *compute.Document) {
+			s.Linux.Seccomp = &specs.LinuxSeccomp{DefaultAction: specs.ActAllow,
+				Syscalls: []specs.LinuxSyscall{{Names: []string{"mkdir"}, Action: specs.ActNotify}}}
+		}, false},
+		{"plain seccomp", func(s *specs.Spec, _ *compute.Document) {
+			s.Linux.Seccomp = &specs.LinuxSeccomp{DefaultAction: specs.ActAllow}
+		}, true},
+		{"no pivot", func(_ *specs.Spec, d *compute.Document) { d.NoPivot = true }, false},
+		{"apparmor", func(s *specs.Spec, _ *compute.Document) { s.Process.ApparmorProfile = "x" }, false},
+		{"no capabilities object", func(s *specs.Spec, _ *compute.Document) { s.Process.Capabilities = nil }, false},
+		{"shared mount namespace", func(s *specs.Spec, _ *compute.Document) {
+			s.Linux.Namespaces = s.Linux.Namespaces[:2]
+		}, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s := directSpec()
+			doc := &compute.Document{ID: "c", Spec: s, StartOnCreate: true}
+			tt.edit(s, doc)
+			plan, err := planNamespaces(s.Linux.Namespaces)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := directSupported(doc, plan); got != tt.want {
+				t.Errorf("directSupported = %v, want %v", got, tt.want)
+			}
+		})
+	}
+	t.Run("SILO_EXEC_INIT=1", func(t *testing.T) {
+		t.Setenv("SILO_EXEC_INIT", "1")
+		s := directSpec()
+		plan, _ := planNamespaces(s.Linux.Namespaces)
+		if directSupported(&compute.Document{Spec: s}, plan) {
+			t.Error("SILO_EXEC_INIT=1 did not turn the direct init off")
+		}
+	})
+}
+
+// TestCompileDirectOrder checks that the steps come in the exec'd init's
+// order, and that every fd but the init pipe is closed before the chdir
+// into the process's cwd (CVE-2024-21626).
+func TestCompileDirectOrder(t *testing.T) {
+	s := directSpec()
+	creds, err := newCredentials(s.Process)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := compileDirect(&directConfig{spec: s, id: "c", rootfs: "/b/rootfs", creds: creds,
+		tasks: []string{"/sys/fs/cgroup/memory/c/tasks"}, syncFd: 7, fifoFd: -1, stdio: [3]int{0, 1, 2}, umask: 0o22})
+	if err != nil {
+		t.Fatal(err)
+	}
+	order := []string{"make / rslave", "root.path: bind", "mounts[0] (proc on /proc)", "wait for cgroups",
+		"join cgroup /sys/fs/cgroup/memory/c/tasks", "mounts[2] (cgroup on /sys/fs/cgroup)", "device /dev/null",
+		"mounts made", "pivot_root", "linux.readonlyPaths /proc/sys", "linux.maskedPaths /proc/kcore",
+		"lookup /bin/true", "ready", "close fds", "process.cwd", "process.capabilities: capset", `exec "/bin/true"`}
+	i := 0
+	for _, w := range p.what {
+		if i < len(order) && strings.HasPrefix(w, order[i]) {
+			i++
+		}
+	}
+	if i < len(order) {
+		t.Fatalf("step %q missing or out of order in:\n%s", order[i], strings.Join(p.what, "\n"))
+	}
+	if len(p.what) != len(p.ops) {
+		t.Fatalf("%d descriptions for %d steps", len(p.what), len(p.ops))
+	}
+}
+
+func BenchmarkCompileDirect(b *testing.B) {
+	s := directSpec()
+	creds, err := newCredentials(s.Process)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg := &directConfig{spec: s, id: "c", rootfs: "/b/rootfs", creds: creds,
+		tasks: []string{"/sys/fs/cgroup/memory/c/tasks"}, syncFd: 7, fifoFd: -1, stdio: [3]int{0, 1, 2}, umask: 0o22}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := compileDirect(cfg); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,115 @@
+//go:build integration
+
+package integration
+
+import (
+	"os"
+	"slices"
+	"strings"
+	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// probeScript prints what the container's set-up decides: mounts and
+// their options, /dev, identity, capabilities, limits, cgroups, names,
+// sysctls, masked and read-only paths.
+const probeScript = `cat /proc/self/mounts; ls -ln /dev /dev/pts; readlink /dev/fd /dev/ptmx /dev/stdin;
+hostname; cat /proc/sys/kernel/domainname; id; umask; pwd; grep -E '^(Cap|NoNewPrivs|Seccomp:)' /proc/self/status;
+ulimit -n; ulimit -u; cat /proc/self/oom_score_adj; cat /proc/self/cgroup; ls /sys/fs/cgroup;
+cat /proc/sys/net/ipv4/ip_forward; cat /proc/kcore 2>&1 | head -c 40; echo; ls /proc/acpi 2>&1;
+touch /proc/sys/x 2>&1; touch /x 2>&1; mkdir /tmp/d 2>&1 && rmdir /tmp/d; ls /proc/self/fd; echo done`
+
+// runBoth runs the container's process once through the direct init and
+// once through the exec'd one (SILO_EXEC_INIT=1) and returns both results.
+func runBoth(t *testing.T, c *Container) (direct, execd Result) {
+	t.Helper()
+	run := func(env ...string) Result {
+		cmd := c.rt.Command("--debug", "run", "-b", c.Bundle, c.ID)
+		cmd.Env = append(os.Environ(), env...)
+		return runCmd(cmd)
+	}
+	direct, execd = run(), run("SILO_EXEC_INIT=1")
+	// --debug traces each step; the direct init's fork says so.
+	if !strings.Contains(direct.Stderr, "fork init (direct)") {
+		t.Fatalf("the spec did not take the direct init: %s", direct)
+	}
+	if strings.Contains(execd.Stderr, "fork init (direct)") {
+		t.Fatalf("SILO_EXEC_INIT=1 took the direct init: %s", execd)
+	}
+	return direct, execd
+}
+
+// TestDirectInitParity: for specs the direct init takes, the container
+// sees exactly what the exec'd init gives it, and fails the same way.
+func TestDirectInitParity(t *testing.T) {
+	uid, gid := uint32(1000), uint32(1000)
+	umask := uint32(0o027)
+	adj := 300
+	for _, tt := range []struct {
+		name string
+		opt  SpecOpt
+	}{
+		{"defaults", func(s *specs.Spec) {}},
+		{"read-only root, user, limits, sysctl, devices", func(s *specs.Spec) {
+			s.Root.Readonly = true
+			s.Domainname = "example.org"
+			s.Process.User = specs.User{UID: uid, GID: gid, AdditionalGids: []uint32{10, 20}, Umask: &umask}
+			s.Process.Cwd = "/tmp"
+			s.Process.OOMScoreAdj = &adj
+			s.Process.Rlimits = append(s.Process.Rlimits, specs.POSIXRlimit{Type: "RLIMIT_NPROC", Hard: 77, Soft: 66})
+			s.Process.Capabilities.Ambient = []string{"CAP_KILL"}
+			s.Process.Capabilities.Inheritable = []string{"CAP_KILL"}
+			s.Linux.Sysctl = map[string]string{"net.ipv4.ip_forward": "1"}
+			mode := os.FileMode(0o640)
+			s.Linux.Devices = []specs.LinuxDevice{{Path: "/dev/sub/null2", Type: "c", Major: 1, Minor: 3, FileMode: &mode, UID: &uid, GID: &gid}}
+			s.Linux.RootfsPropagation = "rslave"
+			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/tmp", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "mode=1777"}})
+		}},
+		{"no cgroup namespace", func(s *specs.Spec) {
+			s.Linux.Namespaces = slices.DeleteFunc(s.Linux.Namespaces, func(n specs.LinuxNamespace) bool { return n.Type == specs.CgroupNamespace })
+		}},
+		{"seccomp", func(s *specs.Spec) {
+			s.Process.NoNewPrivileges = false
+			s.Linux.Seccomp = &specs.LinuxSeccomp{
+				DefaultAction: specs.ActAllow,
+				Syscalls:      []specs.LinuxSyscall{{Names: []string{"mkdir", "mkdirat"}, Action: specs.ActErrno}},
+			}
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			rt := newRuntime(t)
+			c := rt.NewContainer([]string{"sh", "-c", probeScript}, tt.opt)
+			direct, execd := runBoth(t, c)
+			if execd.Err != nil || !strings.Contains(execd.Stdout, "done") {
+				t.Fatalf("exec'd init: %s", execd)
+			}
+			if direct.Stdout != execd.Stdout || direct.ExitCode != execd.ExitCode {
+				t.Fatalf("the direct init differs from the exec'd one:\n--- direct (exit %d)\n%s\n--- exec'd (exit %d)\n%s",
+					direct.ExitCode, direct.Stdout, execd.ExitCode, execd.Stdout)
+			}
+		})
+	}
+	t.Run("missing executable", func(t *testing.T) {
+		rt := newRuntime(t)
+		c := rt.NewContainer([]string{"no-such-binary"})
+		direct, execd := runBoth(t, c)
+		for _, r := range []Result{direct, execd} {
+			if r.Err == nil || !strings.Contains(r.Stderr, "executable file not found") {
+				t.Errorf("run of a missing binary: %s", r)
+			}
+		}
+	})
+	t.Run("mount failure names the step", func(t *testing.T) {
+		rt := newRuntime(t)
+		c := rt.NewContainer([]string{"true"}, func(s *specs.Spec) {
+			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/mnt", Type: "tmpfs", Source: "tmpfs", Options: []string{"size=nonsense"}})
+		})
+		direct, execd := runBoth(t, c)
+		for _, r := range []Result{direct, execd} {
+			if r.Err == nil || !strings.Contains(r.Stderr, "tmpfs on /mnt") {
+				t.Errorf("run with a bad tmpfs option: %s", r)
+			}
+		}
+	})
+}
