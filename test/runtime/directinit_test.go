@@ -14,7 +14,7 @@ import (
 // probeScript prints what the container's set-up decides: mounts and
 // their options, /dev, identity, capabilities, limits, cgroups, names,
 // sysctls, masked and read-only paths.
-const probeScript = `cat /proc/self/mounts; ls -ln /dev /dev/pts; readlink /dev/fd /dev/ptmx /dev/stdin;
+const probeScript = `cat /proc/self/mounts; cut -d' ' -f5- /proc/self/mountinfo | sed 's/shared:[0-9]*/shared/; s/master:[0-9]*/master/'; ls -ln /dev /dev/pts; readlink /dev/fd /dev/ptmx /dev/stdin;
 hostname; cat /proc/sys/kernel/domainname; id; umask; pwd; grep -E '^(Cap|NoNewPrivs|Seccomp:)' /proc/self/status;
 ulimit -n; ulimit -u; cat /proc/self/oom_score_adj; cat /proc/self/cgroup; ls /sys/fs/cgroup;
 cat /proc/sys/net/ipv4/ip_forward; cat /proc/kcore 2>&1 | head -c 40; echo; ls /proc/acpi 2>&1;
@@ -64,7 +64,8 @@ func TestDirectInitParity(t *testing.T) {
 			mode := os.FileMode(0o640)
 			s.Linux.Devices = []specs.LinuxDevice{{Path: "/dev/sub/null2", Type: "c", Major: 1, Minor: 3, FileMode: &mode, UID: &uid, GID: &gid}}
 			s.Linux.RootfsPropagation = "rslave"
-			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/tmp", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "mode=1777"}})
+			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/tmp", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "mode=1777", "rprivate"}},
+				specs.Mount{Destination: "/mnt/shared", Type: "tmpfs", Source: "tmpfs", Options: []string{"shared"}})
 		}},
 		{"no cgroup namespace", func(s *specs.Spec) {
 			s.Linux.Namespaces = slices.DeleteFunc(s.Linux.Namespaces, func(n specs.LinuxNamespace) bool { return n.Type == specs.CgroupNamespace })

@@ -72,6 +72,13 @@ func directSupported(doc *compute.Document, plan *nsPlan) bool {
 			}
 		}
 	}
+	// The stdio steps are plain dup3s: a file that already sits on another
+	// of fds 0-2 would be overwritten before it is placed.
+	for i, f := range []*os.File{doc.Stdin, doc.Stdout, doc.Stderr} {
+		if f != nil && f.Fd() < 3 && int(f.Fd()) != i {
+			return false
+		}
+	}
 	if !haveDirectKernel() {
 		return false
 	}
@@ -221,7 +228,6 @@ type directConfig struct {
 	syncFd, fifoFd int
 	stdio          [3]int
 	preserve       int
-	umask          int
 }
 
 // compileDirect turns the container's set-up into the steps of the
@@ -267,8 +273,12 @@ func compileDirect(c *directConfig) (*directProg, error) {
 			continue
 		}
 		b.mount(what, m.Source, b.target(m.Destination), m.Type, o.flags, o.dataString())
-		for _, pr := range o.propagation {
-			b.mount(what+": propagation", "", "/proc/self/fd/"+strconv.Itoa(directFd), "", pr, "")
+		if len(o.propagation) > 0 {
+			// Reopened: the fd names the mount point under the new mount.
+			t := b.target(m.Destination)
+			for _, pr := range o.propagation {
+				b.mount(what+": propagation", "", t, "", pr, "")
+			}
 		}
 	}
 	join()
@@ -557,11 +567,11 @@ func (b *directBuilder) finalize(c *directConfig, cands []string) error {
 			}
 		}
 	}
-	umask := c.umask
+	// Without one in the spec the process keeps the runtime's umask, as
+	// with the exec'd init (the child inherits it).
 	if cr.umask != nil {
-		umask = int(*cr.umask)
+		p.sys("umask", unix.SYS_UMASK, uintptr(*cr.umask))
 	}
-	p.sys("umask", unix.SYS_UMASK, uintptr(umask))
 	for _, r := range cr.rlimits {
 		lim := keepStruct(p, &unix.Rlimit{Cur: r.lim.Cur, Max: r.lim.Max})
 		p.sys(fmt.Sprintf("process.rlimits: setrlimit %d", r.res), unix.SYS_PRLIMIT64, 0, uintptr(r.res), lim, 0)

@@ -51,12 +51,10 @@ func (c *Container) spawnDirect(ctx context.Context, doc *compute.Document, plan
 	}
 	pipe := os.NewFile(uintptr(fds[0]), "init pipe (parent)")
 	defer pipe.Close()
-	umask := unix.Umask(0)
-	unix.Umask(umask)
 	cfg := &directConfig{
 		spec: spec, id: c.st.ID, rootfs: c.st.Rootfs, cgMounts: cg.MountSources(), tasks: cg.TaskFiles(),
 		newCgroupNS: hasNamespace(spec.Linux.Namespaces, "cgroup"), creds: creds, filter: filter,
-		noNewKeyring: doc.NoNewKeyring, syncFd: fds[1], fifoFd: -1, preserve: doc.PreserveFDs, umask: umask,
+		noNewKeyring: doc.NoNewKeyring, syncFd: fds[1], fifoFd: -1, preserve: doc.PreserveFDs,
 		stdio: [3]int{int(stdio[0].Fd()), int(stdio[1].Fd()), int(stdio[2].Fd())},
 	}
 	if fifo != nil {

@@ -102,7 +102,7 @@ func TestCompileDirectOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	p, err := compileDirect(&directConfig{spec: s, id: "c", rootfs: "/b/rootfs", creds: creds,
-		tasks: []string{"/sys/fs/cgroup/memory/c/tasks"}, syncFd: 7, fifoFd: -1, stdio: [3]int{0, 1, 2}, umask: 0o22})
+		tasks: []string{"/sys/fs/cgroup/memory/c/tasks"}, syncFd: 7, fifoFd: -1, stdio: [3]int{0, 1, 2}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +131,7 @@ func BenchmarkCompileDirect(b *testing.B) {
 		b.Fatal(err)
 	}
 	cfg := &directConfig{spec: s, id: "c", rootfs: "/b/rootfs", creds: creds,
-		tasks: []string{"/sys/fs/cgroup/memory/c/tasks"}, syncFd: 7, fifoFd: -1, stdio: [3]int{0, 1, 2}, umask: 0o22}
+		tasks: []string{"/sys/fs/cgroup/memory/c/tasks"}, syncFd: 7, fifoFd: -1, stdio: [3]int{0, 1, 2}}
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := compileDirect(cfg); err != nil {
