@@ -3,6 +3,7 @@
 package integration
 
 import (
+	"fmt"
 	"os"
 	"slices"
 	"strings"
@@ -14,7 +15,7 @@ import (
 // probeScript prints what the container's set-up decides: mounts and
 // their options, /dev, identity, capabilities, limits, cgroups, names,
 // sysctls, masked and read-only paths.
-const probeScript = `cat /proc/self/mounts; cut -d' ' -f5- /proc/self/mountinfo | sed 's/shared:[0-9]*/shared/; s/master:[0-9]*/master/'; ls -ln /dev /dev/pts; readlink /dev/fd /dev/ptmx /dev/stdin;
+const probeScript = `cat /proc/self/mounts; cut -d' ' -f5- /proc/self/mountinfo | sed 's/shared:[0-9]*/shared/; s/master:[0-9]*/master/'; ls -ln /dev /dev/pts; readlink /dev/fd; readlink /dev/ptmx; readlink /dev/stdin;
 hostname; cat /proc/sys/kernel/domainname; id; umask; pwd; grep -E '^(Cap|NoNewPrivs|Seccomp:)' /proc/self/status;
 ulimit -n; ulimit -u; cat /proc/self/oom_score_adj; cat /proc/self/cgroup; ls /sys/fs/cgroup;
 cat /proc/sys/net/ipv4/ip_forward; cat /proc/kcore 2>&1 | head -c 40; echo; ls /proc/acpi 2>&1;
@@ -66,6 +67,24 @@ func TestDirectInitParity(t *testing.T) {
 			s.Linux.RootfsPropagation = "rslave"
 			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/tmp", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "mode=1777", "rprivate"}},
 				specs.Mount{Destination: "/mnt/shared", Type: "tmpfs", Source: "tmpfs", Options: []string{"shared"}})
+		}},
+		{"binds", func(s *specs.Spec) {
+			dir, _ := os.MkdirTemp("", "silo-bind-")
+			t.Cleanup(func() { os.RemoveAll(dir) })
+			os.WriteFile(dir+"/f", []byte("bound\n"), 0o644)
+			s.Mounts = append(s.Mounts,
+				specs.Mount{Destination: "/data/ro", Type: "bind", Source: dir, Options: []string{"rbind", "ro", "nosuid"}},
+				specs.Mount{Destination: "/etc/bound", Type: "bind", Source: dir + "/f", Options: []string{"bind", "rprivate"}},
+				specs.Mount{Destination: "/data/rro", Type: "none", Source: dir, Options: []string{"rbind", "rro", "nodev"}},
+				specs.Mount{Destination: "/data/rel", Type: "bind", Source: "rootfs/etc", Options: []string{"bind"}})
+			s.Process.Args = []string{"sh", "-c", probeScript + "; cat /etc/bound /data/ro/f; touch /data/ro/x /etc/bound 2>&1; echo done"}
+		}},
+		{"joined network namespace (the test's own)", func(s *specs.Spec) {
+			for i := range s.Linux.Namespaces {
+				if s.Linux.Namespaces[i].Type == specs.NetworkNamespace {
+					s.Linux.Namespaces[i].Path = fmt.Sprintf("/proc/%d/ns/net", os.Getpid())
+				}
+			}
 		}},
 		{"no cgroup namespace", func(s *specs.Spec) {
 			s.Linux.Namespaces = slices.DeleteFunc(s.Linux.Namespaces, func(n specs.LinuxNamespace) bool { return n.Type == specs.CgroupNamespace })

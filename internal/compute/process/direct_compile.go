@@ -46,15 +46,17 @@ const directFd = 999
 // directSupported reports whether the direct init can set this container
 // up; everything else goes through the exec'd init (Init), which handles
 // every feature. The direct init is the fast path for the common case:
-// new namespaces (no user namespace, none joined), file-system mounts (no
-// binds), no terminal, no hooks that init runs itself, no LSM labels.
+// no user namespace, no mount or time namespace joined (others are joined
+// by the parent's thread before the clone, as for the exec'd init),
+// file-system and bind mounts, no terminal, no hooks that init runs
+// itself, no LSM labels.
 func directSupported(doc *compute.Document, plan *nsPlan) bool {
 	s := doc.Spec
 	p := s.Process
 	l := s.Linux
 	switch {
 	case os.Getenv("SILO_EXEC_INIT") == "1", doc.NoPivot, p.Terminal, doc.Console != nil,
-		len(plan.threadJoins) > 0, len(plan.childJoins) > 0, plan.unshare != 0, plan.userNS(),
+		len(plan.childJoins) > 0, plan.unshare != 0, plan.userNS(),
 		plan.cloneFlags&unix.CLONE_NEWNS == 0,
 		s.Hooks != nil && (len(s.Hooks.CreateContainer) > 0 || len(s.Hooks.StartContainer) > 0),
 		l.Seccomp != nil && l.Seccomp.ListenerPath != "",
@@ -83,21 +85,31 @@ func directSupported(doc *compute.Document, plan *nsPlan) bool {
 		return false
 	}
 	for _, m := range s.Mounts {
+		o := parseMountOptions(m.Options)
+		if path.Clean("/"+m.Destination) == "/" {
+			return false
+		}
+		if m.Type == "bind" || o.bind {
+			// A bind's other flags become mount_setattr attributes.
+			if o.flags&^(unix.MS_BIND|unix.MS_REC|unix.MS_REMOUNT|bindAttrFlags) != 0 {
+				return false
+			}
+			continue
+		}
 		switch m.Type {
 		case "proc", "tmpfs", "devpts", "mqueue", "sysfs", "cgroup", "cgroup2":
 		default:
 			return false
 		}
-		o := parseMountOptions(m.Options)
-		if o.bind || o.recAttrSet != 0 || o.recAttrClr != 0 {
-			return false
-		}
-		if path.Clean("/"+m.Destination) == "/" {
+		if o.recAttrSet != 0 || o.recAttrClr != 0 {
 			return false
 		}
 	}
 	return true
 }
+
+// bindAttrFlags are the MS_* flags a bind mount gets by mount_setattr.
+const bindAttrFlags = unix.MS_RDONLY | unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC
 
 // haveDirectKernel probes for what the direct init's steps use beyond
 // clone3 (5.3) and openat2 (5.6): mount_setattr (5.12). A bad fd gets
@@ -112,6 +124,7 @@ type directBuilder struct {
 	p      *directProg
 	syncFd int
 	how    uintptr // struct open_how for an O_PATH directory in the rootfs
+	howAny uintptr // the same for any file
 }
 
 func (b *directBuilder) str(s string) uintptr {
@@ -151,9 +164,82 @@ func (b *directBuilder) sync(what string, mark uint32, wait bool) {
 // openIn opens rel inside the rootfs (openat2 RESOLVE_IN_ROOT, no magic
 // links: a symlink cannot lead out, CVE-2021-30465) into slot out.
 func (b *directBuilder) openIn(rel string, out int8) *dop {
-	o := b.p.sys("open "+rel+" in rootfs", unix.SYS_OPENAT2, 0, b.p.cstr(rel), b.how, unsafe.Sizeof(unix.OpenHow{}))
+	return b.openHow(rel, out, b.how)
+}
+
+func (b *directBuilder) openHow(rel string, out int8, how uintptr) *dop {
+	o := b.p.sys("open "+rel+" in rootfs", unix.SYS_OPENAT2, 0, b.p.cstr(rel), how, unsafe.Sizeof(unix.OpenHow{}))
 	o.slotOut = out
 	return fromSlot(o, 0, slotRoot)
+}
+
+// file makes dest a file mount point (an empty file, when nothing is
+// there) and leaves it open in slotTarget, as rootfs.target for a file.
+func (b *directBuilder) file(dest string) {
+	dest = path.Clean("/" + dest)
+	b.openHow(dest, slotTarget, b.howAny).okErr = unix.ENOENT
+	first := len(b.p.ops) - 1
+	b.dir(path.Dir(dest))
+	// mknod of a regular file: created without an fd to close.
+	fromSlot(b.p.sys("create mount point "+dest, unix.SYS_MKNODAT, 0, b.p.cstr(path.Base(dest)), unix.S_IFREG|0o644, 0), 0, slotTarget).okErr = unix.EEXIST
+	fromSlot(b.p.sys("close", unix.SYS_CLOSE, 0), 0, slotTarget)
+	b.openHow(dest, slotTarget, b.howAny)
+	b.p.ops[first].skipOK = int32(len(b.p.ops) - first - 1)
+}
+
+// fixed duplicates slotTarget to directFd and returns the path that names
+// it for mount(2).
+func (b *directBuilder) fixed(dest string) string {
+	fromSlot(b.p.sys("dup "+dest, unix.SYS_DUP3, 0, directFd, unix.O_CLOEXEC), 0, slotTarget)
+	fromSlot(b.p.sys("close", unix.SYS_CLOSE, 0), 0, slotTarget)
+	return "/proc/self/fd/" + strconv.Itoa(directFd)
+}
+
+// bindMount binds a host path, as rootfs.bindMount: the bind, then its
+// flags (a bind ignores them on the first call), the recursive
+// attributes, the propagation. Each later step reopens dest: the earlier
+// fd names the mount point under the new mount.
+func (b *directBuilder) bindMount(what string, m specs.Mount, o mountOpts, bundle string) error {
+	src := m.Source
+	if !path.IsAbs(src) {
+		src = path.Join(bundle, src)
+	}
+	fi, err := os.Stat(src)
+	if err != nil {
+		return fmt.Errorf("%s: bind source: %w", what, err)
+	}
+	dest := path.Clean("/" + m.Destination)
+	open := func() {
+		if fi.IsDir() {
+			b.dir(dest)
+		} else {
+			b.file(dest)
+		}
+	}
+	open()
+	flags := uintptr(unix.MS_BIND)
+	if o.recursive {
+		flags |= unix.MS_REC
+	}
+	b.mount(what+": bind "+src, src, b.fixed(dest), "", flags, "")
+	if rest := o.flags &^ (unix.MS_BIND | unix.MS_REC | unix.MS_REMOUNT); rest != 0 {
+		open()
+		b.remountFlags(what+": remount", rest)
+	}
+	if o.recAttrSet != 0 || o.recAttrClr != 0 {
+		open()
+		attr := keepStruct(b.p, &unix.MountAttr{Attr_set: o.recAttrSet, Attr_clr: o.recAttrClr})
+		fromSlot(b.p.sys(what+": mount_setattr", unix.SYS_MOUNT_SETATTR, 0, b.p.cstr(""), unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, attr, unsafe.Sizeof(unix.MountAttr{})), 0, slotTarget)
+		fromSlot(b.p.sys("close", unix.SYS_CLOSE, 0), 0, slotTarget)
+	}
+	if len(o.propagation) > 0 {
+		open()
+		t := b.fixed(dest)
+		for _, pr := range o.propagation {
+			b.mount(what+": propagation", "", t, "", pr, "")
+		}
+	}
+	return nil
 }
 
 // dir makes directory dest (and its parents) in the rootfs, as
@@ -192,9 +278,7 @@ func (b *directBuilder) dir(dest string) {
 // target makes dest and returns the path that names it for mount(2).
 func (b *directBuilder) target(dest string) string {
 	b.dir(dest)
-	fromSlot(b.p.sys("dup "+dest, unix.SYS_DUP3, 0, directFd, unix.O_CLOEXEC), 0, slotTarget)
-	fromSlot(b.p.sys("close", unix.SYS_CLOSE, 0), 0, slotTarget)
-	return "/proc/self/fd/" + strconv.Itoa(directFd)
+	return b.fixed(dest)
 }
 
 // setattr sets mount attributes on pth (mount_setattr keeps the others,
@@ -213,9 +297,9 @@ func (b *directBuilder) writeFile(what, pth, val string) {
 
 // directConfig is what compileDirect needs beside the spec.
 type directConfig struct {
-	spec       *specs.Spec
-	id, rootfs string
-	cgMounts   []cgroups.MountSource
+	spec               *specs.Spec
+	id, rootfs, bundle string
+	cgMounts           []cgroups.MountSource
 	// tasks are the v1 "tasks" files the init joins (nil: the parent
 	// moves it).
 	tasks        []string
@@ -237,6 +321,7 @@ func compileDirect(c *directConfig) (*directProg, error) {
 	p := &directProg{ops: make([]dop, 0, 320), what: make([]string, 0, 320)}
 	b := &directBuilder{p: p, syncFd: c.syncFd}
 	b.how = keepStruct(p, &unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC | unix.O_DIRECTORY, Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS})
+	b.howAny = keepStruct(p, &unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC, Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS})
 	spec, l := c.spec, c.spec.Linux
 	for i, fd := range c.stdio {
 		if fd != i {
@@ -264,9 +349,17 @@ func compileDirect(c *directConfig) (*directProg, error) {
 			p.sys("unshare cgroup namespace", unix.SYS_UNSHARE, unix.CLONE_NEWCGROUP)
 		}
 	}
+	devBound := false
 	for i, m := range spec.Mounts {
 		o := parseMountOptions(m.Options)
 		what := fmt.Sprintf("mounts[%d] (%s on %s)", i, m.Type, m.Destination)
+		if m.Type == "bind" || o.bind {
+			if err := b.bindMount(what, m, o, c.bundle); err != nil {
+				return nil, err
+			}
+			devBound = devBound || path.Clean("/"+m.Destination) == "/dev"
+			continue
+		}
 		if m.Type == "cgroup" || m.Type == "cgroup2" {
 			join()
 			b.cgroupMount(what, m, o, c)
@@ -282,8 +375,10 @@ func compileDirect(c *directConfig) (*directProg, error) {
 		}
 	}
 	join()
-	if err := b.devices(l.Devices); err != nil {
-		return nil, err
+	if !devBound {
+		if err := b.devices(l.Devices); err != nil {
+			return nil, err
+		}
 	}
 	b.sync("mounts made", markHooks, true)
 	// pivot_root(".", ".") stacks the old root on the new one; detach it.

@@ -52,8 +52,8 @@ func (c *Container) spawnDirect(ctx context.Context, doc *compute.Document, plan
 	pipe := os.NewFile(uintptr(fds[0]), "init pipe (parent)")
 	defer pipe.Close()
 	cfg := &directConfig{
-		spec: spec, id: c.st.ID, rootfs: c.st.Rootfs, cgMounts: cg.MountSources(), tasks: cg.TaskFiles(),
-		newCgroupNS: hasNamespace(spec.Linux.Namespaces, "cgroup"), creds: creds, filter: filter,
+		spec: spec, id: c.st.ID, rootfs: c.st.Rootfs, bundle: doc.Bundle, cgMounts: cg.MountSources(), tasks: cg.TaskFiles(),
+		newCgroupNS: (plan.cloneFlags|plan.unshare)&unix.CLONE_NEWCGROUP != 0, creds: creds, filter: filter,
 		noNewKeyring: doc.NoNewKeyring, syncFd: fds[1], fifoFd: -1, preserve: doc.PreserveFDs,
 		stdio: [3]int{int(stdio[0].Fd()), int(stdio[1].Fd()), int(stdio[2].Fd())},
 	}
@@ -72,12 +72,22 @@ func (c *Container) spawnDirect(ctx context.Context, doc *compute.Document, plan
 		args.cgroup = uint64(join.dir.Fd())
 	}
 	trace("fork init (direct)")
-	syscall.ForkLock.Lock()
-	pid, errno := directFork(prog, args, fds[1])
-	syscall.ForkLock.Unlock()
+	// Namespaces joined by path: on a thread that joined them, which the
+	// child's clone inherits.
+	var pid int
+	var errno syscall.Errno
+	err = onJoinedThread(plan.threadJoins, func() error {
+		syscall.ForkLock.Lock()
+		pid, errno = directFork(prog, args, fds[1])
+		syscall.ForkLock.Unlock()
+		return nil
+	})
 	unix.Close(fds[1])
 	trace("init forked")
 	cgErr := <-cgDone
+	if err != nil {
+		return fmt.Errorf("start container init: %w", err)
+	}
 	if errno != 0 {
 		return fmt.Errorf("start container init: clone3: %w", errno)
 	}

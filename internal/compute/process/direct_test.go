@@ -41,13 +41,22 @@ func TestDirectSupported(t *testing.T) {
 		{"runc defaults", func(*specs.Spec, *compute.Document) {}, true},
 		{"terminal", func(s *specs.Spec, _ *compute.Document) { s.Process.Terminal = true }, false},
 		{"bind mount", func(s *specs.Spec, _ *compute.Document) {
-			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/etc/hosts", Type: "bind", Source: "/etc/hosts", Options: []string{"rbind"}})
+			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/etc/hosts", Type: "bind", Source: "/etc/hosts", Options: []string{"rbind", "ro", "nosuid", "rprivate"}})
+		}, true},
+		{"bind mount with a flag mount_setattr does not set", func(s *specs.Spec, _ *compute.Document) {
+			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/etc/hosts", Type: "bind", Source: "/etc/hosts", Options: []string{"rbind", "sync"}})
+		}, false},
+		{"overlay mount", func(s *specs.Spec, _ *compute.Document) {
+			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/x", Type: "overlay", Source: "overlay"})
 		}, false},
 		{"user namespace", func(s *specs.Spec, _ *compute.Document) {
 			s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: "user"})
 		}, false},
 		{"joined network namespace", func(s *specs.Spec, _ *compute.Document) {
 			s.Linux.Namespaces[1].Path = "/proc/self/ns/net"
+		}, true},
+		{"joined mount namespace", func(s *specs.Spec, _ *compute.Document) {
+			s.Linux.Namespaces[2].Path = "/proc/self/ns/mnt"
 		}, false},
 		{"createContainer hook", func(s *specs.Spec, _ *compute.Document) {
 			s.Hooks = &specs.Hooks{CreateContainer: []specs.Hook{{Path: "/bin/true"}}}
