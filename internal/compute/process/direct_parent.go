@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -20,6 +21,11 @@ import (
 // compiled here and made by a child that is not a second exec.
 func (c *Container) spawnDirect(ctx context.Context, doc *compute.Document, plan *nsPlan) error {
 	spec := doc.Spec
+	// The namespaces are made first, on a thread of their own, while the
+	// rest is prepared here; the child is then a plain clone of that thread
+	// (a new network namespace alone costs ~0.7 ms).
+	nst := startNamespaceThread(plan)
+	defer nst.abort()
 	fifo, cg, join, cgDone, err := c.prepareSpawn(doc, plan)
 	if err != nil {
 		return err
@@ -66,22 +72,13 @@ func (c *Container) spawnDirect(ctx context.Context, doc *compute.Document, plan
 		<-cgDone
 		return err
 	}
-	args := &cloneArgs{flags: uint64(plan.cloneFlags &^ unix.CLONE_NEWCGROUP), exitSignal: uint64(unix.SIGCHLD)}
+	args := &cloneArgs{exitSignal: uint64(unix.SIGCHLD)}
 	if join.dir != nil {
 		args.flags |= unix.CLONE_INTO_CGROUP
 		args.cgroup = uint64(join.dir.Fd())
 	}
 	trace("fork init (direct)")
-	// Namespaces joined by path: on a thread that joined them, which the
-	// child's clone inherits.
-	var pid int
-	var errno syscall.Errno
-	err = onJoinedThread(plan.threadJoins, func() error {
-		syscall.ForkLock.Lock()
-		pid, errno = directFork(prog, args, fds[1])
-		syscall.ForkLock.Unlock()
-		return nil
-	})
+	pid, errno, err := nst.fork(prog, args, fds[1])
 	unix.Close(fds[1])
 	trace("init forked")
 	cgErr := <-cgDone
@@ -137,6 +134,69 @@ func (c *Container) spawnDirect(ctx context.Context, doc *compute.Document, plan
 		return err
 	}
 	return c.markStarted(starting)
+}
+
+// namespaceThread is a locked OS thread in the container's namespaces:
+// those joined by path, then new ones unshared (a new pid namespace is
+// for its children, the direct init). It is never handed back to the
+// scheduler: it exits with its goroutine.
+type namespaceThread struct {
+	ready chan error
+	work  chan func()
+}
+
+func startNamespaceThread(plan *nsPlan) *namespaceThread {
+	t := &namespaceThread{ready: make(chan error, 1), work: make(chan func())}
+	go func() {
+		runtime.LockOSThread() // no Unlock: the tainted thread dies with us
+		err := joinNamespaces(plan.threadJoins)
+		if flags := plan.cloneFlags &^ unix.CLONE_NEWCGROUP; err == nil && flags != 0 {
+			if flags&unix.CLONE_NEWNS != 0 {
+				flags |= unix.CLONE_FS // a mount namespace of the thread's own
+			}
+			if err = unix.Unshare(int(flags)); err != nil {
+				err = fmt.Errorf("linux.namespaces: unshare %#x: %w", flags, err)
+			}
+		}
+		t.ready <- err
+		if err == nil {
+			if fn := <-t.work; fn != nil {
+				fn()
+			}
+		}
+	}()
+	return t
+}
+
+// fork clones the direct init from the thread.
+func (t *namespaceThread) fork(p *directProg, args *cloneArgs, errFd int) (int, syscall.Errno, error) {
+	if err := <-t.ready; err != nil {
+		t.ready = nil
+		return 0, 0, err
+	}
+	t.ready = nil
+	var pid int
+	var errno syscall.Errno
+	done := make(chan struct{})
+	t.work <- func() {
+		syscall.ForkLock.Lock()
+		pid, errno = directFork(p, args, errFd)
+		syscall.ForkLock.Unlock()
+		close(done)
+	}
+	<-done
+	t.work = nil
+	return pid, errno, nil
+}
+
+// abort ends a thread that did not fork.
+func (t *namespaceThread) abort() {
+	if t.ready == nil || t.work == nil {
+		return
+	}
+	if err := <-t.ready; err == nil {
+		t.work <- nil
+	}
 }
 
 // directLink is the parent's side of the direct init's pipe: 8-byte

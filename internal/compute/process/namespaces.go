@@ -268,20 +268,28 @@ func onJoinedThread(paths []string, fn func() error) error {
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread() // no Unlock: the tainted thread dies with us
-		for _, path := range paths {
-			f, err := os.Open(path)
-			if err != nil {
-				errc <- fmt.Errorf("open namespace %s: %w", path, err)
-				return
-			}
-			err = unix.Setns(int(f.Fd()), 0)
-			f.Close()
-			if err != nil {
-				errc <- fmt.Errorf("setns %s: %w", path, err)
-				return
-			}
+		if err := joinNamespaces(paths); err != nil {
+			errc <- err
+			return
 		}
 		errc <- fn()
 	}()
 	return <-errc
+}
+
+// joinNamespaces joins the namespaces in paths on the calling thread,
+// which the caller has locked and never hands back.
+func joinNamespaces(paths []string) error {
+	for _, path := range paths {
+		f, err := os.Open(path)
+		if err != nil {
+			return fmt.Errorf("open namespace %s: %w", path, err)
+		}
+		err = unix.Setns(int(f.Fd()), 0)
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("setns %s: %w", path, err)
+		}
+	}
+	return nil
 }
