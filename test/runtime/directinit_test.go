@@ -16,7 +16,7 @@ import (
 // their options, /dev, identity, capabilities, limits, cgroups, names,
 // sysctls, masked and read-only paths.
 const probeScript = `cat /proc/self/mounts; cut -d' ' -f5- /proc/self/mountinfo | sed 's/shared:[0-9]*/shared/; s/master:[0-9]*/master/'; ls -ln /dev /dev/pts; readlink /dev/fd; readlink /dev/ptmx; readlink /dev/stdin;
-hostname; cat /proc/sys/kernel/domainname; id; umask; pwd; grep -E '^(Cap|NoNewPrivs|Seccomp:)' /proc/self/status;
+hostname; cat /proc/sys/kernel/domainname; id; umask; pwd; grep -E '^(Cap|NoNewPrivs|Seccomp:|SigBlk|SigIgn|SigCgt)' /proc/self/status;
 ulimit -n; ulimit -u; cat /proc/self/oom_score_adj; cat /proc/self/cgroup; ls /sys/fs/cgroup;
 cat /proc/sys/net/ipv4/ip_forward; cat /proc/kcore 2>&1 | head -c 40; echo; ls /proc/acpi 2>&1;
 touch /proc/sys/x 2>&1; touch /x 2>&1; mkdir /tmp/d 2>&1 && rmdir /tmp/d; ls /proc/self/fd; echo done`

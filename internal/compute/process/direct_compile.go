@@ -142,7 +142,7 @@ func keepStruct[T any](p *directProg, v *T) uintptr {
 }
 
 // fromSlot makes argument i of o the fd in slot s.
-func fromSlot(o *dop, i, s int8) *dop {
+func fromSlot(o *dop, i, s int) *dop {
 	o.argFrom, o.slotIn = i, s
 	return o
 }
@@ -163,11 +163,11 @@ func (b *directBuilder) sync(what string, mark uint32, wait bool) {
 
 // openIn opens rel inside the rootfs (openat2 RESOLVE_IN_ROOT, no magic
 // links: a symlink cannot lead out, CVE-2021-30465) into slot out.
-func (b *directBuilder) openIn(rel string, out int8) *dop {
+func (b *directBuilder) openIn(rel string, out int) *dop {
 	return b.openHow(rel, out, b.how)
 }
 
-func (b *directBuilder) openHow(rel string, out int8, how uintptr) *dop {
+func (b *directBuilder) openHow(rel string, out int, how uintptr) *dop {
 	o := b.p.sys("open "+rel+" in rootfs", unix.SYS_OPENAT2, 0, b.p.cstr(rel), how, unsafe.Sizeof(unix.OpenHow{}))
 	o.slotOut = out
 	return fromSlot(o, 0, slotRoot)
@@ -184,7 +184,7 @@ func (b *directBuilder) file(dest string) {
 	fromSlot(b.p.sys("create mount point "+dest, unix.SYS_MKNODAT, 0, b.p.cstr(path.Base(dest)), unix.S_IFREG|0o644, 0), 0, slotTarget).okErr = unix.EEXIST
 	fromSlot(b.p.sys("close", unix.SYS_CLOSE, 0), 0, slotTarget)
 	b.openHow(dest, slotTarget, b.howAny)
-	b.p.ops[first].skipOK = int32(len(b.p.ops) - first - 1)
+	b.p.ops[first].skipOK = len(b.p.ops) - first - 1
 }
 
 // fixed duplicates slotTarget to directFd and returns the path that names
@@ -269,9 +269,9 @@ func (b *directBuilder) dir(dest string) {
 		fromSlot(b.p.sys("close", unix.SYS_CLOSE, 0), 0, slotParent)
 	}
 	b.openIn(dest, slotTarget)
-	b.p.ops[first].skipOK = int32(ops() - first - 1)
+	b.p.ops[first].skipOK = ops() - first - 1
 	if short > 0 {
-		b.p.ops[short].skipOK = int32(ops() - short - 1)
+		b.p.ops[short].skipOK = ops() - short - 1
 	}
 }
 
@@ -327,6 +327,18 @@ func compileDirect(c *directConfig) (*directProg, error) {
 		if fd != i {
 			p.sys("stdio", unix.SYS_DUP3, uintptr(fd), uintptr(i), 0)
 		}
+	}
+	if directSharesMemory {
+		// What runtime_AfterForkInChild does for a forked child: default
+		// handlers (Go's cannot run in the child), then the mask back.
+		dfl := keepStruct(p, &[4]uint64{})
+		for sig := uintptr(1); sig <= 64; sig++ {
+			if sig != uintptr(unix.SIGKILL) && sig != uintptr(unix.SIGSTOP) {
+				p.sys("reset signal handler", unix.SYS_RT_SIGACTION, sig, dfl, 0, 8).anyErr = true
+			}
+		}
+		p.sigmask = new(uint64)
+		p.sys("restore signal mask", unix.SYS_RT_SIGPROCMASK, unix.SIG_SETMASK, keepStruct(p, p.sigmask), 0, 8)
 	}
 	p.sys("mark fds close-on-exec", unix.SYS_CLOSE_RANGE, uintptr(3+c.preserve), ^uintptr(0), unix.CLOSE_RANGE_CLOEXEC)
 	p.sys("setsid", unix.SYS_SETSID)
@@ -589,7 +601,7 @@ func (b *directBuilder) lookPath(proc *specs.Process) []string {
 	}
 	b.p.sys(fmt.Sprintf("exec: %q: executable file not found in $PATH", name), unix.SYS_FACCESSAT, atFdcwd, b.p.cstr(""), unix.X_OK)
 	for i := first; i < len(b.p.ops)-1; i++ {
-		b.p.ops[i].skipOK = int32(len(b.p.ops) - i - 1)
+		b.p.ops[i].skipOK = len(b.p.ops) - i - 1
 	}
 	return cands
 }

@@ -92,6 +92,12 @@ func (c *Container) spawnDirect(ctx context.Context, doc *compute.Document, plan
 	c.child = ch
 	c.st.Pid = pid
 	link := &directLink{c: c, ch: ch, prog: prog}
+	// A child sharing our memory reads prog until it executes the
+	// process: after create, that is after we are gone.
+	defer runtime.KeepAlive(prog)
+	if !doc.StartOnCreate {
+		directKeep = append(directKeep, prog)
+	}
 	if cgErr != nil {
 		return link.fail(fmt.Errorf("cgroups of %q: %w", c.st.ID, cgErr))
 	}
@@ -180,7 +186,7 @@ func (t *namespaceThread) fork(p *directProg, args *cloneArgs, errFd int) (int, 
 	done := make(chan struct{})
 	t.work <- func() {
 		syscall.ForkLock.Lock()
-		pid, errno = directFork(p, args, errFd)
+		pid, errno = directStart(p, args, errFd)
 		syscall.ForkLock.Unlock()
 		close(done)
 	}

@@ -3,6 +3,7 @@ package process
 import (
 	"strings"
 	"testing"
+	"unsafe"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
@@ -145,6 +146,30 @@ func BenchmarkCompileDirect(b *testing.B) {
 	for b.Loop() {
 		if _, err := compileDirect(cfg); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// TestDopLayout pins the offsets direct_amd64.s reads.
+func TestDopLayout(t *testing.T) {
+	var o dop
+	var st directState
+	for _, c := range []struct {
+		name      string
+		got, want uintptr
+	}{
+		{"sizeof(dop)", unsafe.Sizeof(o), 120},
+		{"nr", unsafe.Offsetof(o.nr), 0}, {"args", unsafe.Offsetof(o.args), 8},
+		{"argFrom", unsafe.Offsetof(o.argFrom), 56}, {"slotIn", unsafe.Offsetof(o.slotIn), 64},
+		{"slotOut", unsafe.Offsetof(o.slotOut), 72}, {"okErr", unsafe.Offsetof(o.okErr), 80},
+		{"skipErr", unsafe.Offsetof(o.skipErr), 88}, {"skipN", unsafe.Offsetof(o.skipN), 96},
+		{"skipOK", unsafe.Offsetof(o.skipOK), 104}, {"anyErr", unsafe.Offsetof(o.anyErr), 112},
+		{"slots", unsafe.Offsetof(st.slots), 0}, {"scratch", unsafe.Offsetof(st.scratch), 128},
+		{"rep", unsafe.Offsetof(st.rep), 176}, {"errFd", unsafe.Offsetof(st.errFd), 184},
+		{"sizeof(cloneArgs)", unsafe.Sizeof(cloneArgs{}), 88},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s = %d, want %d (direct_amd64.s)", c.name, c.got, c.want)
 		}
 	}
 }
