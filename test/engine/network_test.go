@@ -175,7 +175,15 @@ func TestEndpointPolicies(t *testing.T) {
 	// Blocked from the start (policy given at run)…
 	d.Must("run", "-d", "--name", "fw", "--hostname", "fw", "-p", "127.0.0.1:8003:80", "--endpoint-policy", block80,
 		"busybox", "sh", "-c", httpdScript)
-	if out := d.Must("exec", "fw", "sh", "-c", harness.ContainerGet("127.0.0.1", "80")); !strings.Contains(out, "page-fw") {
+	// run -d returns once sh runs: httpd may not listen yet.
+	var out string
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		out, _, _ = d.Silo("exec", "fw", "sh", "-c", harness.ContainerGet("127.0.0.1", "80"))
+		if strings.Contains(out, "page-fw") || time.Now().After(deadline) {
+			break
+		}
+	}
+	if !strings.Contains(out, "page-fw") {
 		t.Fatalf("the server does not answer inside the container: %q", out)
 	}
 	if !d.blocked("127.0.0.1", "8003") {

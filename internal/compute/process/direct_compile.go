@@ -330,12 +330,19 @@ func compileDirect(c *directConfig) (*directProg, error) {
 	}
 	if directSharesMemory {
 		// What runtime_AfterForkInChild does for a forked child: default
-		// handlers (Go's cannot run in the child), then the mask back.
+		// handlers (ours cannot run in the child), then the mask back. A
+		// signal the runtime ignores stays ignored, as it does across
+		// ForkExec and execve.
 		dfl := keepStruct(p, &[4]uint64{})
 		for sig := uintptr(1); sig <= 64; sig++ {
-			if sig != uintptr(unix.SIGKILL) && sig != uintptr(unix.SIGSTOP) {
-				p.sys("reset signal handler", unix.SYS_RT_SIGACTION, sig, dfl, 0, 8).anyErr = true
+			if sig == uintptr(unix.SIGKILL) || sig == uintptr(unix.SIGSTOP) {
+				continue
 			}
+			var cur [4]uint64 // struct kernel_sigaction; [0] is the handler
+			if _, _, e := unix.RawSyscall6(unix.SYS_RT_SIGACTION, sig, 0, uintptr(unsafe.Pointer(&cur)), 8, 0, 0); e == 0 && cur[0] == 1 {
+				continue // SIG_IGN
+			}
+			p.sys("reset signal handler", unix.SYS_RT_SIGACTION, sig, dfl, 0, 8).anyErr = true
 		}
 		p.sigmask = new(uint64)
 		p.sys("restore signal mask", unix.SYS_RT_SIGPROCMASK, unix.SIG_SETMASK, keepStruct(p, p.sigmask), 0, 8)
