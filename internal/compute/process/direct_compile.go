@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"os"
+	"os/signal"
 	"path"
 	"sort"
 	"strconv"
@@ -108,8 +109,17 @@ func directSupported(doc *compute.Document, plan *nsPlan) bool {
 	return true
 }
 
-// bindAttrFlags are the MS_* flags a bind mount gets by mount_setattr.
+// bindAttrFlags are the MS_* flags a bind mount gets by mount_setattr,
+// and bindAttrs their MOUNT_ATTR_* twins.
 const bindAttrFlags = unix.MS_RDONLY | unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC
+
+var bindAttrs = [...]struct {
+	ms   uintptr
+	attr uint64
+}{
+	{unix.MS_RDONLY, unix.MOUNT_ATTR_RDONLY}, {unix.MS_NOSUID, unix.MOUNT_ATTR_NOSUID},
+	{unix.MS_NODEV, unix.MOUNT_ATTR_NODEV}, {unix.MS_NOEXEC, unix.MOUNT_ATTR_NOEXEC},
+}
 
 // haveDirectKernel probes for what the direct init's steps use beyond
 // clone3 (5.3) and openat2 (5.6): mount_setattr (5.12). A bad fd gets
@@ -331,18 +341,14 @@ func compileDirect(c *directConfig) (*directProg, error) {
 	if directSharesMemory {
 		// What runtime_AfterForkInChild does for a forked child: default
 		// handlers (ours cannot run in the child), then the mask back. A
-		// signal the runtime ignores stays ignored, as it does across
-		// ForkExec and execve.
+		// signal the process ignores stays ignored, as it does across
+		// ForkExec and execve; the Go runtime knows which (no syscall).
 		dfl := keepStruct(p, &[4]uint64{})
-		for sig := uintptr(1); sig <= 64; sig++ {
-			if sig == uintptr(unix.SIGKILL) || sig == uintptr(unix.SIGSTOP) {
+		for sig := 1; sig <= 64; sig++ {
+			if s := syscall.Signal(sig); s == unix.SIGKILL || s == unix.SIGSTOP || signal.Ignored(s) {
 				continue
 			}
-			var cur [4]uint64 // struct kernel_sigaction; [0] is the handler
-			if _, _, e := unix.RawSyscall6(unix.SYS_RT_SIGACTION, sig, 0, uintptr(unsafe.Pointer(&cur)), 8, 0, 0); e == 0 && cur[0] == 1 {
-				continue // SIG_IGN
-			}
-			p.sys("reset signal handler", unix.SYS_RT_SIGACTION, sig, dfl, 0, 8).anyErr = true
+			p.sys("reset signal handler", unix.SYS_RT_SIGACTION, uintptr(sig), dfl, 0, 8).anyErr = true
 		}
 		p.sigmask = new(uint64)
 		p.sys("restore signal mask", unix.SYS_RT_SIGPROCMASK, unix.SIG_SETMASK, keepStruct(p, p.sigmask), 0, 8)
@@ -517,10 +523,9 @@ func (b *directBuilder) cgroupMount(what string, m specs.Mount, o mountOpts, c *
 // mount_setattr, which leaves the flags it is not given as they are.
 func (b *directBuilder) remountFlags(what string, flags uintptr) {
 	var set uint64
-	for ms, attr := range map[uintptr]uint64{unix.MS_RDONLY: unix.MOUNT_ATTR_RDONLY, unix.MS_NOSUID: unix.MOUNT_ATTR_NOSUID,
-		unix.MS_NODEV: unix.MOUNT_ATTR_NODEV, unix.MS_NOEXEC: unix.MOUNT_ATTR_NOEXEC} {
-		if flags&ms != 0 {
-			set |= attr
+	for _, f := range bindAttrs {
+		if flags&f.ms != 0 {
+			set |= f.attr
 		}
 	}
 	attr := keepStruct(b.p, &unix.MountAttr{Attr_set: set})
@@ -696,13 +701,9 @@ func (b *directBuilder) finalize(c *directConfig, cands []string) error {
 	if c.filter != nil && cr.noNewPrivs {
 		loadFilter()
 	}
-	argv, err := syscall.SlicePtrFromStrings(proc.Args)
+	argv, envv, err := execVectors(proc)
 	if err != nil {
-		return fmt.Errorf("process.args: %w", err)
-	}
-	envv, err := syscall.SlicePtrFromStrings(proc.Env)
-	if err != nil {
-		return fmt.Errorf("process.env: %w", err)
+		return err
 	}
 	p.keep = append(p.keep, unsafe.Slice((*byte)(unsafe.Pointer(&argv[0])), len(argv)*8), unsafe.Slice((*byte)(unsafe.Pointer(&envv[0])), len(envv)*8))
 	for i, cand := range cands {

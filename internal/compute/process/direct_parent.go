@@ -34,12 +34,14 @@ func (c *Container) spawnDirect(ctx context.Context, doc *compute.Document, plan
 	if fifo != nil {
 		defer fifo.Close()
 	}
-	// The child carries the filter: wait for it (a cache hit, except the
-	// first time a profile is seen).
-	filterData, err := c.b.compileSeccompAsync(spec.Linux.Seccomp)()
+	// The child carries the filter, so it is needed now (a cache hit,
+	// except the first time a profile is seen).
 	var filter *seccomp.Filter
-	if err == nil && len(filterData) > 0 {
-		filter, err = seccomp.UnmarshalFilter(filterData)
+	if sc := spec.Linux.Seccomp; sc != nil {
+		var data []byte
+		if data, err = c.b.compiledSeccomp(sc); err == nil && len(data) > 0 {
+			filter, err = seccomp.UnmarshalFilter(data)
+		}
 	}
 	var creds *credentials
 	if err == nil {

@@ -180,13 +180,9 @@ func finalize(p *specs.Process, c *credentials, filter *seccomp.Filter, argv0 st
 	if err != nil {
 		return fmt.Errorf("process.args[0]: %w", err)
 	}
-	argvp, err := syscall.SlicePtrFromStrings(p.Args)
+	argvp, envp, err := execVectors(p)
 	if err != nil {
-		return fmt.Errorf("process.args: %w", err)
-	}
-	envp, err := syscall.SlicePtrFromStrings(p.Env)
-	if err != nil {
-		return fmt.Errorf("process.env: %w", err)
+		return err
 	}
 	for _, r := range c.rlimits {
 		lim := r.lim
@@ -208,6 +204,17 @@ func finalize(p *specs.Process, c *credentials, filter *seccomp.Filter, argv0 st
 	_, _, e := unix.RawSyscall(unix.SYS_EXECVE, uintptr(unsafe.Pointer(argv0p)),
 		uintptr(unsafe.Pointer(&argvp[0])), uintptr(unsafe.Pointer(&envp[0])))
 	return fmt.Errorf("exec %q: %w", argv0, e)
+}
+
+// execVectors builds execve's NULL-terminated argv and envp.
+func execVectors(p *specs.Process) (argv, envp []*byte, err error) {
+	if argv, err = syscall.SlicePtrFromStrings(p.Args); err != nil {
+		return nil, nil, fmt.Errorf("process.args: %w", err)
+	}
+	if envp, err = syscall.SlicePtrFromStrings(p.Env); err != nil {
+		return nil, nil, fmt.Errorf("process.env: %w", err)
+	}
+	return argv, envp, nil
 }
 
 func groupsPtr(g []int) uintptr {
