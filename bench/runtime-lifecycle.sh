@@ -2,11 +2,13 @@
 # runtime-lifecycle.sh — time "RUNTIME --root DIR run -b BUNDLE ID" of /bin/true
 # (create + start + wait + delete in one command) for runsilo, runc and crun,
 # interleaved round-robin so that drift on the machine hits all runtimes alike,
-# and measure each runtime's peak RSS during "run".
+# and measure each runtime's peak RSS during "run". With --exec, time
+# "RUNTIME --root DIR exec ID /bin/true" in a running container instead.
 #
-# Usage: bench/runtime-lifecycle.sh [-n ITERATIONS] [-r RSS_RUNS] [--hyperfine]
+# Usage: bench/runtime-lifecycle.sh [-n ITERATIONS] [-r RSS_RUNS] [--exec] [--hyperfine]
 #   -n N          timed runs per runtime (default 100, env ITERATIONS)
 #   -r N          runs under /usr/bin/time for the peak RSS (default 10, env RSS_RUNS)
+#   --exec        time exec of /bin/true in a running container (one per runtime)
 #   --hyperfine   also run hyperfine -N per runtime (not interleaved) as a cross-check
 # Runtimes: env RUNSILO (default: <repo>/bin/runsilo), RUNC, CRUN (default: from PATH);
 # a missing runtime is left out. Needs root, busybox-static, util-linux (unshare, nsenter).
@@ -24,11 +26,13 @@ ITERATIONS=${ITERATIONS:-100}
 RSS_RUNS=${RSS_RUNS:-10}
 WARMUP=${WARMUP:-5}
 HYPERFINE=0
+MODE=run
 while [ $# -gt 0 ]; do
   case $1 in
     -n) ITERATIONS=$2; shift 2 ;;
     -r) RSS_RUNS=$2; shift 2 ;;
     --hyperfine) HYPERFINE=1; shift ;;
+    --exec) MODE=exec; shift ;;
     -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
@@ -82,7 +86,8 @@ wrap() {
   nsenter --mount="$work/ns/mnt" "$@"
 }
 
-# The bundle: busybox rootfs, config from "runc spec" with args ["/bin/true"].
+# The bundle: busybox rootfs, config from "runc spec" with args ["/bin/true"]
+# (for --exec, a sleep that the timed execs join).
 bundle=$work/bundle
 mkdir -p "$bundle/rootfs"/{bin,etc,proc,sys,dev,tmp}
 cp "$BUSYBOX" "$bundle/rootfs/bin/busybox"
@@ -91,28 +96,44 @@ printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:
 printf 'root:x:0:\nnogroup:x:65534:\nsilo:x:1000:\n' > "$bundle/rootfs/etc/group"
 spec_rt=${RT[runc]:-${RT[${names[0]}]}}
 (cd "$bundle" && "$spec_rt" spec)
+main_cmd=/bin/true
+[ "$MODE" = exec ] && main_cmd=/bin/sleep
 if command -v jq >/dev/null; then
-  jq --arg cg "$CGROUP_PARENT/c" '.process.terminal=false | .process.args=["/bin/true"] | .root.readonly=true | .linux.cgroupsPath=$cg' \
+  jq --arg cg "$CGROUP_PARENT/c" --arg cmd "$main_cmd" '.process.terminal=false | .process.args=[$cmd] | .root.readonly=true | .linux.cgroupsPath=$cg' \
     "$bundle/config.json" > "$bundle/config.json.new"
+  [ "$MODE" = exec ] && jq '.process.args=["/bin/sleep","1000000"]' "$bundle/config.json.new" > "$bundle/config.json.tmp" && mv "$bundle/config.json.tmp" "$bundle/config.json.new"
 else
+  [ "$MODE" = exec ] && { echo "--exec needs jq" >&2; exit 2; }
   sed -e 's/"terminal": true/"terminal": false/' -e 's/^\(\t\t\t\)"sh"$/\1"\/bin\/true"/' \
     -e "s|\"linux\": {|\"linux\": {\n\t\t\"cgroupsPath\": \"$CGROUP_PARENT/c\",|" "$bundle/config.json" > "$bundle/config.json.new"
 fi
 mv "$bundle/config.json.new" "$bundle/config.json"
 
-# one NAME ID: one "run" of runtime NAME, output discarded; fails loudly.
+# timed NAME ID: the arguments of the timed command of runtime NAME.
+timed() {
+  if [ "$MODE" = exec ]; then echo "exec" "x-$1" /bin/true; else echo "run" "-b" "$bundle" "$2"; fi
+}
+
+# one NAME ID: one timed command of runtime NAME, output discarded; fails loudly.
 one() {
   local n=$1 id=$2
-  if ! wrap "${RT[$n]}" --root "$work/state-$n" run -b "$bundle" "$id" >/dev/null 2>"$work/err"; then
-    echo "$n run failed:" >&2; cat "$work/err" >&2; exit 1
+  # shellcheck disable=SC2046 # the words of timed (no spaces in them)
+  if ! wrap "${RT[$n]}" --root "$work/state-$n" $(timed "$n" "$id") >/dev/null 2>"$work/err"; then
+    echo "$n $MODE failed:" >&2; cat "$work/err" >&2; exit 1
   fi
 }
 
-echo "runtime-lifecycle: $ITERATIONS interleaved runs of '$(IFS=,; echo "${names[*]}")' (run -b BUNDLE ID of /bin/true), $WARMUP warm-up runs each"
+what="run -b BUNDLE ID of /bin/true"
+[ "$MODE" = exec ] && what="exec ID /bin/true in a running container"
+echo "runtime-lifecycle: $ITERATIONS interleaved runs of '$(IFS=,; echo "${names[*]}")' ($what), $WARMUP warm-up runs each"
 echo "all runtimes run under: nsenter --mount=NS RUNTIME ..., NS a mount namespace without /sys/fs/cgroup/unified (crun 1.8 needs it on this hybrid host; applied to all for fairness)"
 for n in "${names[@]}"; do
   echo "  $n: ${RT[$n]} ($("${RT[$n]}" --version 2>/dev/null | head -1))"
   mkdir -p "$work/state-$n"; : > "$work/times-$n"; : > "$work/rss-$n"
+  if [ "$MODE" = exec ]; then
+    wrap "${RT[$n]}" --root "$work/state-$n" run -d -b "$bundle" "x-$n" </dev/null >/dev/null 2>"$work/err" ||
+      { echo "$n run -d failed:" >&2; cat "$work/err" >&2; exit 1; }
+  fi
 done
 
 for ((i = 0; i < WARMUP; i++)); do
@@ -140,7 +161,8 @@ TIME_BIN=/usr/bin/time
 if [ -x "$TIME_BIN" ]; then
   for ((i = 0; i < RSS_RUNS; i++)); do
     for n in "${names[@]}"; do
-      wrap "$TIME_BIN" -f %M -o "$work/rss-one" "${RT[$n]}" --root "$work/state-$n" run -b "$bundle" "r-$n-$i" >/dev/null 2>&1 || true
+      # shellcheck disable=SC2046
+      wrap "$TIME_BIN" -f %M -o "$work/rss-one" "${RT[$n]}" --root "$work/state-$n" $(timed "$n" "r-$n-$i") >/dev/null 2>&1 || true
       tail -1 "$work/rss-one" >> "$work/rss-$n"
     done
   done
@@ -189,7 +211,7 @@ if [ "$HYPERFINE" = 1 ]; then
       cat > "$work/hf-$n.sh" <<EOF
 #!/bin/sh
 c=\$(cat "$work/hf-count-$n" 2>/dev/null || echo 0); echo \$((c + 1)) > "$work/hf-count-$n"
-exec nsenter --mount="$work/ns/mnt" "${RT[$n]}" --root "$work/state-$n" run -b "$bundle" "hf-$n-\$c"
+exec nsenter --mount="$work/ns/mnt" "${RT[$n]}" --root "$work/state-$n" $(timed "$n" "hf-$n-\$c")
 EOF
       chmod +x "$work/hf-$n.sh"
       hyperfine -N --warmup "$WARMUP" --runs "$ITERATIONS" --export-json "$work/hf-$n.json" "$work/hf-$n.sh" >/dev/null

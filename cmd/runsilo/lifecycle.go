@@ -68,7 +68,7 @@ func (c *createFlags) document(id string) (*compute.Document, error) {
 	path := filepath.Join(bundle, "config.json")
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", path, err)
+		return nil, fmt.Errorf("read bundle config: %w", err)
 	}
 	var bs bundleSpec
 	// A decoder, as runc uses: what follows the first JSON value is ignored

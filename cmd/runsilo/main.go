@@ -114,7 +114,7 @@ func readJSON(path string, v any) error {
 	if path != "-" {
 		f, err := os.Open(path)
 		if err != nil {
-			return fmt.Errorf("open %s: %w", path, err)
+			return err // names the file
 		}
 		defer f.Close()
 		r = f

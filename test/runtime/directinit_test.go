@@ -25,18 +25,25 @@ touch /proc/sys/x 2>&1; touch /x 2>&1; mkdir /tmp/d 2>&1 && rmdir /tmp/d; ls /pr
 // once through the exec'd one (SILO_EXEC_INIT=1) and returns both results.
 func runBoth(t *testing.T, c *Container) (direct, execd Result) {
 	t.Helper()
+	return bothWays(t, c, "fork init (direct)", "run", "-b", c.Bundle, c.ID)
+}
+
+// bothWays runs the runtime command args with --debug, once as it is and
+// once with SILO_EXEC_INIT=1, and checks from the trace that only the
+// first took the direct path (its trace says marker).
+func bothWays(t *testing.T, c *Container, marker string, args ...string) (direct, execd Result) {
+	t.Helper()
 	run := func(env ...string) Result {
-		cmd := c.rt.Command("--debug", "run", "-b", c.Bundle, c.ID)
+		cmd := c.rt.Command(append([]string{"--debug"}, args...)...)
 		cmd.Env = append(os.Environ(), env...)
 		return runCmd(cmd)
 	}
 	direct, execd = run(), run("SILO_EXEC_INIT=1")
-	// --debug traces each step; the direct init's fork says so.
-	if !strings.Contains(direct.Stderr, "fork init (direct)") {
-		t.Fatalf("the spec did not take the direct init: %s", direct)
+	if !strings.Contains(direct.Stderr, marker) {
+		t.Fatalf("%q did not take the direct path: %s", args[0], direct)
 	}
-	if strings.Contains(execd.Stderr, "fork init (direct)") {
-		t.Fatalf("SILO_EXEC_INIT=1 took the direct init: %s", execd)
+	if strings.Contains(execd.Stderr, marker) {
+		t.Fatalf("SILO_EXEC_INIT=1 took the direct path: %s", execd)
 	}
 	return direct, execd
 }
@@ -98,7 +105,7 @@ func TestDirectInitParity(t *testing.T) {
 		}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			rt := newRuntime(t)
+			rt := readOnlyRuntime(t)
 			c := rt.NewContainer([]string{"sh", "-c", probeScript}, tt.opt)
 			direct, execd := runBoth(t, c)
 			if execd.Err != nil || !strings.Contains(execd.Stdout, "done") {
@@ -111,7 +118,7 @@ func TestDirectInitParity(t *testing.T) {
 		})
 	}
 	t.Run("missing executable", func(t *testing.T) {
-		rt := newRuntime(t)
+		rt := readOnlyRuntime(t)
 		c := rt.NewContainer([]string{"no-such-binary"})
 		direct, execd := runBoth(t, c)
 		for _, r := range []Result{direct, execd} {
@@ -121,7 +128,7 @@ func TestDirectInitParity(t *testing.T) {
 		}
 	})
 	t.Run("mount failure names the step", func(t *testing.T) {
-		rt := newRuntime(t)
+		rt := readOnlyRuntime(t)
 		c := rt.NewContainer([]string{"true"}, func(s *specs.Spec) {
 			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/mnt", Type: "tmpfs", Source: "tmpfs", Options: []string{"size=nonsense"}})
 		})
@@ -132,4 +139,77 @@ func TestDirectInitParity(t *testing.T) {
 			}
 		}
 	})
+}
+
+// execProbe prints what an exec'd process gets: identity, capabilities,
+// signal state, limits, namespaces, cgroups, cwd, environment, fds.
+const execProbe = `id; umask; pwd; echo "$FOO"; grep -E '^(Cap|NoNewPrivs|Seccomp:|SigBlk|SigIgn|SigCgt)' /proc/self/status;
+ulimit -n; cat /proc/self/oom_score_adj; cat /proc/self/cgroup; ls -l /proc/self/ns | sed 's/.* -> //'; hostname;
+ls /proc/self/fd; mkdir /tmp/d 2>&1 && rmdir /tmp/d; echo done`
+
+// execBoth runs "exec [extra...] ID args..." once through the direct exec
+// and once through the exec'd init and returns both results.
+func execBoth(t *testing.T, c *Container, extra []string, args ...string) (direct, execd Result) {
+	t.Helper()
+	a := append(append([]string{"exec"}, extra...), c.ID)
+	return bothWays(t, c, "fork exec (direct)", append(a, args...)...)
+}
+
+// TestDirectExecParity: a process the direct exec starts sees what the
+// exec'd init gives it, and fails the same way.
+func TestDirectExecParity(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		opt   SpecOpt
+		extra []string
+	}{
+		{"defaults", func(s *specs.Spec) {}, nil},
+		{"user, cwd, env, capabilities", func(s *specs.Spec) {}, []string{"--cwd", "/tmp", "-u", "1000:1000", "-e", "FOO=bar", "--cap", "CAP_NET_RAW"}},
+		{"container's seccomp and limits", func(s *specs.Spec) {
+			s.Process.NoNewPrivileges = false
+			adj := 200
+			s.Process.OOMScoreAdj = &adj
+			s.Linux.Seccomp = &specs.LinuxSeccomp{
+				DefaultAction: specs.ActAllow,
+				Syscalls:      []specs.LinuxSyscall{{Names: []string{"mkdir", "mkdirat"}, Action: specs.ActErrno}},
+			}
+		}, nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			rt := readOnlyRuntime(t)
+			c := rt.NewContainer([]string{"sleep", "600"}, tt.opt)
+			c.RunDetached()
+			direct, execd := execBoth(t, c, tt.extra, "sh", "-c", execProbe)
+			if execd.Err != nil || !strings.Contains(execd.Stdout, "done") {
+				t.Fatalf("exec'd init: %s", execd)
+			}
+			if direct.Stdout != execd.Stdout || direct.ExitCode != execd.ExitCode {
+				t.Fatalf("the direct exec differs from the exec'd init:\n--- direct (exit %d)\n%s\n--- exec'd (exit %d)\n%s",
+					direct.ExitCode, direct.Stdout, execd.ExitCode, execd.Stdout)
+			}
+		})
+	}
+	rt := readOnlyRuntime(t)
+	c := rt.NewContainer([]string{"sleep", "600"})
+	c.RunDetached()
+	for _, tt := range []struct {
+		name  string
+		extra []string
+		args  []string
+		code  int
+		err   string
+	}{
+		{"exit status", nil, []string{"sh", "-c", "exit 7"}, 7, ""},
+		{"missing executable", nil, []string{"no-such-binary"}, 1, "executable file not found"},
+		{"missing cwd", []string{"--cwd", "/no/such/dir"}, []string{"true"}, 1, `chdir "/no/such/dir"`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			direct, execd := execBoth(t, c, tt.extra, tt.args...)
+			for _, r := range []Result{direct, execd} {
+				if r.ExitCode != tt.code || !strings.Contains(r.Stderr, tt.err) {
+					t.Errorf("want exit %d and %q: %s", tt.code, tt.err, r)
+				}
+			}
+		})
+	}
 }

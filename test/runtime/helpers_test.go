@@ -89,6 +89,27 @@ func newRuntime(t *testing.T) *Runtime {
 	return newRuntimeAt(t, requireRuntime(t))
 }
 
+// readOnlyRuntime returns the runtime under test run from a read-only bind
+// mount of its directory (runsilo-helper beside it), as the direct init
+// and exec require: they run only from a binary that a container cannot
+// write to (CVE-2019-5736).
+func readOnlyRuntime(t *testing.T) *Runtime {
+	t.Helper()
+	src := requireRuntime(t)
+	dir := filepath.Join(t.TempDir(), "bin")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount(filepath.Dir(src), dir, "", unix.MS_BIND, ""); err != nil {
+		t.Fatalf("bind %s: %v", filepath.Dir(src), err)
+	}
+	t.Cleanup(func() { _ = unix.Unmount(dir, unix.MNT_DETACH) })
+	if err := unix.Mount("", dir, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY, ""); err != nil {
+		t.Fatalf("remount %s read-only: %v", dir, err)
+	}
+	return newRuntimeAt(t, filepath.Join(dir, filepath.Base(src)))
+}
+
 // newRuntimeAt returns the runtime binary at path with a fresh state directory.
 func newRuntimeAt(t *testing.T, path string) *Runtime {
 	t.Helper()

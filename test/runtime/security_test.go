@@ -17,6 +17,7 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 )
 
 // sha256File returns the hex sha256 of a file.
@@ -171,6 +172,57 @@ func TestCVE_2019_5736(t *testing.T) {
 				t.Errorf("CVE-2019-5736: the container wrote to the runtime's executable via /proc/self/fd")
 			}
 		})
+	}
+}
+
+// TestCVE_2019_5736_Entrypoint: a container whose own process is
+// /proc/self/exe runs the runtime's binary inside the container (the
+// binary of whatever made the execve). That must not be the writable file
+// on the host, neither while it runs nor once it has exited.
+func TestCVE_2019_5736_Entrypoint(t *testing.T) {
+	orig := requireRuntime(t)
+	copyPath := filepath.Join(t.TempDir(), filepath.Base(orig))
+	if err := copyFile(orig, copyPath, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	before := sha256File(t, copyPath)
+	rt := newRuntimeAt(t, copyPath)
+	// The runtime logs the unknown command's error to its --log file: the
+	// fifo holds it there.
+	c := rt.NewContainer([]string{"/proc/self/exe", "--log", "/fifo", "no-such-command"})
+	fifo := filepath.Join(c.Rootfs, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	st := c.RunDetached()
+	exe := fmt.Sprintf("/proc/%d/exe", st.Pid)
+	held, err := os.OpenFile(exe, unix.O_PATH, 0)
+	if err != nil {
+		t.Fatalf("open %s: %v", exe, err)
+	}
+	defer held.Close()
+	name, _ := os.Readlink(exe)
+	tryWrite := func(when string) {
+		w, err := os.OpenFile(fmt.Sprintf("/proc/self/fd/%d", held.Fd()), os.O_WRONLY|os.O_APPEND, 0)
+		if err == nil {
+			_, err = w.Write([]byte("PWNED"))
+			w.Close()
+			if err == nil {
+				t.Errorf("CVE-2019-5736: the container's process runs %s, writable %s", name, when)
+			}
+		}
+		t.Logf("%s (%s): reopen for write: %v", name, when, err)
+	}
+	tryWrite("while it runs")
+	r, err := os.OpenFile(fifo, os.O_RDONLY, 0) // lets the process go on and exit
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	c.WaitStatus("stopped", 10*time.Second)
+	tryWrite("after it exited")
+	if after := sha256File(t, copyPath); after != before {
+		t.Errorf("CVE-2019-5736: the runtime binary on the host was modified (sha256 %s -> %s)", before, after)
 	}
 }
 

@@ -62,6 +62,10 @@ type dop struct {
 	// anyErr makes every error a "go on with the next step" (one
 	// candidate of several).
 	anyErr bool
+	// exitParent ends the caller at once, without touching memory, when
+	// the call returns a positive value: the parent's side of a clone in
+	// the child (exec's first child, after making the second).
+	exitParent bool
 }
 
 // directProg is a compiled set-up; keep holds the memory its steps point

@@ -22,6 +22,7 @@
 #define DOP_SKIPN	96
 #define DOP_SKIPOK	104
 #define DOP_ANYERR	112
+#define DOP_EXITPARENT	113
 
 // directState: slots [16]uintptr at 0, scratch [6]uintptr at 128, rep
 // [2]uint32 at 176, errFd at 184.
@@ -121,6 +122,17 @@ okerr:
 	MOVQ	AX, (ST_SLOTS)(R14)(CX*8)
 	JMP	next
 success:
+	// The parent's side of a clone made by a step (exitParent) ends
+	// here, writing nothing: the new child, a fork, goes on with its own
+	// copy of this memory.
+	CMPB	DOP_EXITPARENT(R15), $0
+	JEQ	store
+	CMPQ	AX, $0
+	JEQ	store
+	XORQ	DI, DI
+	MOVQ	$SYS_exit_group, AX
+	SYSCALL
+store:
 	MOVQ	DOP_SLOTOUT(R15), CX
 	CMPQ	CX, $0
 	JLT	noslot

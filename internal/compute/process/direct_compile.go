@@ -53,36 +53,13 @@ const directFd = 999
 // itself, no LSM labels.
 func directSupported(doc *compute.Document, plan *nsPlan) bool {
 	s := doc.Spec
-	p := s.Process
-	l := s.Linux
 	switch {
-	case os.Getenv("SILO_EXEC_INIT") == "1", doc.NoPivot, p.Terminal, doc.Console != nil,
+	case doc.NoPivot, doc.Console != nil,
 		len(plan.childJoins) > 0, plan.unshare != 0, plan.userNS(),
 		plan.cloneFlags&unix.CLONE_NEWNS == 0,
 		s.Hooks != nil && (len(s.Hooks.CreateContainer) > 0 || len(s.Hooks.StartContainer) > 0),
-		l.Seccomp != nil && l.Seccomp.ListenerPath != "",
-		l.Personality != nil, l.MountLabel != "", p.ApparmorProfile != "", p.SelinuxLabel != "",
-		p.Capabilities == nil, len(p.Args) == 0:
-		return false
-	}
-	if sc := l.Seccomp; sc != nil {
-		if sc.DefaultAction == specs.ActNotify {
-			return false
-		}
-		for _, r := range sc.Syscalls {
-			if r.Action == specs.ActNotify {
-				return false
-			}
-		}
-	}
-	// The stdio steps are plain dup3s: a file that already sits on another
-	// of fds 0-2 would be overwritten before it is placed.
-	for i, f := range []*os.File{doc.Stdin, doc.Stdout, doc.Stderr} {
-		if f != nil && f.Fd() < 3 && int(f.Fd()) != i {
-			return false
-		}
-	}
-	if !haveDirectKernel() {
+		s.Linux.MountLabel != "",
+		!directProcessOK(s, s.Process, [3]*os.File{doc.Stdin, doc.Stdout, doc.Stderr}):
 		return false
 	}
 	for _, m := range s.Mounts {
@@ -107,6 +84,65 @@ func directSupported(doc *compute.Document, plan *nsPlan) bool {
 		}
 	}
 	return true
+}
+
+// directProcessOK reports whether a direct child can start proc, the
+// container's process or an exec's: what both kinds of direct child
+// leave to the exec'd init.
+func directProcessOK(s *specs.Spec, proc *specs.Process, stdio [3]*os.File) bool {
+	l := s.Linux
+	switch {
+	case os.Getenv("SILO_EXEC_INIT") == "1", proc.Terminal,
+		l.Seccomp != nil && l.Seccomp.ListenerPath != "",
+		l.Personality != nil, proc.ApparmorProfile != "", proc.SelinuxLabel != "",
+		proc.Capabilities == nil, len(proc.Args) == 0:
+		return false
+	}
+	if sc := l.Seccomp; sc != nil {
+		if sc.DefaultAction == specs.ActNotify {
+			return false
+		}
+		for _, r := range sc.Syscalls {
+			if r.Action == specs.ActNotify {
+				return false
+			}
+		}
+	}
+	// The stdio steps are plain dup3s: a file that already sits on another
+	// of fds 0-2 would be overwritten before it is placed.
+	for i, f := range stdio {
+		if f != nil && f.Fd() < 3 && int(f.Fd()) != i {
+			return false
+		}
+	}
+	return selfExeSafe() && haveDirectKernel()
+}
+
+// selfExeSafe reports whether this runtime's executable cannot be written
+// through /proc/<pid>/exe (a variable for the tests).
+//
+// A direct child is this process, not a clone of its sealed copy: until
+// its execve, and after it if the container's process is /proc/self/exe
+// (or a script whose interpreter is), /proc/<pid>/exe of a process in the
+// container is this binary. Were it writable, the container could
+// overwrite the runtime on the host (CVE-2019-5736). The exec'd init runs
+// from a read-only clone (openSealedExe) and is safe everywhere; the
+// direct paths only when the binary already is: on a read-only mount, or
+// a sealed memfd.
+var selfExeSafe = selfExeProtected
+
+func selfExeProtected() bool {
+	var st unix.Statfs_t
+	if err := unix.Statfs("/proc/self/exe", &st); err == nil && st.Flags&unix.ST_RDONLY != 0 {
+		return true
+	}
+	fd, err := unix.Open("/proc/self/exe", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return false
+	}
+	defer unix.Close(fd)
+	seals, err := unix.FcntlInt(uintptr(fd), unix.F_GET_SEALS, 0)
+	return err == nil && seals&unix.F_SEAL_WRITE != 0
 }
 
 // bindAttrFlags are the MS_* flags a bind mount gets by mount_setattr,
@@ -324,15 +360,17 @@ type directConfig struct {
 	preserve       int
 }
 
-// compileDirect turns the container's set-up into the steps of the
-// direct init, in the order Init makes them.
-func compileDirect(c *directConfig) (*directProg, error) {
-	// Room for a typical container's ~250 steps without regrowing.
-	p := &directProg{ops: make([]dop, 0, 320), what: make([]string, 0, 320)}
-	b := &directBuilder{p: p, syncFd: c.syncFd}
-	b.how = keepStruct(p, &unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC | unix.O_DIRECTORY, Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS})
-	b.howAny = keepStruct(p, &unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC, Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS})
-	spec, l := c.spec, c.spec.Linux
+// newDirectBuilder starts a program with room for steps steps.
+func newDirectBuilder(syncFd, steps int) *directBuilder {
+	p := &directProg{ops: make([]dop, 0, steps), what: make([]string, 0, steps)}
+	return &directBuilder{p: p, syncFd: syncFd}
+}
+
+// prologue is what every direct child does first: the stdio in place,
+// signal handlers and mask as a forked child has them, every other fd
+// but the preserved ones close-on-exec.
+func (b *directBuilder) prologue(c *directConfig) {
+	p := b.p
 	for i, fd := range c.stdio {
 		if fd != i {
 			p.sys("stdio", unix.SYS_DUP3, uintptr(fd), uintptr(i), 0)
@@ -354,6 +392,18 @@ func compileDirect(c *directConfig) (*directProg, error) {
 		p.sys("restore signal mask", unix.SYS_RT_SIGPROCMASK, unix.SIG_SETMASK, keepStruct(p, p.sigmask), 0, 8)
 	}
 	p.sys("mark fds close-on-exec", unix.SYS_CLOSE_RANGE, uintptr(3+c.preserve), ^uintptr(0), unix.CLOSE_RANGE_CLOEXEC)
+}
+
+// compileDirect turns the container's set-up into the steps of the
+// direct init, in the order Init makes them.
+func compileDirect(c *directConfig) (*directProg, error) {
+	// Room for a typical container's ~250 steps without regrowing.
+	b := newDirectBuilder(c.syncFd, 320)
+	p := b.p
+	b.how = keepStruct(p, &unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC | unix.O_DIRECTORY, Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS})
+	b.howAny = keepStruct(p, &unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC, Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS})
+	spec, l := c.spec, c.spec.Linux
+	b.prologue(c)
 	p.sys("setsid", unix.SYS_SETSID)
 	// Keep our mounts from the host and the host's unmounts from us.
 	b.mount("make / rslave", "", "/", "", unix.MS_SLAVE|unix.MS_REC, "")

@@ -54,6 +54,9 @@ func directFork(p *directProg, args *cloneArgs, errFd int) (int, syscall.Errno) 
 			syscall.RawSyscall6(unix.SYS_SENDTO, uintptr(errFd), uintptr(unsafe.Pointer(&rep[0])), 8, unix.MSG_NOSIGNAL, 0, 0)
 			syscall.RawSyscall(unix.SYS_EXIT_GROUP, 1, 0, 0)
 		}
+		if e == 0 && o.exitParent && r != 0 {
+			syscall.RawSyscall(unix.SYS_EXIT_GROUP, 0, 0, 0)
+		}
 		if o.slotOut >= 0 {
 			slots[o.slotOut&15] = r
 		}

@@ -13,7 +13,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/silo-containers/silo/internal/compute"
-	"github.com/silo-containers/silo/internal/compute/process/seccomp"
 )
 
 // spawnDirect is spawnInit for a container the direct init can set up
@@ -36,17 +35,7 @@ func (c *Container) spawnDirect(ctx context.Context, doc *compute.Document, plan
 	}
 	// The child carries the filter, so it is needed now (a cache hit,
 	// except the first time a profile is seen).
-	var filter *seccomp.Filter
-	if sc := spec.Linux.Seccomp; sc != nil {
-		var data []byte
-		if data, err = c.b.compiledSeccomp(sc); err == nil && len(data) > 0 {
-			filter, err = seccomp.UnmarshalFilter(data)
-		}
-	}
-	var creds *credentials
-	if err == nil {
-		creds, err = newCredentials(spec.Process)
-	}
+	filter, creds, err := c.b.directIdentity(spec.Linux.Seccomp, spec.Process)
 	if err != nil {
 		<-cgDone
 		return err
@@ -93,7 +82,7 @@ func (c *Container) spawnDirect(ctx context.Context, doc *compute.Document, plan
 	ch := &child{pid: pid, pipe: pipe, inCgroup: join.dir != nil}
 	c.child = ch
 	c.st.Pid = pid
-	link := &directLink{c: c, ch: ch, prog: prog}
+	link := &directLink{id: c.st.ID, ch: ch, prog: prog, drop: func() { c.child = nil }}
 	// A child sharing our memory reads prog until it executes the
 	// process: after create, that is after we are gone.
 	defer runtime.KeepAlive(prog)
@@ -210,15 +199,28 @@ func (t *namespaceThread) abort() {
 // directLink is the parent's side of the direct init's pipe: 8-byte
 // records (a mark, or a failed step's index and errno), one-byte replies.
 type directLink struct {
-	c    *Container
+	id   string // the container's
 	ch   *child
 	prog *directProg
+	// drop, when set, forgets the child once it is gone.
+	drop func()
+}
+
+// gone reaps the child that reported a failure, or kills it first.
+func (l *directLink) gone(kill bool) {
+	if kill {
+		l.ch.kill()
+	} else {
+		_, _ = waitPid(l.ch.pid)
+	}
+	if l.drop != nil {
+		l.drop()
+	}
 }
 
 // fail kills the child and returns err.
 func (l *directLink) fail(err error) error {
-	l.ch.kill()
-	l.c.child = nil
+	l.gone(true)
 	return err
 }
 
@@ -228,6 +230,11 @@ func (l *directLink) record() (uint32, error) {
 	if _, err := io.ReadFull(l.ch.pipe, b[:]); err != nil {
 		return 0, err
 	}
+	return l.decode(b)
+}
+
+// decode reads a record: a mark, or the error of the step it names.
+func (l *directLink) decode(b [8]byte) (uint32, error) {
 	v, errno := binary.LittleEndian.Uint32(b[:4]), syscall.Errno(binary.LittleEndian.Uint32(b[4:]))
 	if v < markCgroup {
 		if int(v) < len(l.prog.what) {
@@ -247,14 +254,13 @@ func (l *directLink) expect(mark uint32) error {
 	if err != nil {
 		var ie *initError
 		if errors.As(err, &ie) {
-			_, _ = waitPid(l.ch.pid)
-			l.c.child = nil
+			l.gone(false)
 			return err
 		}
 		if err == io.EOF || err == io.ErrUnexpectedEOF {
 			err = io.ErrUnexpectedEOF
 		}
-		return l.fail(fmt.Errorf("container %q init failed: %w", l.c.st.ID, err))
+		return l.fail(fmt.Errorf("container %q init failed: %w", l.id, err))
 	}
 	return nil
 }
@@ -262,7 +268,7 @@ func (l *directLink) expect(mark uint32) error {
 // reply lets the child go on.
 func (l *directLink) reply() error {
 	if _, err := l.ch.pipe.Write([]byte{1}); err != nil {
-		return l.fail(fmt.Errorf("container %q init: write init pipe: %w", l.c.st.ID, err))
+		return l.fail(fmt.Errorf("container %q init: write init pipe: %w", l.id, err))
 	}
 	return nil
 }
@@ -279,8 +285,7 @@ func (l *directLink) waitExec() error {
 	}
 	var ie *initError
 	if errors.As(err, &ie) {
-		_, _ = waitPid(l.ch.pid)
-		l.c.child = nil
+		l.gone(false)
 		return err
 	}
 	return l.fail(err)

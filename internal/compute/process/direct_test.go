@@ -1,11 +1,14 @@
 package process
 
 import (
+	"maps"
+	"os"
 	"strings"
 	"testing"
 	"unsafe"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	"github.com/silo-containers/silo/internal/compute"
 )
@@ -31,6 +34,7 @@ func directSpec() *specs.Spec {
 }
 
 func TestDirectSupported(t *testing.T) {
+	pretendSafeExe(t)
 	if !haveDirectKernel() {
 		t.Skip("kernel without mount_setattr")
 	}
@@ -102,6 +106,29 @@ func TestDirectSupported(t *testing.T) {
 	})
 }
 
+// pretendSafeExe makes the test binary count as one a container cannot
+// write to (selfExeSafe), as a read-only mounted runsilo is.
+func pretendSafeExe(t *testing.T) {
+	old := selfExeSafe
+	selfExeSafe = func() bool { return true }
+	t.Cleanup(func() { selfExeSafe = old })
+}
+
+func TestSelfExeProtected(t *testing.T) {
+	// The test binary is in a writable build directory.
+	if selfExeProtected() {
+		t.Skip("the test binary is on a read-only mount")
+	}
+	pretendSafeExe(t)
+	if !directProcessOK(directSpec(), directSpec().Process, [3]*os.File{}) && haveDirectKernel() {
+		t.Error("directProcessOK refused a plain process with a safe executable")
+	}
+	selfExeSafe = selfExeProtected
+	if directProcessOK(directSpec(), directSpec().Process, [3]*os.File{}) {
+		t.Error("directProcessOK accepted a process while the runtime's executable is writable")
+	}
+}
+
 // TestCompileDirectOrder checks that the steps come in the exec'd init's
 // order, and that every fd but the init pipe is closed before the chdir
 // into the process's cwd (CVE-2024-21626).
@@ -116,10 +143,16 @@ func TestCompileDirectOrder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	order := []string{"make / rslave", "root.path: bind", "mounts[0] (proc on /proc)", "wait for cgroups",
+	requireOrder(t, p, "make / rslave", "root.path: bind", "mounts[0] (proc on /proc)", "wait for cgroups",
 		"join cgroup /sys/fs/cgroup/memory/c/tasks", "mounts[2] (cgroup on /sys/fs/cgroup)", "device /dev/null",
 		"mounts made", "pivot_root", "linux.readonlyPaths /proc/sys", "linux.maskedPaths /proc/kcore",
-		"lookup /bin/true", "ready", "close fds", "process.cwd", "process.capabilities: capset", `exec "/bin/true"`}
+		"lookup /bin/true", "ready", "close fds", "process.cwd", "process.capabilities: capset", `exec "/bin/true"`)
+}
+
+// requireOrder fails unless p's steps include steps whose descriptions
+// start with order, in that order.
+func requireOrder(t *testing.T, p *directProg, order ...string) {
+	t.Helper()
 	i := 0
 	for _, w := range p.what {
 		if i < len(order) && strings.HasPrefix(w, order[i]) {
@@ -131,6 +164,67 @@ func TestCompileDirectOrder(t *testing.T) {
 	}
 	if len(p.what) != len(p.ops) {
 		t.Fatalf("%d descriptions for %d steps", len(p.what), len(p.ops))
+	}
+}
+
+// TestCompileDirectExecOrder: the first child joins every namespace, the
+// mount namespace last, and its cgroups before it clones the second
+// (and only the clone ends it); the second sets the process up.
+func TestCompileDirectExecOrder(t *testing.T) {
+	s := directSpec()
+	adj := 100
+	s.Process.OOMScoreAdj = &adj
+	creds, err := newCredentials(s.Process)
+	if err != nil {
+		t.Fatal(err)
+	}
+	joins := []nsJoin{{fd: 10, flag: unix.CLONE_NEWPID, path: "/proc/1/ns/pid"}, {fd: 11, flag: unix.CLONE_NEWNS, path: "/proc/1/ns/mnt"}}
+	p, err := compileDirectExec(&directConfig{spec: s, id: "c", creds: creds, syncFd: 7, fifoFd: -1, stdio: [3]int{0, 1, 2}}, joins, []int{12})
+	if err != nil {
+		t.Fatal(err)
+	}
+	requireOrder(t, p, "mark fds close-on-exec", "join namespace /proc/1/ns/pid", "join namespace /proc/1/ns/mnt",
+		"join cgroup", "clone the exec process", "exec process started", "setsid", "process.oomScoreAdj",
+		"lookup /bin/true", "close fds", "process.cwd", "process.capabilities: capset", `exec "/bin/true"`)
+	for i, o := range p.ops {
+		if o.exitParent != (o.nr == unix.SYS_CLONE3) {
+			t.Errorf("step %d (%s): exitParent %v", i, p.what[i], o.exitParent)
+		}
+	}
+}
+
+func TestDirectExecSupported(t *testing.T) {
+	pretendSafeExe(t)
+	if !haveDirectKernel() {
+		t.Skip("kernel without mount_setattr")
+	}
+	st := &containerState{Namespaces: map[specs.LinuxNamespaceType]string{
+		specs.PIDNamespace: "/proc/1/ns/pid", specs.MountNamespace: "/proc/1/ns/mnt"}}
+	for _, tt := range []struct {
+		name string
+		edit func(*containerState, *compute.ProcessParams)
+		want bool
+	}{
+		{"plain", func(*containerState, *compute.ProcessParams) {}, true},
+		{"terminal", func(_ *containerState, p *compute.ProcessParams) { p.Process.Terminal = true }, false},
+		{"apparmor profile", func(_ *containerState, p *compute.ProcessParams) { p.Process.ApparmorProfile = "x" }, false},
+		{"no capabilities", func(_ *containerState, p *compute.ProcessParams) { p.Process.Capabilities = nil }, false},
+		{"user namespace", func(st *containerState, _ *compute.ProcessParams) {
+			st.Namespaces[specs.UserNamespace] = "/proc/1/ns/user"
+		}, false},
+		{"time namespace", func(st *containerState, _ *compute.ProcessParams) {
+			st.Namespaces[specs.TimeNamespace] = "/proc/1/ns/time"
+		}, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s := directSpec()
+			st := &containerState{Namespaces: maps.Clone(st.Namespaces)}
+			p := &compute.ProcessParams{Process: s.Process}
+			tt.edit(st, p)
+			if got := directExecSupported(st, s, p); got != tt.want {
+				t.Errorf("directExecSupported = %v, want %v", got, tt.want)
+			}
+		})
 	}
 }
 
@@ -164,6 +258,7 @@ func TestDopLayout(t *testing.T) {
 		{"slotOut", unsafe.Offsetof(o.slotOut), 72}, {"okErr", unsafe.Offsetof(o.okErr), 80},
 		{"skipErr", unsafe.Offsetof(o.skipErr), 88}, {"skipN", unsafe.Offsetof(o.skipN), 96},
 		{"skipOK", unsafe.Offsetof(o.skipOK), 104}, {"anyErr", unsafe.Offsetof(o.anyErr), 112},
+		{"exitParent", unsafe.Offsetof(o.exitParent), 113},
 		{"slots", unsafe.Offsetof(st.slots), 0}, {"scratch", unsafe.Offsetof(st.scratch), 128},
 		{"rep", unsafe.Offsetof(st.rep), 176}, {"errFd", unsafe.Offsetof(st.errFd), 184},
 		{"sizeof(cloneArgs)", unsafe.Sizeof(cloneArgs{}), 88},
