@@ -14,13 +14,11 @@ package process
 // CAP_SYS_PTRACE must not reach the runtime through it.
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"runtime"
 	"strconv"
-	"syscall"
 	"unsafe"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -34,17 +32,6 @@ import (
 // its pid from the record's credentials (SO_PASSCRED), translated by the
 // kernel into the runtime's pid namespace.
 const markExecChild = 0xffffff04
-
-// execJoinTypes are the namespaces the first child joins, mount last: the
-// paths of the others are opened before it leaves the host's.
-var execJoinTypes = [...]struct {
-	typ  specs.LinuxNamespaceType
-	flag uintptr
-}{
-	{specs.PIDNamespace, unix.CLONE_NEWPID}, {specs.NetworkNamespace, unix.CLONE_NEWNET},
-	{specs.IPCNamespace, unix.CLONE_NEWIPC}, {specs.UTSNamespace, unix.CLONE_NEWUTS},
-	{specs.CgroupNamespace, unix.CLONE_NEWCGROUP}, {specs.MountNamespace, unix.CLONE_NEWNS},
-}
 
 // directExecSupported reports whether the direct exec can start p in
 // container st: not in a user or time namespace (their setns wants a
@@ -78,8 +65,10 @@ func (c *Container) createProcessDirect(p *compute.ProcessParams, spec *specs.Sp
 			unix.Close(j.fd)
 		}
 	}()
-	for _, t := range execJoinTypes {
-		path, ok := c.st.Namespaces[t.typ]
+	// In execOrder, the mount namespace last (no user or time namespace
+	// here: directExecSupported).
+	for _, t := range execOrder {
+		path, ok := c.st.Namespaces[t]
 		if !ok {
 			continue
 		}
@@ -87,28 +76,26 @@ func (c *Container) createProcessDirect(p *compute.ProcessParams, spec *specs.Sp
 		if err != nil {
 			return fail(fmt.Errorf("open namespace %s: %w", path, err))
 		}
-		joins = append(joins, nsJoin{fd: fd, flag: t.flag, path: path})
+		joins = append(joins, nsJoin{fd: fd, flag: nsFlags[t].flag, path: path})
 	}
 	filter, creds, err := c.b.directIdentity(spec.Linux.Seccomp, p.Process)
 	if err != nil {
 		return fail(err)
 	}
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	pipe, childEnd, err := newInitPipe()
 	if err != nil {
-		return fail(fmt.Errorf("socketpair for init pipe: %w", err))
+		return fail(err)
 	}
-	pipe := os.NewFile(uintptr(fds[0]), "init pipe (parent)")
 	defer pipe.Close()
-	if err := unix.SetsockoptInt(fds[0], unix.SOL_SOCKET, unix.SO_PASSCRED, 1); err != nil {
-		unix.Close(fds[1])
+	defer childEnd.Close() // on failure; closed at once after the clone
+	if err := unix.SetsockoptInt(int(pipe.Fd()), unix.SOL_SOCKET, unix.SO_PASSCRED, 1); err != nil {
 		return fail(fmt.Errorf("init pipe: SO_PASSCRED: %w", err))
 	}
 	es := *spec
 	es.Process = p.Process
-	stdio := stdioFiles(p.Stdin, p.Stdout, p.Stderr)
 	cfg := &directConfig{
-		spec: &es, id: c.st.ID, creds: creds, filter: filter, syncFd: fds[1], fifoFd: -1, preserve: p.PreserveFDs,
-		stdio: [3]int{int(stdio[0].Fd()), int(stdio[1].Fd()), int(stdio[2].Fd())},
+		spec: &es, id: c.st.ID, creds: creds, filter: filter, syncFd: int(childEnd.Fd()), fifoFd: -1, preserve: p.PreserveFDs,
+		stdio: stdioFds(p.Stdin, p.Stdout, p.Stderr),
 	}
 	var tasks []int
 	for _, f := range join.tasks {
@@ -116,28 +103,19 @@ func (c *Container) createProcessDirect(p *compute.ProcessParams, spec *specs.Sp
 	}
 	prog, err := compileDirectExec(cfg, joins, tasks)
 	if err != nil {
-		unix.Close(fds[1])
 		return fail(err)
 	}
 	// Until they execute the process, the children's memory is this
 	// process's (the first's shared, the second's copied): not dumpable,
 	// so that only a process with CAP_SYS_PTRACE could read it.
 	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
-		unix.Close(fds[1])
 		return fail(fmt.Errorf("prctl(PR_SET_DUMPABLE): %w", err))
-	}
-	args := &cloneArgs{exitSignal: uint64(unix.SIGCHLD)}
-	if join.dir != nil {
-		args.flags |= unix.CLONE_INTO_CGROUP
-		args.cgroup = uint64(join.dir.Fd())
 	}
 	trace("fork exec (direct)")
 	runtime.LockOSThread() // the signal mask the child restores is this thread's
-	syscall.ForkLock.Lock()
-	pid1, errno := directStart(prog, args, fds[1])
-	syscall.ForkLock.Unlock()
+	pid1, errno := startDirect(prog, join.cloneArgs(), int(childEnd.Fd()))
 	runtime.UnlockOSThread()
-	unix.Close(fds[1])
+	childEnd.Close()
 	// The first child reads prog until it has cloned the second.
 	defer runtime.KeepAlive(prog)
 	if errno != 0 {
@@ -185,12 +163,7 @@ func (l *directLink) execChild() (int, error) {
 		err = fmt.Errorf("init pipe: got %#x, want %#x", v, uint32(markExecChild))
 	}
 	if err != nil {
-		var ie *initError
-		if errors.As(err, &ie) {
-			l.gone(false)
-			return 0, err
-		}
-		return 0, l.fail(err)
+		return 0, l.abandon(err)
 	}
 	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
 	if err == nil && len(msgs) == 1 {

@@ -25,61 +25,30 @@ func (c *Container) spawnDirect(ctx context.Context, doc *compute.Document, plan
 	// (a new network namespace alone costs ~0.7 ms).
 	nst := startNamespaceThread(plan)
 	defer nst.abort()
-	fifo, cg, join, cgDone, err := c.prepareSpawn(doc, plan)
+	sp, err := c.prepareSpawn(doc, plan)
 	if err != nil {
 		return err
 	}
-	defer join.close()
-	if fifo != nil {
-		defer fifo.Close()
-	}
-	// The child carries the filter, so it is needed now (a cache hit,
-	// except the first time a profile is seen).
-	filter, creds, err := c.b.directIdentity(spec.Linux.Seccomp, spec.Process)
+	defer sp.close()
+	cg := sp.cg
+	prog, pipe, childEnd, err := c.compileDirectInit(doc, plan, sp)
 	if err != nil {
-		<-cgDone
+		<-sp.cgDone
 		return err
 	}
-	stdio := stdioFiles(doc.Stdin, doc.Stdout, doc.Stderr)
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		<-cgDone
-		return fmt.Errorf("socketpair for init pipe: %w", err)
-	}
-	pipe := os.NewFile(uintptr(fds[0]), "init pipe (parent)")
 	defer pipe.Close()
-	cfg := &directConfig{
-		spec: spec, id: c.st.ID, rootfs: c.st.Rootfs, bundle: doc.Bundle, cgMounts: cg.MountSources(), tasks: cg.TaskFiles(),
-		newCgroupNS: (plan.cloneFlags|plan.unshare)&unix.CLONE_NEWCGROUP != 0, creds: creds, filter: filter,
-		noNewKeyring: doc.NoNewKeyring, syncFd: fds[1], fifoFd: -1, preserve: doc.PreserveFDs,
-		stdio: [3]int{int(stdio[0].Fd()), int(stdio[1].Fd()), int(stdio[2].Fd())},
-	}
-	if fifo != nil {
-		cfg.fifoFd = int(fifo.Fd())
-	}
-	prog, err := compileDirect(cfg)
-	if err != nil {
-		unix.Close(fds[1])
-		<-cgDone
-		return err
-	}
-	args := &cloneArgs{exitSignal: uint64(unix.SIGCHLD)}
-	if join.dir != nil {
-		args.flags |= unix.CLONE_INTO_CGROUP
-		args.cgroup = uint64(join.dir.Fd())
-	}
 	trace("fork init (direct)")
-	pid, errno, err := nst.fork(prog, args, fds[1])
-	unix.Close(fds[1])
+	pid, errno, err := nst.fork(prog, sp.join.cloneArgs(), int(childEnd.Fd()))
+	childEnd.Close()
 	trace("init forked")
-	cgErr := <-cgDone
+	cgErr := <-sp.cgDone
 	if err != nil {
 		return fmt.Errorf("start container init: %w", err)
 	}
 	if errno != 0 {
 		return fmt.Errorf("start container init: clone3: %w", errno)
 	}
-	ch := &child{pid: pid, pipe: pipe, inCgroup: join.dir != nil}
+	ch := &child{pid: pid, pipe: pipe, inCgroup: sp.join.dir != nil}
 	c.child = ch
 	c.st.Pid = pid
 	link := &directLink{id: c.st.ID, ch: ch, prog: prog, drop: func() { c.child = nil }}
@@ -133,6 +102,45 @@ func (c *Container) spawnDirect(ctx context.Context, doc *compute.Document, plan
 	return c.markStarted(starting)
 }
 
+// compileDirectInit compiles the direct init's steps and makes its pipe.
+func (c *Container) compileDirectInit(doc *compute.Document, plan *nsPlan, sp *spawnPrep) (*directProg, *os.File, *os.File, error) {
+	spec := doc.Spec
+	// The child carries the filter, so it is needed now (a cache hit,
+	// except the first time a profile is seen).
+	filter, creds, err := c.b.directIdentity(spec.Linux.Seccomp, spec.Process)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	pipe, childEnd, err := newInitPipe()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	cfg := &directConfig{
+		spec: spec, id: c.st.ID, rootfs: c.st.Rootfs, bundle: doc.Bundle, cgMounts: sp.cg.MountSources(), tasks: sp.cg.TaskFiles(),
+		newCgroupNS: (plan.cloneFlags|plan.unshare)&unix.CLONE_NEWCGROUP != 0, creds: creds, filter: filter,
+		noNewKeyring: doc.NoNewKeyring, syncFd: int(childEnd.Fd()), fifoFd: -1, preserve: doc.PreserveFDs,
+		stdio: stdioFds(doc.Stdin, doc.Stdout, doc.Stderr),
+	}
+	if sp.fifo != nil {
+		cfg.fifoFd = int(sp.fifo.Fd())
+	}
+	prog, err := compileDirect(cfg)
+	if err != nil {
+		pipe.Close()
+		childEnd.Close()
+		return nil, nil, nil, err
+	}
+	return prog, pipe, childEnd, nil
+}
+
+// startDirect starts a direct child under the fork lock (no fd opened
+// meanwhile without close-on-exec leaks into it).
+func startDirect(p *directProg, args *cloneArgs, errFd int) (int, syscall.Errno) {
+	syscall.ForkLock.Lock()
+	defer syscall.ForkLock.Unlock()
+	return directStart(p, args, errFd)
+}
+
 // namespaceThread is a locked OS thread in the container's namespaces:
 // those joined by path, then new ones unshared (a new pid namespace is
 // for its children, the direct init). It is never handed back to the
@@ -176,9 +184,7 @@ func (t *namespaceThread) fork(p *directProg, args *cloneArgs, errFd int) (int, 
 	var errno syscall.Errno
 	done := make(chan struct{})
 	t.work <- func() {
-		syscall.ForkLock.Lock()
-		pid, errno = directStart(p, args, errFd)
-		syscall.ForkLock.Unlock()
+		pid, errno = startDirect(p, args, errFd)
 		close(done)
 	}
 	<-done
@@ -224,6 +230,14 @@ func (l *directLink) fail(err error) error {
 	return err
 }
 
+// abandon ends the child after err: reaped when err is a failed step's
+// (the child exits after reporting it), killed otherwise.
+func (l *directLink) abandon(err error) error {
+	var ie *initError
+	l.gone(!errors.As(err, &ie))
+	return err
+}
+
 // record reads the next record; io.EOF when the child closed the pipe.
 func (l *directLink) record() (uint32, error) {
 	var b [8]byte
@@ -253,14 +267,13 @@ func (l *directLink) expect(mark uint32) error {
 	}
 	if err != nil {
 		var ie *initError
-		if errors.As(err, &ie) {
-			l.gone(false)
-			return err
+		if !errors.As(err, &ie) {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			err = fmt.Errorf("container %q init failed: %w", l.id, err)
 		}
-		if err == io.EOF || err == io.ErrUnexpectedEOF {
-			err = io.ErrUnexpectedEOF
-		}
-		return l.fail(fmt.Errorf("container %q init failed: %w", l.id, err))
+		return l.abandon(err)
 	}
 	return nil
 }
@@ -283,10 +296,5 @@ func (l *directLink) waitExec() error {
 	if err == nil {
 		err = errors.New("init pipe: unexpected record after start")
 	}
-	var ie *initError
-	if errors.As(err, &ie) {
-		l.gone(false)
-		return err
-	}
-	return l.fail(err)
+	return l.abandon(err)
 }

@@ -84,12 +84,11 @@ func spawn(plan *nsPlan, uidMaps, gidMaps []specs.LinuxIDMapping, stdio [3]*os.F
 		}
 		defer helperExe.Close()
 	}
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	parentEnd, childEnd, err := newInitPipe()
 	if err != nil {
-		return nil, nil, fmt.Errorf("socketpair for init pipe: %w", err)
+		return nil, nil, err
 	}
-	parentEnd := os.NewFile(uintptr(fds[0]), "init pipe (parent)")
-	defer unix.Close(fds[1])
+	defer childEnd.Close()
 	extra = append(extra, join.tasks...)
 
 	files := make([]uintptr, 0, 3+preserve+len(extra)+2)
@@ -100,7 +99,7 @@ func spawn(plan *nsPlan, uidMaps, gidMaps []specs.LinuxIDMapping, stdio [3]*os.F
 		files = append(files, uintptr(3+i))
 	}
 	pipeFd := len(files)
-	files = append(files, uintptr(fds[1]))
+	files = append(files, childEnd.Fd())
 	nums := make([]int, len(extra))
 	for i, f := range extra {
 		nums[i] = -1
@@ -218,6 +217,17 @@ func (j *cgroupJoin) byParent(ch *child) bool {
 	return !j.self || (j.dir != nil && !ch.inCgroup)
 }
 
+// cloneArgs are the clone3 arguments of a direct child: cloned into the
+// cgroup2 directory, when there is one.
+func (j *cgroupJoin) cloneArgs() *cloneArgs {
+	args := &cloneArgs{exitSignal: uint64(unix.SIGCHLD)}
+	if j.dir != nil {
+		args.flags |= unix.CLONE_INTO_CGROUP
+		args.cgroup = uint64(j.dir.Fd())
+	}
+	return args
+}
+
 // taskFds returns the child's fds of the files from openTasks, given the
 // fd numbers spawn reported for them; nil when the parent moves the child.
 func (j *cgroupJoin) taskFds(ch *child, nums []int) []int {
@@ -233,6 +243,22 @@ func toSysMaps(m []specs.LinuxIDMapping) []syscall.SysProcIDMap {
 		out[i] = syscall.SysProcIDMap{ContainerID: int(e.ContainerID), HostID: int(e.HostID), Size: int(e.Size)}
 	}
 	return out
+}
+
+// newInitPipe makes the socketpair between the runtime and an init:
+// both ends close-on-exec.
+func newInitPipe() (parent, child *os.File, err error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, fmt.Errorf("socketpair for init pipe: %w", err)
+	}
+	return os.NewFile(uintptr(fds[0]), "init pipe (parent)"), os.NewFile(uintptr(fds[1]), "init pipe (child)"), nil
+}
+
+// stdioFds are the numbers of the stdioFiles of in, out and errw.
+func stdioFds(in, out, errw *os.File) [3]int {
+	f := stdioFiles(in, out, errw)
+	return [3]int{int(f[0].Fd()), int(f[1].Fd()), int(f[2].Fd())}
 }
 
 // stdioFiles picks the files given to the child as fds 0-2: the caller's
@@ -283,14 +309,12 @@ func (c *Container) spawnInit(ctx context.Context, doc *compute.Document, plan *
 			defer console.Close()
 		}
 	}
-	fifo, cg, join, cgDone, err := c.prepareSpawn(doc, plan)
+	sp, err := c.prepareSpawn(doc, plan)
 	if err != nil {
 		return err
 	}
-	defer join.close()
-	if fifo != nil {
-		defer fifo.Close()
-	}
+	defer sp.close()
+	fifo, cg, join := sp.fifo, sp.cg, sp.join
 	seccompFilter := c.b.compileSeccompAsync(spec.Linux.Seccomp)
 	var uidMaps, gidMaps []specs.LinuxIDMapping
 	if plan.cloneFlags&unix.CLONE_NEWUSER != 0 {
@@ -303,7 +327,7 @@ func (c *Container) spawnInit(ctx context.Context, doc *compute.Document, plan *
 	plan.unshare &^= unix.CLONE_NEWCGROUP
 	ch, nums, err := spawn(plan, uidMaps, gidMaps, stdioFiles(doc.Stdin, doc.Stdout, doc.Stderr), doc.PreserveFDs, []*os.File{console, fifo}, join)
 	trace("init forked")
-	cgErr := <-cgDone
+	cgErr := <-sp.cgDone
 	trace("cgroups made")
 	if err != nil {
 		return err
@@ -429,21 +453,36 @@ func (c *Container) openFifo(doc *compute.Document) (*os.File, error) {
 	return f, nil
 }
 
-// prepareSpawn makes what both inits need before the clone: the exec fifo
-// (openFifo) and the cgroups (makeCgroups).
-func (c *Container) prepareSpawn(doc *compute.Document, plan *nsPlan) (*os.File, cgroups.Manager, *cgroupJoin, <-chan error, error) {
+// spawnPrep is what both inits need before the clone.
+type spawnPrep struct {
+	fifo   *os.File // the exec fifo (openFifo); nil for run
+	cg     cgroups.Manager
+	join   *cgroupJoin
+	cgDone <-chan error // the cgroups are made and limited (makeCgroups)
+}
+
+// prepareSpawn makes the exec fifo and the cgroups; close releases both
+// once the child has them.
+func (c *Container) prepareSpawn(doc *compute.Document, plan *nsPlan) (*spawnPrep, error) {
 	fifo, err := c.openFifo(doc)
 	if err != nil {
-		return nil, nil, nil, nil, err
+		return nil, err
 	}
-	cg, join, cgDone, err := c.makeCgroups(doc.Spec, plan)
-	if err != nil {
-		if fifo != nil {
-			fifo.Close()
-		}
-		return nil, nil, nil, nil, err
+	sp := &spawnPrep{fifo: fifo}
+	if sp.cg, sp.join, sp.cgDone, err = c.makeCgroups(doc.Spec, plan); err != nil {
+		sp.close()
+		return nil, err
 	}
-	return fifo, cg, join, cgDone, nil
+	return sp, nil
+}
+
+func (sp *spawnPrep) close() {
+	if sp.join != nil {
+		sp.join.close()
+	}
+	if sp.fifo != nil {
+		sp.fifo.Close()
+	}
 }
 
 // makeCgroups prepares the container's cgroups: how the child enters them
