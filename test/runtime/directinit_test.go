@@ -21,11 +21,31 @@ ulimit -n; ulimit -u; cat /proc/self/oom_score_adj; cat /proc/self/cgroup; ls /s
 cat /proc/sys/net/ipv4/ip_forward; cat /proc/kcore 2>&1 | head -c 40; echo; ls /proc/acpi 2>&1;
 touch /proc/sys/x 2>&1; touch /x 2>&1; mkdir /tmp/d 2>&1 && rmdir /tmp/d; ls /proc/self/fd; echo done`
 
+// directFlavour is a way the direct init runs: from a read-only runtime
+// binary as it is, or from a writable one through the trampoline.
+type directFlavour struct {
+	name   string
+	rt     func(*testing.T) *Runtime
+	marker string // in the --debug trace
+}
+
+var directFlavours = []directFlavour{
+	{"read-only runtime", readOnlyRuntime, "fork init (direct)"},
+	{"writable runtime, trampoline", func(t *testing.T) *Runtime { return newRuntimeAt(t, requireRuntime(t)) }, "trampoline made"},
+}
+
+// eachDirectFlavour runs fn as a subtest per flavour.
+func eachDirectFlavour(t *testing.T, fn func(t *testing.T, f directFlavour)) {
+	for _, f := range directFlavours {
+		t.Run(f.name, func(t *testing.T) { fn(t, f) })
+	}
+}
+
 // runBoth runs the container's process once through the direct init and
 // once through the exec'd one (SILO_EXEC_INIT=1) and returns both results.
-func runBoth(t *testing.T, c *Container) (direct, execd Result) {
+func runBoth(t *testing.T, c *Container, f directFlavour) (direct, execd Result) {
 	t.Helper()
-	return bothWays(t, c, "fork init (direct)", "run", "-b", c.Bundle, c.ID)
+	return bothWays(t, c, f.marker, "run", "-b", c.Bundle, c.ID)
 }
 
 // bothWays runs the runtime command args with --debug, once as it is and
@@ -105,40 +125,89 @@ func TestDirectInitParity(t *testing.T) {
 		}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			rt := readOnlyRuntime(t)
-			c := rt.NewContainer([]string{"sh", "-c", probeScript}, tt.opt)
-			direct, execd := runBoth(t, c)
-			if execd.Err != nil || !strings.Contains(execd.Stdout, "done") {
-				t.Fatalf("exec'd init: %s", execd)
-			}
-			if direct.Stdout != execd.Stdout || direct.ExitCode != execd.ExitCode {
-				t.Fatalf("the direct init differs from the exec'd one:\n--- direct (exit %d)\n%s\n--- exec'd (exit %d)\n%s",
-					direct.ExitCode, direct.Stdout, execd.ExitCode, execd.Stdout)
-			}
+			eachDirectFlavour(t, func(t *testing.T, f directFlavour) {
+				c := f.rt(t).NewContainer([]string{"sh", "-c", probeScript}, tt.opt)
+				direct, execd := runBoth(t, c, f)
+				if execd.Err != nil || !strings.Contains(execd.Stdout, "done") {
+					t.Fatalf("exec'd init: %s", execd)
+				}
+				if direct.Stdout != execd.Stdout || direct.ExitCode != execd.ExitCode {
+					t.Fatalf("the direct init differs from the exec'd one:\n--- direct (exit %d)\n%s\n--- exec'd (exit %d)\n%s",
+						direct.ExitCode, direct.Stdout, execd.ExitCode, execd.Stdout)
+				}
+			})
 		})
 	}
 	t.Run("missing executable", func(t *testing.T) {
-		rt := readOnlyRuntime(t)
-		c := rt.NewContainer([]string{"no-such-binary"})
-		direct, execd := runBoth(t, c)
-		for _, r := range []Result{direct, execd} {
-			if r.Err == nil || !strings.Contains(r.Stderr, "executable file not found") {
-				t.Errorf("run of a missing binary: %s", r)
+		eachDirectFlavour(t, func(t *testing.T, f directFlavour) {
+			c := f.rt(t).NewContainer([]string{"no-such-binary"})
+			direct, execd := runBoth(t, c, f)
+			for _, r := range []Result{direct, execd} {
+				if r.Err == nil || !strings.Contains(r.Stderr, "executable file not found") {
+					t.Errorf("run of a missing binary: %s", r)
+				}
 			}
-		}
+		})
+	})
+	t.Run("script without its interpreter", func(t *testing.T) {
+		// Found and executable, so only the execve fails: in the
+		// trampoline, with a writable runtime.
+		eachDirectFlavour(t, func(t *testing.T, f directFlavour) {
+			c := f.rt(t).NewContainer([]string{"/bin/script", "arg"})
+			if err := os.WriteFile(c.Rootfs+"/bin/script", []byte("#!/no/such/shell\n"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			direct, execd := runBoth(t, c, f)
+			for _, r := range []Result{direct, execd} {
+				if r.Err == nil || !strings.Contains(r.Stderr, `exec "/bin/script": no such file or directory`) {
+					t.Errorf("run of a script without its interpreter: %s", r)
+				}
+			}
+		})
+	})
+	t.Run("late failure names the step", func(t *testing.T) {
+		// After the fds are closed: reported on the pipe all the same.
+		eachDirectFlavour(t, func(t *testing.T, f directFlavour) {
+			c := f.rt(t).NewContainer([]string{"true"}, func(s *specs.Spec) { s.Process.Cwd = "/no/such/dir" })
+			direct, execd := runBoth(t, c, f)
+			for _, r := range []Result{direct, execd} {
+				if r.Err == nil || !strings.Contains(r.Stderr, `process.cwd: chdir "/no/such/dir"`) {
+					t.Errorf("run with a missing cwd: %s", r)
+				}
+			}
+		})
 	})
 	t.Run("mount failure names the step", func(t *testing.T) {
-		rt := readOnlyRuntime(t)
-		c := rt.NewContainer([]string{"true"}, func(s *specs.Spec) {
-			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/mnt", Type: "tmpfs", Source: "tmpfs", Options: []string{"size=nonsense"}})
-		})
-		direct, execd := runBoth(t, c)
-		for _, r := range []Result{direct, execd} {
-			if r.Err == nil || !strings.Contains(r.Stderr, "tmpfs on /mnt") {
-				t.Errorf("run with a bad tmpfs option: %s", r)
+		eachDirectFlavour(t, func(t *testing.T, f directFlavour) {
+			c := f.rt(t).NewContainer([]string{"true"}, func(s *specs.Spec) {
+				s.Mounts = append(s.Mounts, specs.Mount{Destination: "/mnt", Type: "tmpfs", Source: "tmpfs", Options: []string{"size=nonsense"}})
+			})
+			direct, execd := runBoth(t, c, f)
+			for _, r := range []Result{direct, execd} {
+				if r.Err == nil || !strings.Contains(r.Stderr, "tmpfs on /mnt") {
+					t.Errorf("run with a bad tmpfs option: %s", r)
+				}
 			}
-		}
+		})
 	})
+}
+
+// TestTrampolineRefused: a seccomp filter that would stop the trampoline
+// (here: its fcntl) sends a container started from a writable runtime
+// through the exec'd init, which works.
+func TestTrampolineRefused(t *testing.T) {
+	rt := newRuntimeAt(t, requireRuntime(t))
+	c := rt.NewContainer([]string{"echo", "started"}, func(s *specs.Spec) {
+		s.Linux.Seccomp = &specs.LinuxSeccomp{DefaultAction: specs.ActAllow,
+			Syscalls: []specs.LinuxSyscall{{Names: []string{"fcntl"}, Action: specs.ActErrno}}}
+	})
+	r := runCmd(rt.Command("--debug", "run", "-b", c.Bundle, c.ID))
+	if r.Err != nil || r.Stdout != "started\n" {
+		t.Fatalf("run: %s", r)
+	}
+	if !strings.Contains(r.Stderr, "trampoline refused") || strings.Contains(r.Stderr, "fork init (direct)") {
+		t.Fatalf("did not fall back to the exec'd init: %s", r.Stderr)
+	}
 }
 
 // execProbe prints what an exec'd process gets: identity, capabilities,

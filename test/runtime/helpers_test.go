@@ -244,7 +244,7 @@ func uniqueID(t *testing.T) string {
 	if len(name) > 32 {
 		name = name[len(name)-32:]
 	}
-	name = strings.Trim(name, "-.")
+	name = strings.TrimRight(strings.TrimLeft(name, "-._"), "-.") // an id starts with a letter or digit
 	return fmt.Sprintf("%s-%d-%d", name, os.Getpid(), idCounter.Add(1))
 }
 

@@ -176,10 +176,20 @@ func TestCVE_2019_5736(t *testing.T) {
 }
 
 // TestCVE_2019_5736_Entrypoint: a container whose own process is
-// /proc/self/exe runs the runtime's binary inside the container (the
-// binary of whatever made the execve). That must not be the writable file
-// on the host, neither while it runs nor once it has exited.
+// /proc/self/exe runs the binary of whatever made the execve inside the
+// container: the exec'd init's read-only clone of the runtime, or the
+// direct init's trampoline (from a writable runtime). That must not be the
+// writable file on the host, neither while it runs nor once it has exited.
 func TestCVE_2019_5736_Entrypoint(t *testing.T) {
+	for _, tc := range []struct{ name, execInit string }{{"trampoline", ""}, {"exec-init", "1"}} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("SILO_EXEC_INIT", tc.execInit)
+			testEntrypointSelfExe(t)
+		})
+	}
+}
+
+func testEntrypointSelfExe(t *testing.T) {
 	orig := requireRuntime(t)
 	copyPath := filepath.Join(t.TempDir(), filepath.Base(orig))
 	if err := copyFile(orig, copyPath, 0o755); err != nil {
@@ -188,38 +198,51 @@ func TestCVE_2019_5736_Entrypoint(t *testing.T) {
 	before := sha256File(t, copyPath)
 	rt := newRuntimeAt(t, copyPath)
 	// The runtime logs the unknown command's error to its --log file: the
-	// fifo holds it there.
+	// fifo holds it there. The trampoline, run again, just fails.
 	c := rt.NewContainer([]string{"/proc/self/exe", "--log", "/fifo", "no-such-command"})
 	fifo := filepath.Join(c.Rootfs, "fifo")
 	if err := syscall.Mkfifo(fifo, 0o666); err != nil {
 		t.Fatal(err)
 	}
-	st := c.RunDetached()
-	exe := fmt.Sprintf("/proc/%d/exe", st.Pid)
-	held, err := os.OpenFile(exe, unix.O_PATH, 0)
-	if err != nil {
-		t.Fatalf("open %s: %v", exe, err)
-	}
-	defer held.Close()
-	name, _ := os.Readlink(exe)
-	tryWrite := func(when string) {
-		w, err := os.OpenFile(fmt.Sprintf("/proc/self/fd/%d", held.Fd()), os.O_WRONLY|os.O_APPEND, 0)
-		if err == nil {
-			_, err = w.Write([]byte("PWNED"))
-			w.Close()
-			if err == nil {
-				t.Errorf("CVE-2019-5736: the container's process runs %s, writable %s", name, when)
-			}
+	c.Create()
+	// Waiting for start, the init runs the exec'd init's clone of the
+	// runtime, or the trampoline: neither is the writable file either.
+	hold := func() (name string, tryWrite func(when string)) {
+		exe := fmt.Sprintf("/proc/%d/exe", c.State().Pid)
+		held, err := os.OpenFile(exe, unix.O_PATH, 0)
+		if err != nil {
+			t.Logf("the process is gone (status %s): %v", c.State().Status, err)
+			return "", func(string) {}
 		}
-		t.Logf("%s (%s): reopen for write: %v", name, when, err)
+		t.Cleanup(func() { held.Close() })
+		name, _ = os.Readlink(exe)
+		return name, func(when string) {
+			w, err := os.OpenFile(fmt.Sprintf("/proc/self/fd/%d", held.Fd()), os.O_WRONLY|os.O_APPEND, 0)
+			if err == nil {
+				_, err = w.Write([]byte("PWNED"))
+				w.Close()
+				if err == nil {
+					t.Errorf("CVE-2019-5736: the container's process runs %s, writable %s", name, when)
+				}
+			}
+			t.Logf("%s (%s): reopen for write: %v", name, when, err)
+		}
 	}
+	name, tryWriteWaiting := hold()
+	tryWriteWaiting("waiting for start")
+	if trampoline := os.Getenv("SILO_EXEC_INIT") != "1"; trampoline && !strings.Contains(name, "memfd:runsilo-init") {
+		t.Errorf("waiting for start, the init runs %q, not the trampoline", name)
+	}
+	c.Start()
+	_, tryWrite := hold()
 	tryWrite("while it runs")
-	r, err := os.OpenFile(fifo, os.O_RDONLY, 0) // lets the process go on and exit
-	if err != nil {
-		t.Fatal(err)
+	// Lets a process blocked on the fifo go on and exit.
+	if r, err := os.OpenFile(fifo, os.O_RDONLY|syscall.O_NONBLOCK, 0); err == nil {
+		time.Sleep(50 * time.Millisecond)
+		r.Close()
 	}
-	r.Close()
 	c.WaitStatus("stopped", 10*time.Second)
+	tryWriteWaiting("after it exited")
 	tryWrite("after it exited")
 	if after := sha256File(t, copyPath); after != before {
 		t.Errorf("CVE-2019-5736: the runtime binary on the host was modified (sha256 %s -> %s)", before, after)

@@ -73,7 +73,10 @@ type dop struct {
 type directProg struct {
 	ops  []dop
 	what []string // what each step does, for error messages
-	keep [][]byte
+	// trampoline says what the trampoline's steps do, if the child
+	// executes one (its records are markTrampoline + step).
+	trampoline []string
+	keep       [][]byte
 	// strs holds the C strings, in chunks that never move once made.
 	strs []byte
 	// sigmask is the mask a child sharing the runtime's memory restores

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/signal"
 	"path"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -59,7 +60,8 @@ func directSupported(doc *compute.Document, plan *nsPlan) bool {
 		plan.cloneFlags&unix.CLONE_NEWNS == 0,
 		s.Hooks != nil && (len(s.Hooks.CreateContainer) > 0 || len(s.Hooks.StartContainer) > 0),
 		s.Linux.MountLabel != "",
-		!directProcessOK(s, s.Process, [3]*os.File{doc.Stdin, doc.Stdout, doc.Stderr}):
+		!directProcessOK(s, s.Process, [3]*os.File{doc.Stdin, doc.Stdout, doc.Stderr}),
+		!selfExeSafe() && !trampolinePossible(plan, doc.PreserveFDs):
 		return false
 	}
 	for _, m := range s.Mounts {
@@ -115,7 +117,7 @@ func directProcessOK(s *specs.Spec, proc *specs.Process, stdio [3]*os.File) bool
 			return false
 		}
 	}
-	return selfExeSafe() && haveDirectKernel()
+	return haveDirectKernel()
 }
 
 // selfExeSafe reports whether this runtime's executable cannot be written
@@ -127,16 +129,19 @@ func directProcessOK(s *specs.Spec, proc *specs.Process, stdio [3]*os.File) bool
 // container is this binary. Were it writable, the container could
 // overwrite the runtime on the host (CVE-2019-5736). The exec'd init runs
 // from a read-only clone (openSealedExe) and is safe everywhere; the
-// direct paths only when the binary already is: on a read-only mount, or
-// a sealed memfd.
-var selfExeSafe = selfExeProtected
+// direct paths as they are only when the binary already is: on a read-only
+// mount, or a sealed memfd. Otherwise the direct init executes a
+// trampoline first (trampoline.go), and exec uses the exec'd init.
+var selfExeSafe = func() bool { return exeProtected("/proc/self/exe") }
 
-func selfExeProtected() bool {
+// exeProtected reports whether the file at path cannot be written: it is
+// on a read-only mount, or a memfd sealed against writes.
+func exeProtected(path string) bool {
 	var st unix.Statfs_t
-	if err := unix.Statfs("/proc/self/exe", &st); err == nil && st.Flags&unix.ST_RDONLY != 0 {
+	if err := unix.Statfs(path, &st); err == nil && st.Flags&unix.ST_RDONLY != 0 {
 		return true
 	}
-	fd, err := unix.Open("/proc/self/exe", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return false
 	}
@@ -185,6 +190,12 @@ func (b *directBuilder) str(s string) uintptr {
 func keepStruct[T any](p *directProg, v *T) uintptr {
 	p.keep = append(p.keep, unsafe.Slice((*byte)(unsafe.Pointer(v)), unsafe.Sizeof(*v)))
 	return uintptr(unsafe.Pointer(v))
+}
+
+// vectors keeps argv and envv (execVectors') and returns their addresses.
+func (p *directProg) vectors(argv, envv []*byte) (uintptr, uintptr) {
+	p.keep = append(p.keep, unsafe.Slice((*byte)(unsafe.Pointer(&argv[0])), len(argv)*8), unsafe.Slice((*byte)(unsafe.Pointer(&envv[0])), len(envv)*8))
+	return uintptr(unsafe.Pointer(&argv[0])), uintptr(unsafe.Pointer(&envv[0]))
 }
 
 // fromSlot makes argument i of o the fd in slot s.
@@ -358,6 +369,9 @@ type directConfig struct {
 	syncFd, fifoFd int
 	stdio          [3]int
 	preserve       int
+	// trampoline, when set, is the sealed memfd the child executes at the
+	// end of its set-up instead of the process (trampoline.go).
+	trampoline *os.File
 }
 
 // newDirectBuilder starts a program with room for steps steps.
@@ -512,6 +526,19 @@ func compileDirect(c *directConfig) (*directProg, error) {
 		p.sys("join session keyring", unix.SYS_KEYCTL, unix.KEYCTL_JOIN_SESSION_KEYRING, p.cstr("_ses."+c.id)).okErr = unix.ENOSYS
 	}
 	candidates := b.lookPath(spec.Process)
+	if c.trampoline != nil {
+		// The trampoline says "ready" and waits for start, on the pipe
+		// and the fifo kept open (not close-on-exec) at its fds.
+		if c.syncFd >= trampFd || c.fifoFd >= trampFd || int(c.trampoline.Fd()) >= trampFd {
+			return nil, fmt.Errorf("direct init: fds %d, %d, %d collide with the trampoline's", c.syncFd, c.fifoFd, c.trampoline.Fd())
+		}
+		p.sys("init pipe for the trampoline", unix.SYS_DUP3, uintptr(c.syncFd), trampSyncFd, 0)
+		if c.fifoFd >= 0 {
+			p.sys("exec fifo for the trampoline", unix.SYS_DUP3, uintptr(c.fifoFd), trampFifoFd, 0)
+		}
+		p.sys("trampoline", unix.SYS_DUP3, c.trampoline.Fd(), trampFd, unix.O_CLOEXEC)
+		return p, b.finalize(c, nil)
+	}
 	b.sync("ready", markReady, c.fifoFd < 0)
 	if c.fifoFd >= 0 {
 		p.sys("wait for start on exec fifo", unix.SYS_READ, uintptr(c.fifoFd), p.buf(make([]byte, 1)), 1)
@@ -673,15 +700,24 @@ func (b *directBuilder) lookPath(proc *specs.Process) []string {
 // capabilities, umask, rlimits, no_new_privs, seccomp, execve.
 func (b *directBuilder) finalize(c *directConfig, cands []string) error {
 	p, cr, proc := b.p, c.creds, c.spec.Process
-	// Close every fd the process does not keep but the init pipe before
-	// the chdir: the child has all of the runtime's fds, and one of them as
-	// cwd would reach the host (CVE-2024-21626). The pipe is a socket (no
-	// directory) and close-on-exec.
-	first := uintptr(3 + c.preserve)
-	if uintptr(c.syncFd) > first {
-		p.sys("close fds", unix.SYS_CLOSE_RANGE, first, uintptr(c.syncFd-1), 0)
+	// Close every fd the process does not keep but the init pipe (where
+	// failed steps are reported) and the trampoline's fds before the
+	// chdir: the child has all of the runtime's fds, and one of them as
+	// cwd would reach the host (CVE-2024-21626). The pipe is a socket, the
+	// fifo a fifo, the trampoline a memfd: none is a directory.
+	keep := []int{c.syncFd}
+	if c.trampoline != nil {
+		keep = append(keep, trampFd, trampSyncFd, trampFifoFd)
 	}
-	p.sys("close fds", unix.SYS_CLOSE_RANGE, uintptr(c.syncFd+1), ^uintptr(0), 0)
+	slices.Sort(keep)
+	lo := 3 + c.preserve
+	for _, fd := range keep {
+		if fd > lo {
+			p.sys("close fds", unix.SYS_CLOSE_RANGE, uintptr(lo), uintptr(fd-1), 0)
+		}
+		lo = max(lo, fd+1)
+	}
+	p.sys("close fds", unix.SYS_CLOSE_RANGE, uintptr(lo), ^uintptr(0), 0)
 	p.sys(fmt.Sprintf("process.cwd: chdir %q", cr.cwd), unix.SYS_CHDIR, p.cstr(cr.cwd))
 	var fprog uintptr
 	if f := c.filter; f != nil {
@@ -751,13 +787,19 @@ func (b *directBuilder) finalize(c *directConfig, cands []string) error {
 	if c.filter != nil && cr.noNewPrivs {
 		loadFilter()
 	}
+	if c.trampoline != nil {
+		argv, envv, _ := execVectors(&specs.Process{Args: trampolineArgv})
+		av, ev := p.vectors(argv, envv)
+		p.sys("execute the trampoline", unix.SYS_EXECVEAT, trampFd, p.cstr(""), av, ev, unix.AT_EMPTY_PATH)
+		return nil
+	}
 	argv, envv, err := execVectors(proc)
 	if err != nil {
 		return err
 	}
-	p.keep = append(p.keep, unsafe.Slice((*byte)(unsafe.Pointer(&argv[0])), len(argv)*8), unsafe.Slice((*byte)(unsafe.Pointer(&envv[0])), len(envv)*8))
+	av, ev := p.vectors(argv, envv)
 	for i, cand := range cands {
-		o := p.sys(fmt.Sprintf("exec %q", cand), unix.SYS_EXECVE, p.cstr(cand), uintptr(unsafe.Pointer(&argv[0])), uintptr(unsafe.Pointer(&envv[0])))
+		o := p.sys(fmt.Sprintf("exec %q", cand), unix.SYS_EXECVE, p.cstr(cand), av, ev)
 		if i < len(cands)-1 {
 			o.anyErr = true
 		}

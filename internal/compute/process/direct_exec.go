@@ -44,7 +44,10 @@ func directExecSupported(st *containerState, spec *specs.Spec, p *compute.Proces
 	if _, ok := st.Namespaces[specs.TimeNamespace]; ok {
 		return false
 	}
-	return p.Console == nil && directProcessOK(spec, p.Process, [3]*os.File{p.Stdin, p.Stdout, p.Stderr})
+	// The second child runs this binary inside the container's pid
+	// namespace, in sight of its processes: only when that is harmless
+	// (selfExeSafe).
+	return p.Console == nil && directProcessOK(spec, p.Process, [3]*os.File{p.Stdin, p.Stdout, p.Stderr}) && selfExeSafe()
 }
 
 // nsJoin is a namespace the first child joins: an open fd and its type.

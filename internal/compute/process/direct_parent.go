@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/silo-containers/silo/internal/compute"
+	"github.com/silo-containers/silo/internal/compute/process/seccomp"
 )
 
 // spawnDirect is spawnInit for a container the direct init can set up
@@ -25,18 +26,44 @@ func (c *Container) spawnDirect(ctx context.Context, doc *compute.Document, plan
 	// (a new network namespace alone costs ~0.7 ms).
 	nst := startNamespaceThread(plan)
 	defer nst.abort()
+	// The child carries the filter, so it is needed now (a cache hit,
+	// except the first time a profile is seen).
+	var end directEnd
+	var err error
+	if end.filter, end.creds, err = c.b.directIdentity(spec.Linux.Seccomp, spec.Process); err != nil {
+		return err
+	}
+	if !selfExeSafe() {
+		img := newTrampoline(spec.Process, end.filter, !doc.StartOnCreate)
+		if img == nil {
+			nst.abort()
+			return c.spawnInit(ctx, doc, plan)
+		}
+		if end.tramp, err = sealTrampoline(img); err != nil {
+			return err
+		}
+		defer end.tramp.Close()
+		end.trampSteps = img.Steps
+		trace("trampoline made")
+	}
 	sp, err := c.prepareSpawn(doc, plan)
 	if err != nil {
 		return err
 	}
 	defer sp.close()
 	cg := sp.cg
-	prog, pipe, childEnd, err := c.compileDirectInit(doc, plan, sp)
+	prog, pipe, childEnd, err := c.compileDirectInit(doc, plan, sp, &end)
 	if err != nil {
 		<-sp.cgDone
 		return err
 	}
 	defer pipe.Close()
+	// Nobody without CAP_SYS_PTRACE may open /proc/<pid>/exe of the child
+	// while it is this binary.
+	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
+		<-sp.cgDone
+		return fmt.Errorf("prctl(PR_SET_DUMPABLE): %w", err)
+	}
 	trace("fork init (direct)")
 	pid, errno, err := nst.fork(prog, sp.join.cloneArgs(), int(childEnd.Fd()))
 	childEnd.Close()
@@ -102,24 +129,27 @@ func (c *Container) spawnDirect(ctx context.Context, doc *compute.Document, plan
 	return c.markStarted(starting)
 }
 
+// directEnd is what the direct init ends as: its process's seccomp filter
+// and credentials, and the trampoline it executes first, if any.
+type directEnd struct {
+	filter     *seccomp.Filter
+	creds      *credentials
+	tramp      *os.File // the trampoline's sealed memfd
+	trampSteps []string
+}
+
 // compileDirectInit compiles the direct init's steps and makes its pipe.
-func (c *Container) compileDirectInit(doc *compute.Document, plan *nsPlan, sp *spawnPrep) (*directProg, *os.File, *os.File, error) {
+func (c *Container) compileDirectInit(doc *compute.Document, plan *nsPlan, sp *spawnPrep, end *directEnd) (*directProg, *os.File, *os.File, error) {
 	spec := doc.Spec
-	// The child carries the filter, so it is needed now (a cache hit,
-	// except the first time a profile is seen).
-	filter, creds, err := c.b.directIdentity(spec.Linux.Seccomp, spec.Process)
-	if err != nil {
-		return nil, nil, nil, err
-	}
 	pipe, childEnd, err := newInitPipe()
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	cfg := &directConfig{
 		spec: spec, id: c.st.ID, rootfs: c.st.Rootfs, bundle: doc.Bundle, cgMounts: sp.cg.MountSources(), tasks: sp.cg.TaskFiles(),
-		newCgroupNS: (plan.cloneFlags|plan.unshare)&unix.CLONE_NEWCGROUP != 0, creds: creds, filter: filter,
+		newCgroupNS: (plan.cloneFlags|plan.unshare)&unix.CLONE_NEWCGROUP != 0, creds: end.creds, filter: end.filter,
 		noNewKeyring: doc.NoNewKeyring, syncFd: int(childEnd.Fd()), fifoFd: -1, preserve: doc.PreserveFDs,
-		stdio: stdioFds(doc.Stdin, doc.Stdout, doc.Stderr),
+		stdio: stdioFds(doc.Stdin, doc.Stdout, doc.Stderr), trampoline: end.tramp,
 	}
 	if sp.fifo != nil {
 		cfg.fifoFd = int(sp.fifo.Fd())
@@ -130,6 +160,7 @@ func (c *Container) compileDirectInit(doc *compute.Document, plan *nsPlan, sp *s
 		childEnd.Close()
 		return nil, nil, nil, err
 	}
+	prog.trampoline = end.trampSteps
 	return prog, pipe, childEnd, nil
 }
 
@@ -192,7 +223,7 @@ func (t *namespaceThread) fork(p *directProg, args *cloneArgs, errFd int) (int, 
 	return pid, errno, nil
 }
 
-// abort ends a thread that did not fork.
+// abort ends a thread that did not fork (once; later calls do nothing).
 func (t *namespaceThread) abort() {
 	if t.ready == nil || t.work == nil {
 		return
@@ -200,6 +231,7 @@ func (t *namespaceThread) abort() {
 	if err := <-t.ready; err == nil {
 		t.work <- nil
 	}
+	t.ready = nil
 }
 
 // directLink is the parent's side of the direct init's pipe: 8-byte
@@ -250,13 +282,17 @@ func (l *directLink) record() (uint32, error) {
 // decode reads a record: a mark, or the error of the step it names.
 func (l *directLink) decode(b [8]byte) (uint32, error) {
 	v, errno := binary.LittleEndian.Uint32(b[:4]), syscall.Errno(binary.LittleEndian.Uint32(b[4:]))
-	if v < markCgroup {
-		if int(v) < len(l.prog.what) {
-			return 0, &initError{msg: fmt.Sprintf("%s: %v", l.prog.what[v], errno)}
-		}
-		return 0, fmt.Errorf("init pipe: bad record %#x", v)
+	what, k := l.prog.what, v
+	switch {
+	case v >= markCgroup:
+		return v, nil
+	case v >= markTrampoline:
+		what, k = l.prog.trampoline, v-markTrampoline
 	}
-	return v, nil
+	if int(k) < len(what) {
+		return 0, &initError{msg: fmt.Sprintf("%s: %v", what[k], errno)}
+	}
+	return 0, fmt.Errorf("init pipe: bad record %#x", v)
 }
 
 // expect waits for mark.

@@ -3,6 +3,7 @@ package process
 import (
 	"maps"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"unsafe"
@@ -11,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/silo-containers/silo/internal/compute"
+	"github.com/silo-containers/silo/internal/compute/process/dmz"
 )
 
 // directSpec is runc's default spec, which the direct init takes.
@@ -114,18 +116,82 @@ func pretendSafeExe(t *testing.T) {
 	t.Cleanup(func() { selfExeSafe = old })
 }
 
-func TestSelfExeProtected(t *testing.T) {
-	// The test binary is in a writable build directory.
-	if selfExeProtected() {
+// TestWritableExePolicy: with this (test) binary writable, the direct
+// init needs a trampoline, which needs a pid namespace of its own, and the
+// direct exec is off.
+func TestWritableExePolicy(t *testing.T) {
+	if exeProtected("/proc/self/exe") {
 		t.Skip("the test binary is on a read-only mount")
 	}
-	pretendSafeExe(t)
-	if !directProcessOK(directSpec(), directSpec().Process, [3]*os.File{}) && haveDirectKernel() {
-		t.Error("directProcessOK refused a plain process with a safe executable")
+	if !haveDirectKernel() {
+		t.Skip("kernel without mount_setattr")
 	}
-	selfExeSafe = selfExeProtected
-	if directProcessOK(directSpec(), directSpec().Process, [3]*os.File{}) {
-		t.Error("directProcessOK accepted a process while the runtime's executable is writable")
+	supported := func(edit func(*specs.Spec, *compute.Document)) bool {
+		s := directSpec()
+		doc := &compute.Document{ID: "c", Spec: s, StartOnCreate: true}
+		edit(s, doc)
+		plan, err := planNamespaces(s.Linux.Namespaces)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return directSupported(doc, plan)
+	}
+	if got := supported(func(*specs.Spec, *compute.Document) {}); got != dmz.Supported() {
+		t.Errorf("new pid namespace: directSupported = %v, want %v (trampolines on this machine)", got, dmz.Supported())
+	}
+	if supported(func(s *specs.Spec, _ *compute.Document) { s.Linux.Namespaces[0].Path = "/proc/self/ns/pid" }) {
+		t.Error("directSupported with a joined pid namespace and a writable runtime")
+	}
+	if supported(func(s *specs.Spec, _ *compute.Document) { s.Linux.Namespaces = s.Linux.Namespaces[1:] }) {
+		t.Error("directSupported with the host's pid namespace and a writable runtime")
+	}
+	if supported(func(_ *specs.Spec, d *compute.Document) { d.PreserveFDs = 1000 }) {
+		t.Error("directSupported with preserved fds over the trampoline's")
+	}
+	s := directSpec()
+	if directExecSupported(&containerState{}, s, &compute.ProcessParams{Process: s.Process}) {
+		t.Error("directExecSupported with a writable runtime")
+	}
+}
+
+// TestCompileTrampolineTail: with a trampoline, the init keeps the pipe and
+// the fifo at the trampoline's fds, closes every other fd, and ends in the
+// execveat of the trampoline, after the process's identity is set up; the
+// trampoline says "ready" (no such step of the init's own).
+func TestCompileTrampolineTail(t *testing.T) {
+	s := directSpec()
+	creds, err := newCredentials(s.Process)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tramp, err := os.Open("/dev/null")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tramp.Close()
+	p, err := compileDirect(&directConfig{spec: s, id: "c", rootfs: "/b/rootfs", creds: creds,
+		syncFd: 7, fifoFd: 8, stdio: [3]int{0, 1, 2}, trampoline: tramp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	requireOrder(t, p, "lookup /bin/true", "init pipe for the trampoline", "exec fifo for the trampoline", "trampoline",
+		"close fds", "close fds", "close fds", "process.cwd", "process.capabilities: capset", "execute the trampoline")
+	last := p.ops[len(p.ops)-1]
+	if last.nr != unix.SYS_EXECVEAT || last.args[0] != trampFd || last.args[4] != unix.AT_EMPTY_PATH {
+		t.Errorf("last step %s: %+v", p.what[len(p.ops)-1], last)
+	}
+	var closed [][2]uintptr
+	for i, o := range p.ops {
+		if p.what[i] == "ready" || p.what[i] == "wait for start on exec fifo" {
+			t.Errorf("step %d: %s in the init", i, p.what[i])
+		}
+		if o.nr == unix.SYS_CLOSE_RANGE && o.args[2] == 0 {
+			closed = append(closed, [2]uintptr{o.args[0], o.args[1]})
+		}
+	}
+	// The init pipe (7) stays open too: failed steps are reported on it.
+	if want := [][2]uintptr{{3, 6}, {8, trampFd - 1}, {trampFifoFd + 1, ^uintptr(0)}}; !slices.Equal(closed, want) {
+		t.Errorf("closed fd ranges %v, want %v", closed, want)
 	}
 }
 
@@ -265,6 +331,21 @@ func TestDopLayout(t *testing.T) {
 	} {
 		if c.got != c.want {
 			t.Errorf("%s = %d, want %d (direct_amd64.s)", c.name, c.got, c.want)
+		}
+	}
+}
+
+func TestInitRunsWritableRuntime(t *testing.T) {
+	if exeProtected("/proc/self/exe") {
+		t.Skip("the test binary is on a read-only mount")
+	}
+	for _, tt := range []struct {
+		name string
+		pid  int
+		want bool
+	}{{"this binary", os.Getpid(), true}, {"another binary", 1, false}, {"no such process", 1 << 30, false}} {
+		if got := initRunsWritableRuntime(tt.pid); got != tt.want {
+			t.Errorf("%s: initRunsWritableRuntime = %v, want %v", tt.name, got, tt.want)
 		}
 	}
 }

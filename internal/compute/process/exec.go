@@ -21,11 +21,28 @@ var execOrder = []specs.LinuxNamespaceType{
 	specs.UTSNamespace, specs.CgroupNamespace, specs.TimeNamespace, specs.MountNamespace,
 }
 
+// initRunsWritableRuntime reports whether the container's init still runs
+// this binary from a file that can be written: a direct init before the
+// execve of its trampoline (trampoline.go). A process joining its pid
+// namespace now could open /proc/<pid>/exe and overwrite the runtime on
+// the host (CVE-2019-5736).
+func initRunsWritableRuntime(pid int) bool {
+	exe := fmt.Sprintf("/proc/%d/exe", pid)
+	var init, self unix.Stat_t
+	if unix.Stat(exe, &init) != nil || unix.Stat("/proc/self/exe", &self) != nil {
+		return false // gone: joining it fails anyway
+	}
+	return init.Dev == self.Dev && init.Ino == self.Ino && !exeProtected(exe)
+}
+
 // CreateProcess starts an extra process in the container (runc exec).
 func (c *Container) CreateProcess(ctx context.Context, p *compute.ProcessParams) (compute.Process, error) {
 	status := c.b.status(c.st)
 	if status != compute.Running && status != compute.Created {
 		return nil, fmt.Errorf("cannot exec in container %q in state %s: %w", c.st.ID, status, errdefs.ErrConflict)
+	}
+	if initRunsWritableRuntime(c.st.Pid) {
+		return nil, fmt.Errorf("cannot exec in container %q: its init (pid %d) is still being set up: %w", c.st.ID, c.st.Pid, errdefs.ErrConflict)
 	}
 	if err := validateProcess(p.Process, true); err != nil {
 		return nil, err

@@ -41,19 +41,38 @@ func memfdCopy(path string) (*os.File, error) {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	defer self.Close()
-	fd, err := unix.MemfdCreate(filepath.Base(path), unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+	return sealedMemfd(filepath.Base(path), func(w io.Writer) error {
+		if _, err := io.Copy(w, self); err != nil {
+			return fmt.Errorf("copy %s to memfd: %w", path, err)
+		}
+		return nil
+	})
+}
+
+// sealedMemfd makes an executable memfd named name, lets fill write it,
+// and seals it against every change: nobody can write through
+// /proc/<pid>/exe of a process running it.
+func sealedMemfd(name string, fill func(io.Writer) error) (*os.File, error) {
+	seals := unix.F_SEAL_SEAL | unix.F_SEAL_SHRINK | unix.F_SEAL_GROW | unix.F_SEAL_WRITE | unix.F_SEAL_EXEC
+	// MFD_EXEC says "executable" to kernels (6.3+) that may make memfds
+	// non-executable by default (vm.memfd_noexec); older ones refuse it,
+	// and F_SEAL_EXEC.
+	fd, err := unix.MemfdCreate(name, unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING|unix.MFD_EXEC)
+	if err == unix.EINVAL {
+		fd, err = unix.MemfdCreate(name, unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+		seals &^= unix.F_SEAL_EXEC
+	}
 	if err != nil {
-		return nil, fmt.Errorf("memfd_create: %w", err)
+		return nil, fmt.Errorf("memfd_create %s: %w", name, err)
 	}
-	f := os.NewFile(uintptr(fd), path+" (memfd)")
-	if _, err := io.Copy(f, self); err != nil {
+	f := os.NewFile(uintptr(fd), "memfd:"+name)
+	if err := fill(f); err != nil {
 		f.Close()
-		return nil, fmt.Errorf("copy %s to memfd: %w", path, err)
+		return nil, err
 	}
-	const seals = unix.F_SEAL_SEAL | unix.F_SEAL_SHRINK | unix.F_SEAL_GROW | unix.F_SEAL_WRITE
 	if _, err := unix.FcntlInt(f.Fd(), unix.F_ADD_SEALS, seals); err != nil {
 		f.Close()
-		return nil, fmt.Errorf("seal memfd: %w", err)
+		return nil, fmt.Errorf("seal memfd %s: %w", name, err)
 	}
 	return f, nil
 }

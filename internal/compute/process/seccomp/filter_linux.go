@@ -1,12 +1,14 @@
 package seccomp
 
 import (
+	"encoding/binary"
 	"errors"
 	"runtime"
 	"slices"
 	"strconv"
 	"unsafe"
 
+	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 )
 
@@ -41,6 +43,50 @@ func (f *Filter) Flags() uint {
 // listenerPath (see SendListener).
 func (f *Filter) NeedsNotify() bool {
 	return f.notify
+}
+
+// Allows reports whether the filter lets system call nr with args, made
+// at ip by a process of architecture arch (AUDIT_ARCH_*), through:
+// SECCOMP_RET_ALLOW or SECCOMP_RET_LOG. The runtime asks before it makes
+// calls of its own after loading the filter (the exec trampoline).
+//
+// The program runs in golang.org/x/net/bpf's VM. That VM loads words big
+// endian and the kernel natively, so it is given seccomp_data with each
+// 32-bit word byte-swapped to match; a program it cannot run allows
+// nothing.
+func (f *Filter) Allows(arch uint32, nr uintptr, args [6]uint64, ip uint64) bool {
+	if f == nil || len(f.prog) == 0 {
+		return true
+	}
+	insns := make([]bpf.Instruction, len(f.prog))
+	for i, in := range f.prog {
+		insns[i] = bpf.RawInstruction{Op: in.Code, Jt: in.Jt, Jf: in.Jf, K: in.K}.Disassemble()
+	}
+	vm, err := bpf.NewVM(insns)
+	if err != nil {
+		return false
+	}
+	// struct seccomp_data in the kernel's (native) layout.
+	var data [64]byte
+	ne := binary.NativeEndian
+	ne.PutUint32(data[0:], uint32(nr))
+	ne.PutUint32(data[4:], arch)
+	ne.PutUint64(data[8:], ip)
+	for i, a := range args {
+		ne.PutUint64(data[16+8*i:], a)
+	}
+	for i := 0; i < len(data); i += 4 {
+		binary.BigEndian.PutUint32(data[i:], ne.Uint32(data[i:]))
+	}
+	ret, err := vm.Run(data[:])
+	if err != nil {
+		return false
+	}
+	switch uint32(ret) & unix.SECCOMP_RET_ACTION_FULL {
+	case unix.SECCOMP_RET_ALLOW, unix.SECCOMP_RET_LOG:
+		return true
+	}
+	return false
 }
 
 // errNoFilter is preallocated so that Load allocates nothing even when

@@ -1,0 +1,89 @@
+package process
+
+import (
+	"encoding/binary"
+	"io"
+	"os"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/silo-containers/silo/internal/compute/process/dmz"
+	"github.com/silo-containers/silo/internal/compute/process/seccomp"
+)
+
+// The direct init from a writable runtime binary.
+//
+// The direct init is a clone of this process: until it executes something
+// else, its /proc/<pid>/exe is this binary. Where that binary can be
+// written (a default install), a container able to open it could replace
+// the runtime on the host (CVE-2019-5736). So the direct init then
+// executes a trampoline (package dmz) from a sealed memfd at the end of its
+// set-up, before it says "ready": the trampoline waits for start and
+// executes the process. Until then nothing of the container runs and
+// nobody can see the child, provided that
+//
+//   - its pid namespace is new (with a joined one, the processes already in
+//     it could open /proc/<pid>/exe: the exec'd init is used);
+//   - no exec joins it while it is being made (exec checks for that,
+//     checkInitExe).
+//
+// The trampoline's calls run under the container's seccomp filter; a filter
+// that would stop one sends the container through the exec'd init too.
+
+// Fixed fds of a direct init that executes the trampoline, written into
+// it: the init pipe and the exec fifo stay open across that execve.
+const (
+	trampFd     = 996 // the trampoline's memfd
+	trampSyncFd = 997
+	trampFifoFd = 998
+)
+
+// markTrampoline + k is the record of the trampoline's step k failing.
+const markTrampoline = 0xfffffe00
+
+// trampolineArgv is what ps shows for a container waiting to start.
+var trampolineArgv = []string{"runsilo-init"}
+
+// trampolinePossible reports whether a direct init may use a trampoline:
+// its pid namespace is one it makes, and its fds stay below the fixed ones.
+func trampolinePossible(plan *nsPlan, preserveFDs int) bool {
+	return dmz.Supported() && plan.cloneFlags&unix.CLONE_NEWPID != 0 && 3+preserveFDs < trampFd
+}
+
+// newTrampoline builds the trampoline for proc; nil when the exec'd init
+// has to start it: filter would stop one of the trampoline's calls (or the
+// execveat of it), or proc cannot be written into one (the exec'd init then
+// reports the error).
+func newTrampoline(proc *specs.Process, filter *seccomp.Filter, fifo bool) *dmz.Image {
+	c := dmz.Config{Sync: trampSyncFd, Fifo: -1, Paths: execCandidates(proc), Argv: proc.Args, Env: proc.Env, ErrorBase: markTrampoline}
+	if fifo {
+		c.Fifo = trampFifoFd
+	}
+	binary.LittleEndian.PutUint32(c.Ready[:], markReady)
+	img, err := dmz.Build(c)
+	if err != nil {
+		return nil
+	}
+	if filter == nil {
+		return img
+	}
+	// The pointers of the execveat are not known yet; no profile looks at
+	// them.
+	calls := append(img.Calls, dmz.Call{Nr: unix.SYS_EXECVEAT, Args: [6]uint64{trampFd, 0, 0, 0, unix.AT_EMPTY_PATH}})
+	for _, call := range calls {
+		if !filter.Allows(unix.AUDIT_ARCH_X86_64, call.Nr, call.Args, call.IP) {
+			trace("trampoline refused by the seccomp filter")
+			return nil
+		}
+	}
+	return img
+}
+
+// sealTrampoline puts img into a sealed memfd.
+func sealTrampoline(img *dmz.Image) (*os.File, error) {
+	return sealedMemfd("runsilo-init", func(w io.Writer) error {
+		_, err := w.Write(img.ELF)
+		return err
+	})
+}
