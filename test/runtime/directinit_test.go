@@ -193,8 +193,8 @@ func TestDirectInitParity(t *testing.T) {
 }
 
 // TestTrampolineRefused: a seccomp filter that would stop the trampoline
-// (here: its fcntl) sends a container started from a writable runtime
-// through the exec'd init, which works.
+// (here: its fcntl) sends a container and an exec started from a writable
+// runtime through the exec'd init, which works.
 func TestTrampolineRefused(t *testing.T) {
 	rt := newRuntimeAt(t, requireRuntime(t))
 	c := rt.NewContainer([]string{"echo", "started"}, func(s *specs.Spec) {
@@ -206,7 +206,18 @@ func TestTrampolineRefused(t *testing.T) {
 		t.Fatalf("run: %s", r)
 	}
 	if !strings.Contains(r.Stderr, "trampoline refused") || strings.Contains(r.Stderr, "fork init (direct)") {
-		t.Fatalf("did not fall back to the exec'd init: %s", r.Stderr)
+		t.Fatalf("run did not fall back to the exec'd init: %s", r.Stderr)
+	}
+	rt.Run("delete", c.ID)
+	c.Spec.Process.Args = []string{"sleep", "600"}
+	c.WriteSpec()
+	c.RunDetached()
+	r = runCmd(rt.Command("--debug", "exec", c.ID, "echo", "exec'd"))
+	if r.Err != nil || r.Stdout != "exec'd\n" {
+		t.Fatalf("exec: %s", r)
+	}
+	if !strings.Contains(r.Stderr, "trampoline refused") || strings.Contains(r.Stderr, "fork exec (direct)") {
+		t.Fatalf("exec did not fall back to the exec'd init: %s", r.Stderr)
 	}
 }
 
@@ -218,14 +229,19 @@ ls /proc/self/fd; mkdir /tmp/d 2>&1 && rmdir /tmp/d; echo done`
 
 // execBoth runs "exec [extra...] ID args..." once through the direct exec
 // and once through the exec'd init and returns both results.
-func execBoth(t *testing.T, c *Container, extra []string, args ...string) (direct, execd Result) {
+func execBoth(t *testing.T, c *Container, f directFlavour, extra []string, args ...string) (direct, execd Result) {
 	t.Helper()
 	a := append(append([]string{"exec"}, extra...), c.ID)
-	return bothWays(t, c, "fork exec (direct)", append(a, args...)...)
+	marker := "fork exec (direct)"
+	if f.marker == "trampoline made" {
+		marker = f.marker
+	}
+	return bothWays(t, c, marker, append(a, args...)...)
 }
 
 // TestDirectExecParity: a process the direct exec starts sees what the
-// exec'd init gives it, and fails the same way.
+// exec'd init gives it, and fails the same way: from a read-only runtime,
+// and from a writable one through the trampoline.
 func TestDirectExecParity(t *testing.T) {
 	for _, tt := range []struct {
 		name  string
@@ -245,40 +261,43 @@ func TestDirectExecParity(t *testing.T) {
 		}, nil},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			rt := readOnlyRuntime(t)
-			c := rt.NewContainer([]string{"sleep", "600"}, tt.opt)
-			c.RunDetached()
-			direct, execd := execBoth(t, c, tt.extra, "sh", "-c", execProbe)
-			if execd.Err != nil || !strings.Contains(execd.Stdout, "done") {
-				t.Fatalf("exec'd init: %s", execd)
-			}
-			if direct.Stdout != execd.Stdout || direct.ExitCode != execd.ExitCode {
-				t.Fatalf("the direct exec differs from the exec'd init:\n--- direct (exit %d)\n%s\n--- exec'd (exit %d)\n%s",
-					direct.ExitCode, direct.Stdout, execd.ExitCode, execd.Stdout)
-			}
-		})
-	}
-	rt := readOnlyRuntime(t)
-	c := rt.NewContainer([]string{"sleep", "600"})
-	c.RunDetached()
-	for _, tt := range []struct {
-		name  string
-		extra []string
-		args  []string
-		code  int
-		err   string
-	}{
-		{"exit status", nil, []string{"sh", "-c", "exit 7"}, 7, ""},
-		{"missing executable", nil, []string{"no-such-binary"}, 1, "executable file not found"},
-		{"missing cwd", []string{"--cwd", "/no/such/dir"}, []string{"true"}, 1, `chdir "/no/such/dir"`},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			direct, execd := execBoth(t, c, tt.extra, tt.args...)
-			for _, r := range []Result{direct, execd} {
-				if r.ExitCode != tt.code || !strings.Contains(r.Stderr, tt.err) {
-					t.Errorf("want exit %d and %q: %s", tt.code, tt.err, r)
+			eachDirectFlavour(t, func(t *testing.T, f directFlavour) {
+				c := f.rt(t).NewContainer([]string{"sleep", "600"}, tt.opt)
+				c.RunDetached()
+				direct, execd := execBoth(t, c, f, tt.extra, "sh", "-c", execProbe)
+				if execd.Err != nil || !strings.Contains(execd.Stdout, "done") {
+					t.Fatalf("exec'd init: %s", execd)
 				}
-			}
+				if direct.Stdout != execd.Stdout || direct.ExitCode != execd.ExitCode {
+					t.Fatalf("the direct exec differs from the exec'd init:\n--- direct (exit %d)\n%s\n--- exec'd (exit %d)\n%s",
+						direct.ExitCode, direct.Stdout, execd.ExitCode, execd.Stdout)
+				}
+			})
 		})
 	}
+	eachDirectFlavour(t, func(t *testing.T, f directFlavour) {
+		c := f.rt(t).NewContainer([]string{"sleep", "600"})
+		c.RunDetached()
+		for _, tt := range []struct {
+			name  string
+			extra []string
+			args  []string
+			code  int
+			err   string
+		}{
+			{"exit status", nil, []string{"sh", "-c", "exit 7"}, 7, ""},
+			{"session leader", nil, []string{"sh", "-c", `[ "$(cut -d' ' -f6 /proc/$$/stat)" = $$ ]`}, 0, ""},
+			{"missing executable", nil, []string{"no-such-binary"}, 1, "executable file not found"},
+			{"missing cwd", []string{"--cwd", "/no/such/dir"}, []string{"true"}, 1, `chdir "/no/such/dir"`},
+		} {
+			t.Run(tt.name, func(t *testing.T) {
+				direct, execd := execBoth(t, c, f, tt.extra, tt.args...)
+				for _, r := range []Result{direct, execd} {
+					if r.ExitCode != tt.code || !strings.Contains(r.Stderr, tt.err) {
+						t.Errorf("want exit %d and %q: %s", tt.code, tt.err, r)
+					}
+				}
+			})
+		}
+	})
 }

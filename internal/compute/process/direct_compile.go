@@ -61,7 +61,7 @@ func directSupported(doc *compute.Document, plan *nsPlan) bool {
 		s.Hooks != nil && (len(s.Hooks.CreateContainer) > 0 || len(s.Hooks.StartContainer) > 0),
 		s.Linux.MountLabel != "",
 		!directProcessOK(s, s.Process, [3]*os.File{doc.Stdin, doc.Stdout, doc.Stderr}),
-		!selfExeSafe() && !trampolinePossible(plan, doc.PreserveFDs):
+		!selfExeSafe() && (plan.cloneFlags&unix.CLONE_NEWPID == 0 || !trampolinePossible(doc.PreserveFDs)):
 		return false
 	}
 	for _, m := range s.Mounts {
@@ -527,16 +527,10 @@ func compileDirect(c *directConfig) (*directProg, error) {
 	}
 	candidates := b.lookPath(spec.Process)
 	if c.trampoline != nil {
-		// The trampoline says "ready" and waits for start, on the pipe
-		// and the fifo kept open (not close-on-exec) at its fds.
-		if c.syncFd >= trampFd || c.fifoFd >= trampFd || int(c.trampoline.Fd()) >= trampFd {
-			return nil, fmt.Errorf("direct init: fds %d, %d, %d collide with the trampoline's", c.syncFd, c.fifoFd, c.trampoline.Fd())
+		// The trampoline says "ready" and waits for start.
+		if err := b.trampolineFds(c); err != nil {
+			return nil, err
 		}
-		p.sys("init pipe for the trampoline", unix.SYS_DUP3, uintptr(c.syncFd), trampSyncFd, 0)
-		if c.fifoFd >= 0 {
-			p.sys("exec fifo for the trampoline", unix.SYS_DUP3, uintptr(c.fifoFd), trampFifoFd, 0)
-		}
-		p.sys("trampoline", unix.SYS_DUP3, c.trampoline.Fd(), trampFd, unix.O_CLOEXEC)
 		return p, b.finalize(c, nil)
 	}
 	b.sync("ready", markReady, c.fifoFd < 0)
@@ -545,6 +539,22 @@ func compileDirect(c *directConfig) (*directProg, error) {
 		p.sys("close exec fifo", unix.SYS_CLOSE, uintptr(c.fifoFd))
 	}
 	return p, b.finalize(c, candidates)
+}
+
+// trampolineFds puts the init pipe and the exec fifo where the trampoline
+// finds them, open across its execve (not close-on-exec), and its memfd at
+// trampFd.
+func (b *directBuilder) trampolineFds(c *directConfig) error {
+	if c.syncFd >= trampFd || c.fifoFd >= trampFd || int(c.trampoline.Fd()) >= trampFd {
+		return fmt.Errorf("direct child: fds %d, %d, %d collide with the trampoline's", c.syncFd, c.fifoFd, c.trampoline.Fd())
+	}
+	p := b.p
+	p.sys("init pipe for the trampoline", unix.SYS_DUP3, uintptr(c.syncFd), trampSyncFd, 0)
+	if c.fifoFd >= 0 {
+		p.sys("exec fifo for the trampoline", unix.SYS_DUP3, uintptr(c.fifoFd), trampFifoFd, 0)
+	}
+	p.sys("trampoline", unix.SYS_DUP3, c.trampoline.Fd(), trampFd, unix.O_CLOEXEC)
+	return nil
 }
 
 // cgroupMount gives the container its cgroups, as rootfs.mountCgroup: the

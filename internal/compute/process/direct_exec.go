@@ -12,8 +12,14 @@ package process
 // second is a fork, not a sharer of the runtime's memory: it is visible to
 // the container until it executes the process, and a process there with
 // CAP_SYS_PTRACE must not reach the runtime through it.
+//
+// From a writable runtime binary the second child must not be this binary
+// at all (CVE-2019-5736): the first child then sets the whole process up
+// and executes the trampoline (trampoline.go), which clones the process
+// into the pid namespace.
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -44,11 +50,17 @@ func directExecSupported(st *containerState, spec *specs.Spec, p *compute.Proces
 	if _, ok := st.Namespaces[specs.TimeNamespace]; ok {
 		return false
 	}
-	// The second child runs this binary inside the container's pid
-	// namespace, in sight of its processes: only when that is harmless
-	// (selfExeSafe).
-	return p.Console == nil && directProcessOK(spec, p.Process, [3]*os.File{p.Stdin, p.Stdout, p.Stderr}) && selfExeSafe()
+	// The second child runs in the container's pid namespace, in sight of
+	// its processes: it may be this binary only when that cannot be
+	// written (selfExeSafe), else it is the trampoline's.
+	return p.Console == nil && directProcessOK(spec, p.Process, [3]*os.File{p.Stdin, p.Stdout, p.Stderr}) &&
+		(selfExeSafe() || trampolinePossible(p.PreserveFDs))
 }
+
+// errNoTrampoline is createProcessDirect's answer, before it started
+// anything, when the process would need a trampoline that the container's
+// seccomp filter would stop: the exec'd init starts it.
+var errNoTrampoline = errors.New("exec: no trampoline")
 
 // nsJoin is a namespace the first child joins: an open fd and its type.
 type nsJoin struct {
@@ -85,6 +97,20 @@ func (c *Container) createProcessDirect(p *compute.ProcessParams, spec *specs.Sp
 	if err != nil {
 		return fail(err)
 	}
+	var tramp *os.File
+	var trampSteps []string
+	if !selfExeSafe() {
+		img := newTrampoline(p.Process, filter, true, false)
+		if img == nil {
+			return nil, errNoTrampoline
+		}
+		if tramp, err = sealTrampoline(img); err != nil {
+			return fail(err)
+		}
+		defer tramp.Close()
+		trampSteps = img.Steps
+		trace("trampoline made")
+	}
 	pipe, childEnd, err := newInitPipe()
 	if err != nil {
 		return fail(err)
@@ -98,7 +124,7 @@ func (c *Container) createProcessDirect(p *compute.ProcessParams, spec *specs.Sp
 	es.Process = p.Process
 	cfg := &directConfig{
 		spec: &es, id: c.st.ID, creds: creds, filter: filter, syncFd: int(childEnd.Fd()), fifoFd: -1, preserve: p.PreserveFDs,
-		stdio: stdioFds(p.Stdin, p.Stdout, p.Stderr),
+		stdio: stdioFds(p.Stdin, p.Stdout, p.Stderr), trampoline: tramp,
 	}
 	var tasks []int
 	for _, f := range join.tasks {
@@ -108,6 +134,7 @@ func (c *Container) createProcessDirect(p *compute.ProcessParams, spec *specs.Sp
 	if err != nil {
 		return fail(err)
 	}
+	prog.trampoline = trampSteps
 	// Until they execute the process, the children's memory is this
 	// process's (the first's shared, the second's copied): not dumpable,
 	// so that only a process with CAP_SYS_PTRACE could read it.
@@ -184,6 +211,12 @@ func compileDirectExec(c *directConfig, joins []nsJoin, tasks []int) (*directPro
 	b := newDirectBuilder(c.syncFd, 160)
 	p := b.p
 	b.prologue(c)
+	adj := c.spec.Process.OOMScoreAdj
+	if c.trampoline != nil && adj != nil {
+		// The first child sets the process up: through the host's /proc
+		// while it can (the container's has no pid for it).
+		b.writeFile("process.oomScoreAdj", "/proc/self/oom_score_adj", strconv.Itoa(*adj))
+	}
 	for _, j := range joins {
 		p.sys("join namespace "+j.path, unix.SYS_SETNS, uintptr(j.fd), j.flag)
 	}
@@ -191,13 +224,21 @@ func compileDirectExec(c *directConfig, joins []nsJoin, tasks []int) (*directPro
 	for _, fd := range tasks {
 		p.sys("join cgroup (v1 tasks file)", unix.SYS_WRITE, uintptr(fd), zero, 1)
 	}
+	if c.trampoline != nil {
+		// The trampoline clones the process into the pid namespace.
+		b.lookPath(c.spec.Process)
+		if err := b.trampolineFds(c); err != nil {
+			return nil, err
+		}
+		return p, b.finalize(c, nil)
+	}
 	// CLONE_PARENT makes the second child the runtime's, with the first's
 	// exit signal (clone3 wants none given).
 	args := keepStruct(p, &cloneArgs{flags: unix.CLONE_PARENT})
 	p.sys("clone the exec process", unix.SYS_CLONE3, args, unsafe.Sizeof(cloneArgs{})).exitParent = true
 	b.sync("exec process started", markExecChild, false)
 	p.sys("setsid", unix.SYS_SETSID)
-	if adj := c.spec.Process.OOMScoreAdj; adj != nil {
+	if adj != nil {
 		b.writeFile("process.oomScoreAdj", "/proc/self/oom_score_adj", strconv.Itoa(*adj))
 	}
 	return p, b.finalize(c, b.lookPath(c.spec.Process))

@@ -34,7 +34,7 @@ func (c *Container) spawnDirect(ctx context.Context, doc *compute.Document, plan
 		return err
 	}
 	if !selfExeSafe() {
-		img := newTrampoline(spec.Process, end.filter, !doc.StartOnCreate)
+		img := newTrampoline(spec.Process, end.filter, false, !doc.StartOnCreate) // create has the fifo (openFifo)
 		if img == nil {
 			nst.abort()
 			return c.spawnInit(ctx, doc, plan)

@@ -117,8 +117,7 @@ func pretendSafeExe(t *testing.T) {
 }
 
 // TestWritableExePolicy: with this (test) binary writable, the direct
-// init needs a trampoline, which needs a pid namespace of its own, and the
-// direct exec is off.
+// paths need a trampoline, and the direct init a pid namespace of its own.
 func TestWritableExePolicy(t *testing.T) {
 	if exeProtected("/proc/self/exe") {
 		t.Skip("the test binary is on a read-only mount")
@@ -149,17 +148,18 @@ func TestWritableExePolicy(t *testing.T) {
 		t.Error("directSupported with preserved fds over the trampoline's")
 	}
 	s := directSpec()
-	if directExecSupported(&containerState{}, s, &compute.ProcessParams{Process: s.Process}) {
-		t.Error("directExecSupported with a writable runtime")
+	if got := directExecSupported(&containerState{}, s, &compute.ProcessParams{Process: s.Process}); got != dmz.Supported() {
+		t.Errorf("directExecSupported = %v with a writable runtime, want %v (trampolines on this machine)", got, dmz.Supported())
+	}
+	if directExecSupported(&containerState{}, s, &compute.ProcessParams{Process: s.Process, PreserveFDs: 1000}) {
+		t.Error("directExecSupported with preserved fds over the trampoline's")
 	}
 }
 
-// TestCompileTrampolineTail: with a trampoline, the init keeps the pipe and
-// the fifo at the trampoline's fds, closes every other fd, and ends in the
-// execveat of the trampoline, after the process's identity is set up; the
-// trampoline says "ready" (no such step of the init's own).
-func TestCompileTrampolineTail(t *testing.T) {
-	s := directSpec()
+// trampolineConfig is a directConfig for s whose child executes a
+// trampoline (a stand-in file: the steps are only compiled).
+func trampolineConfig(t *testing.T, s *specs.Spec, fifoFd int) *directConfig {
+	t.Helper()
 	creds, err := newCredentials(s.Process)
 	if err != nil {
 		t.Fatal(err)
@@ -168,9 +168,16 @@ func TestCompileTrampolineTail(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer tramp.Close()
-	p, err := compileDirect(&directConfig{spec: s, id: "c", rootfs: "/b/rootfs", creds: creds,
-		syncFd: 7, fifoFd: 8, stdio: [3]int{0, 1, 2}, trampoline: tramp})
+	t.Cleanup(func() { tramp.Close() })
+	return &directConfig{spec: s, id: "c", rootfs: "/b/rootfs", creds: creds, syncFd: 7, fifoFd: fifoFd, stdio: [3]int{0, 1, 2}, trampoline: tramp}
+}
+
+// TestCompileTrampolineTail: with a trampoline, the init keeps the pipe and
+// the fifo at the trampoline's fds, closes every other fd, and ends in the
+// execveat of the trampoline, after the process's identity is set up; the
+// trampoline says "ready" (no such step of the init's own).
+func TestCompileTrampolineTail(t *testing.T) {
+	p, err := compileDirect(trampolineConfig(t, directSpec(), 8))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -331,6 +338,28 @@ func TestDopLayout(t *testing.T) {
 	} {
 		if c.got != c.want {
 			t.Errorf("%s = %d, want %d (direct_amd64.s)", c.name, c.got, c.want)
+		}
+	}
+}
+
+// TestCompileDirectExecTrampoline: with a trampoline the first child sets
+// the whole process up (oom_score_adj through the host's /proc, before the
+// joins) and executes the trampoline; it clones nothing itself.
+func TestCompileDirectExecTrampoline(t *testing.T) {
+	s := directSpec()
+	adj := 100
+	s.Process.OOMScoreAdj = &adj
+	joins := []nsJoin{{fd: 10, flag: unix.CLONE_NEWPID, path: "/proc/1/ns/pid"}, {fd: 11, flag: unix.CLONE_NEWNS, path: "/proc/1/ns/mnt"}}
+	p, err := compileDirectExec(trampolineConfig(t, s, -1), joins, []int{12})
+	if err != nil {
+		t.Fatal(err)
+	}
+	requireOrder(t, p, "process.oomScoreAdj", "join namespace /proc/1/ns/pid", "join namespace /proc/1/ns/mnt", "join cgroup",
+		"lookup /bin/true", "init pipe for the trampoline", "trampoline", "close fds", "process.cwd", "process.capabilities: capset",
+		"execute the trampoline")
+	for i, o := range p.ops {
+		if o.nr == unix.SYS_CLONE3 || o.nr == unix.SYS_SETSID || o.exitParent {
+			t.Errorf("step %d (%s) in the first child", i, p.what[i])
 		}
 	}
 }

@@ -94,7 +94,9 @@ func (c *Container) CreateProcess(ctx context.Context, p *compute.ProcessParams)
 		return nil, fmt.Errorf("exec in container %q: cgroups: %w", c.st.ID, err)
 	}
 	if join.self && directExecSupported(c.st, spec, p) {
-		return c.createProcessDirect(p, spec, join)
+		if proc, err := c.createProcessDirect(p, spec, join); err != errNoTrampoline {
+			return proc, err
+		}
 	}
 	seccompFilter := c.b.compileSeccompAsync(spec.Linux.Seccomp)
 	ch, nums, err := spawn(plan, nil, nil, stdioFiles(p.Stdin, p.Stdout, p.Stderr), p.PreserveFDs, []*os.File{console}, join)

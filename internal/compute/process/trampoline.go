@@ -12,21 +12,26 @@ import (
 	"github.com/silo-containers/silo/internal/compute/process/seccomp"
 )
 
-// The direct init from a writable runtime binary.
+// The direct paths from a writable runtime binary.
 //
-// The direct init is a clone of this process: until it executes something
+// A direct child is a clone of this process: until it executes something
 // else, its /proc/<pid>/exe is this binary. Where that binary can be
 // written (a default install), a container able to open it could replace
-// the runtime on the host (CVE-2019-5736). So the direct init then
+// the runtime on the host (CVE-2019-5736). So the direct child then
 // executes a trampoline (package dmz) from a sealed memfd at the end of its
-// set-up, before it says "ready": the trampoline waits for start and
-// executes the process. Until then nothing of the container runs and
-// nobody can see the child, provided that
+// set-up, and the trampoline executes the process:
 //
-//   - its pid namespace is new (with a joined one, the processes already in
-//     it could open /proc/<pid>/exe: the exec'd init is used);
-//   - no exec joins it while it is being made (exec checks for that,
-//     checkInitExe).
+//   - The direct init does so before it says "ready"; the trampoline says
+//     it and waits for start. Until then nothing of the container runs and
+//     nobody can see the child, provided that its pid namespace is new
+//     (with a joined one, the processes already in it could open
+//     /proc/<pid>/exe: the exec'd init is used) and that no exec joins it
+//     while it is being made (exec checks, initRunsWritableRuntime).
+//   - The direct exec's first child, outside the container's pid namespace
+//     where no process of the container can see it, sets the whole process
+//     up and executes the trampoline, which clones the process into the pid
+//     namespace (CLONE_PARENT: the runtime's child) and exits; the process
+//     says hello, makes itself a session leader and executes.
 //
 // The trampoline's calls run under the container's seccomp filter; a filter
 // that would stop one sends the container through the exec'd init too.
@@ -45,22 +50,30 @@ const markTrampoline = 0xfffffe00
 // trampolineArgv is what ps shows for a container waiting to start.
 var trampolineArgv = []string{"runsilo-init"}
 
-// trampolinePossible reports whether a direct init may use a trampoline:
-// its pid namespace is one it makes, and its fds stay below the fixed ones.
-func trampolinePossible(plan *nsPlan, preserveFDs int) bool {
-	return dmz.Supported() && plan.cloneFlags&unix.CLONE_NEWPID != 0 && 3+preserveFDs < trampFd
+// trampolinePossible reports whether a direct child may use a
+// trampoline: trampolines run here, and the fds the process keeps stay
+// below the fixed ones.
+func trampolinePossible(preserveFDs int) bool {
+	return dmz.Supported() && 3+preserveFDs < trampFd
 }
 
-// newTrampoline builds the trampoline for proc; nil when the exec'd init
-// has to start it: filter would stop one of the trampoline's calls (or the
-// execveat of it), or proc cannot be written into one (the exec'd init then
-// reports the error).
-func newTrampoline(proc *specs.Process, filter *seccomp.Filter, fifo bool) *dmz.Image {
+// newTrampoline builds the trampoline for proc: an init's (wait for start,
+// on the exec fifo with fifo) or an exec's (fork, hello). It returns nil
+// when the exec'd init has to start proc: filter would stop one of the
+// trampoline's calls (or the execveat of it), or proc cannot be written
+// into one (the exec'd init then reports the error).
+func newTrampoline(proc *specs.Process, filter *seccomp.Filter, exec, fifo bool) *dmz.Image {
 	c := dmz.Config{Sync: trampSyncFd, Fifo: -1, Paths: execCandidates(proc), Argv: proc.Args, Env: proc.Env, ErrorBase: markTrampoline}
-	if fifo {
-		c.Fifo = trampFifoFd
+	if exec {
+		c.Fork = true
+		binary.LittleEndian.PutUint32(c.Hello[:], markExecChild)
+	} else {
+		c.Wait = true
+		binary.LittleEndian.PutUint32(c.Hello[:], markReady)
+		if fifo {
+			c.Fifo = trampFifoFd
+		}
 	}
-	binary.LittleEndian.PutUint32(c.Ready[:], markReady)
 	img, err := dmz.Build(c)
 	if err != nil {
 		return nil

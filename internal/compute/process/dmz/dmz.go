@@ -1,8 +1,9 @@
-// Package dmz builds the exec trampoline of the direct init: a static
-// x86-64 ELF of a few hundred bytes, made for one container process, that
-// waits for "start" and then executes that process.
+// Package dmz builds the exec trampoline of the direct init and the direct
+// exec: a static x86-64 ELF of a few hundred bytes, made for one container
+// process, that executes that process (an init's after waiting for
+// "start", an exec's in a child of its own).
 //
-// Why it exists: the direct init is a clone of the runtime itself, not an
+// Why it exists: a direct child is a clone of the runtime itself, not an
 // execve of a copy, so until it executes something else its
 // /proc/<pid>/exe is the runtime's binary on the host. If the container's
 // process is /proc/self/exe (or a script whose interpreter is), execve
@@ -18,10 +19,13 @@
 //
 // What it does, each step checked:
 //
-//	sendto(Sync, Ready)                 the parent learns we are waiting
-//	read(Fifo)                          create: wait for runsilo start,
+//	clone(CLONE_PARENT), parent exits   Fork (exec): the process is a
+//	                                      child of the runtime
+//	sendto(Sync, Hello)                 the runtime learns we are here
+//	setsid()                            Fork: a session of its own
+//	read(Fifo)                          Wait (init), create: wait for start,
 //	fcntl(Fifo, F_SETFD, FD_CLOEXEC)      which waits for the read end to go
-//	  or read(Sync)                     run: wait for the parent's reply
+//	  or read(Sync)                     Wait, run: for the runtime's reply
 //	fcntl(Sync, F_SETFD, FD_CLOEXEC)    EOF on Sync will mean "executed"
 //	execve(Paths[i], Argv, Env)         each candidate in turn
 //
@@ -51,14 +55,19 @@ func Supported() bool { return runtime.GOARCH == "amd64" }
 
 // Config is what one trampoline does.
 type Config struct {
-	// Sync is the init pipe (a socket): the ready record goes out on it,
-	// run's start reply comes in on it, errors go out on it.
+	// Sync is the init pipe (a socket): Hello and errors go out on it,
+	// run's start reply comes in on it.
 	Sync int
-	// Fifo is the exec fifo create waits on; -1 for run, which waits for
-	// a reply on Sync.
+	// Fork makes the trampoline clone a child with CLONE_PARENT (the
+	// runtime's child, in the pid namespace the trampoline's children go
+	// to) and exit; the child goes on, in a session of its own.
+	Fork bool
+	// Hello is the first record on Sync (from the child, with Fork).
+	Hello [8]byte
+	// Wait makes it wait for start after Hello: for a byte on Fifo (the
+	// exec fifo) or, with Fifo < 0, on Sync.
+	Wait bool
 	Fifo int
-	// Ready is the record that says "set up, waiting to start".
-	Ready [8]byte
 	// Paths are tried in order with execve: where Argv[0] may be.
 	Paths []string
 	// Argv and Env are the process's.
@@ -103,7 +112,7 @@ const (
 const (
 	recAddr   = dataBase + dataOff      // the error record
 	bufAddr   = dataBase + dataOff + 8  // the byte read at start
-	readyAddr = dataBase + dataOff + 16 // Config.Ready
+	helloAddr = dataBase + dataOff + 16 // Config.Hello
 	varAddr   = dataBase + dataOff + 24 // argv, envp, strings
 )
 
@@ -114,7 +123,7 @@ func Build(c Config) (*Image, error) {
 	}
 	// Data: the pointer arrays, then the strings they point to.
 	data := make([]byte, varAddr-recAddr, 4096)
-	copy(data[readyAddr-recAddr:], c.Ready[:])
+	copy(data[helloAddr-recAddr:], c.Hello[:])
 	strs := &bytes.Buffer{}
 	strAt := func(s string) (uint64, error) {
 		if _, err := syscall.ByteSliceFromString(s); err != nil {
@@ -180,12 +189,21 @@ func Build(c Config) (*Image, error) {
 		img.Steps = append(img.Steps, what)
 	}
 	sync := uint64(c.Sync)
-	step("ready", unix.SYS_SENDTO, sync, readyAddr, 8, unix.MSG_NOSIGNAL)
-	if c.Fifo >= 0 {
+	if c.Fork {
+		step("clone the process", unix.SYS_CLONE, unix.CLONE_PARENT)
+		a.exitIfParent()
+	}
+	step("hello", unix.SYS_SENDTO, sync, helloAddr, 8, unix.MSG_NOSIGNAL)
+	if c.Fork {
+		step("setsid", unix.SYS_SETSID)
+	}
+	switch {
+	case !c.Wait:
+	case c.Fifo >= 0:
 		step("wait for start on exec fifo", unix.SYS_READ, uint64(c.Fifo), bufAddr, 1)
 		// Start waits for the fifo's read end to go: at the execve.
 		step("exec fifo: close-on-exec", unix.SYS_FCNTL, uint64(c.Fifo), unix.F_SETFD, unix.FD_CLOEXEC)
-	} else {
+	default:
 		step("wait for start", unix.SYS_READ, sync, bufAddr, 1)
 	}
 	step("init pipe: close-on-exec", unix.SYS_FCNTL, sync, unix.F_SETFD, unix.FD_CLOEXEC)
@@ -319,6 +337,16 @@ func (a *x86) call(tag uint32, nr uintptr, args [6]uint64, check bool) Call {
 		a.fixups = append(a.fixups, len(a.b)-4)
 	}
 	return c
+}
+
+// exitIfParent ends the caller of a clone that returned a pid (RAX > 0)
+// with exit_group(0); the child (RAX = 0) goes on.
+func (a *x86) exitIfParent() {
+	a.emit(0x48, 0x85, 0xc0) // test rax, rax
+	a.emit(0x74, 12)         // jz +12: over the exit
+	a.movImm(regDI, 0)       // 5 bytes
+	a.movImm(regAX, unix.SYS_EXIT_GROUP)
+	a.emit(0x0f, 0x05) // syscall
 }
 
 // bind points the pending jumps at the current address.

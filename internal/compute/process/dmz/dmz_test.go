@@ -18,15 +18,17 @@ import (
 
 const errorBase = 0xfffffe00
 
-func ready() (r [8]byte) {
-	binary.LittleEndian.PutUint32(r[:], 0xffffff03)
+func ready() (r [8]byte) { return record(0xffffff03) }
+
+func record(v uint32) (r [8]byte) {
+	binary.LittleEndian.PutUint32(r[:], v)
 	return r
 }
 
 // TestBuildELF checks the image's shape with debug/elf: what the kernel's
 // loader reads.
 func TestBuildELF(t *testing.T) {
-	img, err := Build(Config{Sync: 3, Fifo: -1, Ready: ready(), Paths: []string{"/a/x", "/b/x"}, Argv: []string{"x", "y"}, Env: []string{"A=1"}, ErrorBase: errorBase})
+	img, err := Build(Config{Sync: 3, Fifo: -1, Hello: ready(), Wait: true, Paths: []string{"/a/x", "/b/x"}, Argv: []string{"x", "y"}, Env: []string{"A=1"}, ErrorBase: errorBase})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +84,7 @@ type started struct {
 
 // start runs the trampoline built from c (Sync 3, Fifo 4 when fifo is
 // set) from a sealed memfd, as the direct init does.
-func start(t *testing.T, c Config, fifo *os.File) *started {
+func start(t *testing.T, c Config, fifo *os.File, prepare ...func(sync *os.File)) *started {
 	t.Helper()
 	if !Supported() {
 		t.Skip("trampolines are x86-64 code")
@@ -109,6 +111,9 @@ func start(t *testing.T, c Config, fifo *os.File) *started {
 	}
 	s := &started{sync: os.NewFile(uintptr(pair[0]), "sync")}
 	t.Cleanup(func() { s.sync.Close() })
+	for _, fn := range prepare {
+		fn(s.sync)
+	}
 	child := os.NewFile(uintptr(pair[1]), "child")
 	defer child.Close()
 	s.cmd = &exec.Cmd{Path: fmt.Sprintf("/proc/%d/fd/%d", os.Getpid(), mfd), Args: []string{"dmz"}, Stdout: &s.out, Stderr: &s.out}
@@ -143,7 +148,7 @@ func TestTrampolineRuns(t *testing.T) {
 	}{{"reply on sync", false}, {"exec fifo", true}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := Config{Sync: 3, Fifo: -1, Ready: ready(), Paths: []string{"/nonexistent/echo", echo},
+			c := Config{Sync: 3, Fifo: -1, Hello: ready(), Wait: true, Paths: []string{"/nonexistent/echo", echo},
 				Argv: []string{"echo", "hello from", "the process"}, Env: []string{"A=1"}, ErrorBase: errorBase}
 			var fifoW *os.File
 			var fifoR *os.File
@@ -183,7 +188,7 @@ func TestTrampolineRuns(t *testing.T) {
 }
 
 func TestTrampolineReportsExecError(t *testing.T) {
-	s := start(t, Config{Sync: 3, Fifo: -1, Ready: ready(), Paths: []string{"/nonexistent/a", "/nonexistent/b"}, Argv: []string{"a"}, ErrorBase: errorBase}, nil)
+	s := start(t, Config{Sync: 3, Fifo: -1, Hello: ready(), Wait: true, Paths: []string{"/nonexistent/a", "/nonexistent/b"}, Argv: []string{"a"}, ErrorBase: errorBase}, nil)
 	if v, _ := s.record(t); v != 0xffffff03 {
 		t.Fatalf("first record %#x", v)
 	}
@@ -204,11 +209,59 @@ func TestTrampolineReportsExecError(t *testing.T) {
 // TestTrampolineChecksSteps: a bad fd fails the first step, which is
 // reported (on the fd that works).
 func TestTrampolineChecksSteps(t *testing.T) {
-	s := start(t, Config{Sync: 3, Fifo: 9, Ready: ready(), Paths: []string{"/bin/true"}, Argv: []string{"true"}, ErrorBase: errorBase}, nil)
+	s := start(t, Config{Sync: 3, Fifo: 9, Hello: ready(), Wait: true, Paths: []string{"/bin/true"}, Argv: []string{"true"}, ErrorBase: errorBase}, nil)
 	if v, _ := s.record(t); v != 0xffffff03 {
 		t.Fatalf("first record %#x", v)
 	}
 	if v, e := s.record(t); v != errorBase+1 || e != unix.EBADF {
 		t.Fatalf("record %#x/%v, want step 1 (wait on fifo)/EBADF", v, e)
+	}
+}
+
+// TestTrampolineForks: with Fork, the trampoline exits 0 at once and its
+// child, a child of the trampoline's parent (CLONE_PARENT) in a session of
+// its own, says hello (the pid rides on the record's credentials) and
+// executes the process.
+func TestTrampolineForks(t *testing.T) {
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Skip(err)
+	}
+	const hello = 0xffffff04
+	s := start(t, Config{Sync: 3, Fork: true, Hello: record(hello), Paths: []string{sh},
+		Argv: []string{"sh", "-c", `echo "$$ $(cut -d' ' -f6 /proc/$$/stat)"`}, ErrorBase: errorBase}, nil,
+		func(sync *os.File) {
+			if err := unix.SetsockoptInt(int(sync.Fd()), unix.SOL_SOCKET, unix.SO_PASSCRED, 1); err != nil {
+				t.Fatal(err)
+			}
+		})
+	if err := s.cmd.Wait(); err != nil {
+		t.Fatalf("the trampoline's parent side: %v", err)
+	}
+	var rec [8]byte
+	oob := make([]byte, unix.CmsgSpace(unix.SizeofUcred))
+	n, oobn, _, _, err := unix.Recvmsg(int(s.sync.Fd()), rec[:], oob, 0)
+	if err != nil || n != 8 || binary.LittleEndian.Uint32(rec[:]) != hello {
+		t.Fatalf("hello: %d bytes %x, %v", n, rec, err)
+	}
+	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+	if err != nil || len(msgs) != 1 {
+		t.Fatalf("credentials: %v", err)
+	}
+	cred, err := unix.ParseUnixCredentials(&msgs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid := int(cred.Pid)
+	if pid == s.cmd.Process.Pid {
+		t.Fatal("hello came from the trampoline's parent side")
+	}
+	var ws unix.WaitStatus
+	if _, err := unix.Wait4(pid, &ws, 0, nil); err != nil || ws.ExitStatus() != 0 {
+		t.Fatalf("wait for the child %d (ours by CLONE_PARENT): %v, %v", pid, ws, err)
+	}
+	// The process's pid and session id: a session leader.
+	if got, want := s.out.String(), fmt.Sprintf("%d %d\n", pid, pid); got != want {
+		t.Fatalf("output %q, want %q", got, want)
 	}
 }

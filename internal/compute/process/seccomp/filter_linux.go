@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"unsafe"
 
-	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 )
 
@@ -49,44 +48,147 @@ func (f *Filter) NeedsNotify() bool {
 // at ip by a process of architecture arch (AUDIT_ARCH_*), through:
 // SECCOMP_RET_ALLOW or SECCOMP_RET_LOG. The runtime asks before it makes
 // calls of its own after loading the filter (the exec trampoline).
-//
-// The program runs in golang.org/x/net/bpf's VM. That VM loads words big
-// endian and the kernel natively, so it is given seccomp_data with each
-// 32-bit word byte-swapped to match; a program it cannot run allows
-// nothing.
 func (f *Filter) Allows(arch uint32, nr uintptr, args [6]uint64, ip uint64) bool {
 	if f == nil || len(f.prog) == 0 {
 		return true
 	}
-	insns := make([]bpf.Instruction, len(f.prog))
-	for i, in := range f.prog {
-		insns[i] = bpf.RawInstruction{Op: in.Code, Jt: in.Jt, Jf: in.Jf, K: in.K}.Disassemble()
-	}
-	vm, err := bpf.NewVM(insns)
-	if err != nil {
-		return false
-	}
-	// struct seccomp_data in the kernel's (native) layout.
-	var data [64]byte
+	// struct seccomp_data in the kernel's (native) layout, as the 32-bit
+	// words the program loads.
+	var raw [64]byte
 	ne := binary.NativeEndian
-	ne.PutUint32(data[0:], uint32(nr))
-	ne.PutUint32(data[4:], arch)
-	ne.PutUint64(data[8:], ip)
+	ne.PutUint32(raw[0:], uint32(nr))
+	ne.PutUint32(raw[4:], arch)
+	ne.PutUint64(raw[8:], ip)
 	for i, a := range args {
-		ne.PutUint64(data[16+8*i:], a)
+		ne.PutUint64(raw[16+8*i:], a)
 	}
-	for i := 0; i < len(data); i += 4 {
-		binary.BigEndian.PutUint32(data[i:], ne.Uint32(data[i:]))
+	var data [16]uint32
+	for i := range data {
+		data[i] = ne.Uint32(raw[4*i:])
 	}
-	ret, err := vm.Run(data[:])
-	if err != nil {
+	ret, ok := runFilter(f.prog, &data)
+	if !ok {
 		return false
 	}
-	switch uint32(ret) & unix.SECCOMP_RET_ACTION_FULL {
+	switch ret & unix.SECCOMP_RET_ACTION_FULL {
 	case unix.SECCOMP_RET_ALLOW, unix.SECCOMP_RET_LOG:
 		return true
 	}
 	return false
+}
+
+// runFilter runs a seccomp program over data as the kernel does and
+// returns its verdict; false for a program the kernel would not have
+// loaded (it allows nothing then).
+//
+// Written here rather than taken from golang.org/x/net/bpf's VM, which the
+// tests check it against: that VM needs each instruction converted to an
+// interface value first, ~400 µs and 9000 allocations for Docker's default
+// profile at every container start; this is allocation-free and takes
+// microseconds.
+func runFilter(prog []unix.SockFilter, data *[16]uint32) (uint32, bool) {
+	var a, x uint32
+	var mem [16]uint32
+	for pc := 0; pc < len(prog); pc++ {
+		in := prog[pc]
+		k := in.K
+		switch in.Code {
+		case unix.BPF_LD | unix.BPF_W | unix.BPF_ABS:
+			if k%4 != 0 || k >= 64 {
+				return 0, false
+			}
+			a = data[k/4]
+		case unix.BPF_LD | unix.BPF_W | unix.BPF_LEN:
+			a = 64
+		case unix.BPF_LDX | unix.BPF_W | unix.BPF_LEN:
+			x = 64
+		case unix.BPF_LD | unix.BPF_IMM:
+			a = k
+		case unix.BPF_LDX | unix.BPF_IMM:
+			x = k
+		case unix.BPF_LD | unix.BPF_MEM, unix.BPF_LDX | unix.BPF_MEM, unix.BPF_ST, unix.BPF_STX:
+			if k >= 16 {
+				return 0, false
+			}
+			switch in.Code {
+			case unix.BPF_LD | unix.BPF_MEM:
+				a = mem[k]
+			case unix.BPF_LDX | unix.BPF_MEM:
+				x = mem[k]
+			case unix.BPF_ST:
+				mem[k] = a
+			default:
+				mem[k] = x
+			}
+		case unix.BPF_MISC | unix.BPF_TAX:
+			x = a
+		case unix.BPF_MISC | unix.BPF_TXA:
+			a = x
+		case unix.BPF_RET | unix.BPF_K:
+			return k, true
+		case unix.BPF_RET | unix.BPF_A:
+			return a, true
+		case unix.BPF_JMP | unix.BPF_JA:
+			pc += int(k)
+		default:
+			src := k
+			if in.Code&unix.BPF_X != 0 {
+				src = x
+			}
+			switch in.Code & 0x07 { // class
+			case unix.BPF_ALU:
+				switch in.Code & 0xf0 {
+				case unix.BPF_ADD:
+					a += src
+				case unix.BPF_SUB:
+					a -= src
+				case unix.BPF_MUL:
+					a *= src
+				case unix.BPF_DIV:
+					if src == 0 {
+						return 0, true // the kernel's verdict: kill
+					}
+					a /= src
+				case unix.BPF_AND:
+					a &= src
+				case unix.BPF_OR:
+					a |= src
+				case unix.BPF_XOR:
+					a ^= src
+				case unix.BPF_LSH:
+					a <<= src & 31
+				case unix.BPF_RSH:
+					a >>= src & 31
+				case unix.BPF_NEG:
+					a = -a
+				default:
+					return 0, false
+				}
+			case unix.BPF_JMP:
+				var taken bool
+				switch in.Code & 0xf0 {
+				case unix.BPF_JEQ:
+					taken = a == src
+				case unix.BPF_JGT:
+					taken = a > src
+				case unix.BPF_JGE:
+					taken = a >= src
+				case unix.BPF_JSET:
+					taken = a&src != 0
+				default:
+					return 0, false
+				}
+				if taken {
+					pc += int(in.Jt)
+				} else {
+					pc += int(in.Jf)
+				}
+			default:
+				return 0, false
+			}
+		}
+	}
+	return 0, false
 }
 
 // errNoFilter is preallocated so that Load allocates nothing even when
