@@ -5,6 +5,7 @@ package integration
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -300,4 +301,30 @@ func TestDirectExecParity(t *testing.T) {
 			})
 		}
 	})
+}
+
+// TestExecRefusedDuringSetUp: while a direct init from a writable runtime
+// is still the runtime's binary (here: during the createRuntime hooks),
+// exec refuses to put a process beside it, which could open its
+// /proc/<pid>/exe (CVE-2019-5736).
+func TestExecRefusedDuringSetUp(t *testing.T) {
+	rt := newRuntimeAt(t, requireRuntime(t))
+	out := filepath.Join(t.TempDir(), "exec.out")
+	var c *Container
+	c = rt.NewContainer([]string{"true"}, func(s *specs.Spec) {
+		s.Hooks = &specs.Hooks{CreateRuntime: []specs.Hook{{Path: "/bin/sh", Args: []string{"sh", "-c",
+			`id=$(sed 's/.*"id": *"\([^"]*\)".*/\1/'); "$0" --root "$1" exec "$id" true >"$2" 2>&1; echo "exit $?" >>"$2"`,
+			rt.Path, rt.Root, out}}}}
+	})
+	r := runCmd(rt.Command("--debug", "run", "-b", c.Bundle, c.ID))
+	if r.Err != nil || !strings.Contains(r.Stderr, "trampoline made") {
+		t.Fatalf("run: %s", r)
+	}
+	got, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(got), "is still being set up") || !strings.Contains(string(got), "exit 1") {
+		t.Fatalf("exec during set-up: %s", got)
+	}
 }

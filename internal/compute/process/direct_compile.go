@@ -369,9 +369,9 @@ type directConfig struct {
 	syncFd, fifoFd int
 	stdio          [3]int
 	preserve       int
-	// trampoline, when set, is the sealed memfd the child executes at the
-	// end of its set-up instead of the process (trampoline.go).
-	trampoline *os.File
+	// trampoline, when set, is what the child executes at the end of its
+	// set-up instead of the process (trampoline.go).
+	trampoline *trampoline
 }
 
 // newDirectBuilder starts a program with room for steps steps.
@@ -545,15 +545,17 @@ func compileDirect(c *directConfig) (*directProg, error) {
 // finds them, open across its execve (not close-on-exec), and its memfd at
 // trampFd.
 func (b *directBuilder) trampolineFds(c *directConfig) error {
-	if c.syncFd >= trampFd || c.fifoFd >= trampFd || int(c.trampoline.Fd()) >= trampFd {
-		return fmt.Errorf("direct child: fds %d, %d, %d collide with the trampoline's", c.syncFd, c.fifoFd, c.trampoline.Fd())
+	tf := c.trampoline.file.Fd()
+	if c.syncFd >= trampFd || c.fifoFd >= trampFd || tf >= trampFd {
+		return fmt.Errorf("direct child: fds %d, %d, %d collide with the trampoline's", c.syncFd, c.fifoFd, tf)
 	}
 	p := b.p
+	p.trampoline = c.trampoline.steps
 	p.sys("init pipe for the trampoline", unix.SYS_DUP3, uintptr(c.syncFd), trampSyncFd, 0)
 	if c.fifoFd >= 0 {
 		p.sys("exec fifo for the trampoline", unix.SYS_DUP3, uintptr(c.fifoFd), trampFifoFd, 0)
 	}
-	p.sys("trampoline", unix.SYS_DUP3, c.trampoline.Fd(), trampFd, unix.O_CLOEXEC)
+	p.sys("trampoline", unix.SYS_DUP3, tf, trampFd, unix.O_CLOEXEC)
 	return nil
 }
 

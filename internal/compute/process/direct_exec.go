@@ -58,8 +58,8 @@ func directExecSupported(st *containerState, spec *specs.Spec, p *compute.Proces
 }
 
 // errNoTrampoline is createProcessDirect's answer, before it started
-// anything, when the process would need a trampoline that the container's
-// seccomp filter would stop: the exec'd init starts it.
+// anything, when the process would need a trampoline it cannot have
+// (makeTrampoline): the exec'd init starts it.
 var errNoTrampoline = errors.New("exec: no trampoline")
 
 // nsJoin is a namespace the first child joins: an open fd and its type.
@@ -97,19 +97,12 @@ func (c *Container) createProcessDirect(p *compute.ProcessParams, spec *specs.Sp
 	if err != nil {
 		return fail(err)
 	}
-	var tramp *os.File
-	var trampSteps []string
+	var tramp *trampoline
 	if !selfExeSafe() {
-		img := newTrampoline(p.Process, filter, true, false)
-		if img == nil {
+		if tramp = makeTrampoline(p.Process, filter, true, false); tramp == nil {
 			return nil, errNoTrampoline
 		}
-		if tramp, err = sealTrampoline(img); err != nil {
-			return fail(err)
-		}
-		defer tramp.Close()
-		trampSteps = img.Steps
-		trace("trampoline made")
+		defer tramp.file.Close()
 	}
 	pipe, childEnd, err := newInitPipe()
 	if err != nil {
@@ -134,7 +127,6 @@ func (c *Container) createProcessDirect(p *compute.ProcessParams, spec *specs.Sp
 	if err != nil {
 		return fail(err)
 	}
-	prog.trampoline = trampSteps
 	// Until they execute the process, the children's memory is this
 	// process's (the first's shared, the second's copied): not dumpable,
 	// so that only a process with CAP_SYS_PTRACE could read it.

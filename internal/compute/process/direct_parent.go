@@ -34,17 +34,12 @@ func (c *Container) spawnDirect(ctx context.Context, doc *compute.Document, plan
 		return err
 	}
 	if !selfExeSafe() {
-		img := newTrampoline(spec.Process, end.filter, false, !doc.StartOnCreate) // create has the fifo (openFifo)
-		if img == nil {
+		// create has the fifo (openFifo).
+		if end.tramp = makeTrampoline(spec.Process, end.filter, false, !doc.StartOnCreate); end.tramp == nil {
 			nst.abort()
 			return c.spawnInit(ctx, doc, plan)
 		}
-		if end.tramp, err = sealTrampoline(img); err != nil {
-			return err
-		}
-		defer end.tramp.Close()
-		end.trampSteps = img.Steps
-		trace("trampoline made")
+		defer end.tramp.file.Close()
 	}
 	sp, err := c.prepareSpawn(doc, plan)
 	if err != nil {
@@ -132,10 +127,9 @@ func (c *Container) spawnDirect(ctx context.Context, doc *compute.Document, plan
 // directEnd is what the direct init ends as: its process's seccomp filter
 // and credentials, and the trampoline it executes first, if any.
 type directEnd struct {
-	filter     *seccomp.Filter
-	creds      *credentials
-	tramp      *os.File // the trampoline's sealed memfd
-	trampSteps []string
+	filter *seccomp.Filter
+	creds  *credentials
+	tramp  *trampoline
 }
 
 // compileDirectInit compiles the direct init's steps and makes its pipe.
@@ -160,7 +154,6 @@ func (c *Container) compileDirectInit(doc *compute.Document, plan *nsPlan, sp *s
 		childEnd.Close()
 		return nil, nil, nil, err
 	}
-	prog.trampoline = end.trampSteps
 	return prog, pipe, childEnd, nil
 }
 

@@ -169,7 +169,8 @@ func trampolineConfig(t *testing.T, s *specs.Spec, fifoFd int) *directConfig {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { tramp.Close() })
-	return &directConfig{spec: s, id: "c", rootfs: "/b/rootfs", creds: creds, syncFd: 7, fifoFd: fifoFd, stdio: [3]int{0, 1, 2}, trampoline: tramp}
+	return &directConfig{spec: s, id: "c", rootfs: "/b/rootfs", creds: creds, syncFd: 7, fifoFd: fifoFd, stdio: [3]int{0, 1, 2},
+		trampoline: &trampoline{file: tramp, steps: []string{"hello"}}}
 }
 
 // TestCompileTrampolineTail: with a trampoline, the init keeps the pipe and

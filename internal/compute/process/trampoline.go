@@ -93,10 +93,29 @@ func newTrampoline(proc *specs.Process, filter *seccomp.Filter, exec, fifo bool)
 	return img
 }
 
-// sealTrampoline puts img into a sealed memfd.
-func sealTrampoline(img *dmz.Image) (*os.File, error) {
-	return sealedMemfd("runsilo-init", func(w io.Writer) error {
+// trampoline is a built trampoline in its sealed memfd.
+type trampoline struct {
+	file  *os.File
+	steps []string // what its steps do, for its error records
+}
+
+// makeTrampoline builds proc's trampoline (newTrampoline) and seals it
+// into a memfd; nil when the exec'd init has to start proc instead: the
+// filter would stop the trampoline, or this host will not make an
+// executable memfd (vm.memfd_noexec=2).
+func makeTrampoline(proc *specs.Process, filter *seccomp.Filter, exec, fifo bool) *trampoline {
+	img := newTrampoline(proc, filter, exec, fifo)
+	if img == nil {
+		return nil
+	}
+	f, err := sealedMemfd("runsilo-init", func(w io.Writer) error {
 		_, err := w.Write(img.ELF)
 		return err
 	})
+	if err != nil {
+		trace("no trampoline: " + err.Error())
+		return nil
+	}
+	trace("trampoline made")
+	return &trampoline{file: f, steps: img.Steps}
 }

@@ -59,3 +59,24 @@ func TestTrampolineUnderProfiles(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkNewTrampoline: building an init's trampoline and checking it
+// against Docker's default profile, as every container start from a
+// writable runtime does.
+func BenchmarkNewTrampoline(b *testing.B) {
+	s := directSpec()
+	docker, err := seccompprofile.GetDefaultProfile(s)
+	if err != nil {
+		b.Fatal(err)
+	}
+	f, err := seccomp.Compile(docker)
+	if err != nil {
+		b.Skipf("compile a profile: %v", err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if newTrampoline(s.Process, f, false, true) == nil {
+			b.Fatal("refused")
+		}
+	}
+}
