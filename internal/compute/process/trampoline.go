@@ -36,7 +36,7 @@ import (
 // The trampoline's calls run under the container's seccomp filter; a filter
 // that would stop one sends the container through the exec'd init too.
 
-// Fixed fds of a direct init that executes the trampoline, written into
+// Fixed fds of a direct child that executes the trampoline, written into
 // it: the init pipe and the exec fifo stay open across that execve.
 const (
 	trampFd     = 996 // the trampoline's memfd

@@ -39,7 +39,6 @@
 package dmz
 
 import (
-	"bytes"
 	"encoding/binary"
 	"fmt"
 	"math"
@@ -121,17 +120,41 @@ func Build(c Config) (*Image, error) {
 	if len(c.Paths) == 0 || len(c.Argv) == 0 {
 		return nil, fmt.Errorf("dmz: no path or no argv")
 	}
-	// Data: the pointer arrays, then the strings they point to.
-	data := make([]byte, varAddr-recAddr, 4096)
-	copy(data[helloAddr-recAddr:], c.Hello[:])
-	strs := &bytes.Buffer{}
+	d, err := layOut(c)
+	if err != nil {
+		return nil, err
+	}
+	codeOff := (dataOff + len(d.bytes) + 15) &^ 15
+	if codeOff > dataBase-codeBase-4096 {
+		return nil, fmt.Errorf("dmz: process arguments and environment too large (%d bytes)", len(d.bytes))
+	}
+	img, code, err := emit(c, d, codeBase+uint64(codeOff))
+	if err != nil {
+		return nil, err
+	}
+	img.ELF = elfFile(codeOff, code, d.bytes)
+	return img, nil
+}
+
+// dataSegment is the data segment and the addresses in it.
+type dataSegment struct {
+	bytes      []byte
+	argv, envp uint64   // the pointer arrays
+	paths      []uint64 // the candidate paths
+}
+
+// layOut makes the data segment: the fixed part, the argv and envp arrays,
+// then the strings they and the paths point to.
+func layOut(c Config) (*dataSegment, error) {
+	d := &dataSegment{bytes: make([]byte, varAddr-recAddr, 4096)}
+	copy(d.bytes[helloAddr-recAddr:], c.Hello[:])
+	var strs []byte
 	strAt := func(s string) (uint64, error) {
 		if _, err := syscall.ByteSliceFromString(s); err != nil {
 			return 0, fmt.Errorf("dmz: %q: %w", s, err)
 		}
-		off := uint64(strs.Len())
-		strs.WriteString(s)
-		strs.WriteByte(0)
+		off := uint64(len(strs))
+		strs = append(append(strs, s...), 0)
 		return off, nil
 	}
 	// Pointers are written once the strings' base is known.
@@ -141,47 +164,46 @@ func Build(c Config) (*Image, error) {
 	}
 	var ptrs []ptr
 	vector := func(list []string) (uint64, error) {
-		addr := uint64(recAddr + len(data))
+		addr := uint64(recAddr + len(d.bytes))
 		for _, s := range list {
 			off, err := strAt(s)
 			if err != nil {
 				return 0, err
 			}
-			ptrs = append(ptrs, ptr{len(data), off})
-			data = binary.LittleEndian.AppendUint64(data, 0)
+			ptrs = append(ptrs, ptr{len(d.bytes), off})
+			d.bytes = binary.LittleEndian.AppendUint64(d.bytes, 0)
 		}
-		data = binary.LittleEndian.AppendUint64(data, 0)
+		d.bytes = binary.LittleEndian.AppendUint64(d.bytes, 0)
 		return addr, nil
 	}
-	argv, err := vector(c.Argv)
-	if err != nil {
+	var err error
+	if d.argv, err = vector(c.Argv); err != nil {
 		return nil, err
 	}
-	envp, err := vector(c.Env)
-	if err != nil {
+	if d.envp, err = vector(c.Env); err != nil {
 		return nil, err
 	}
-	paths := make([]uint64, len(c.Paths))
+	d.paths = make([]uint64, len(c.Paths))
 	for i, p := range c.Paths {
-		if paths[i], err = strAt(p); err != nil {
+		if d.paths[i], err = strAt(p); err != nil {
 			return nil, err
 		}
 	}
-	strBase := uint64(recAddr + len(data))
+	strBase := uint64(recAddr + len(d.bytes))
 	for _, p := range ptrs {
-		binary.LittleEndian.PutUint64(data[p.at:], strBase+p.off)
+		binary.LittleEndian.PutUint64(d.bytes[p.at:], strBase+p.off)
 	}
-	for i := range paths {
-		paths[i] += strBase
+	for i := range d.paths {
+		d.paths[i] += strBase
 	}
-	data = append(data, strs.Bytes()...)
-	codeOff := (dataOff + len(data) + 15) &^ 15
-	if codeOff > dataBase-codeBase-4096 {
-		return nil, fmt.Errorf("dmz: process arguments and environment too large (%d bytes)", len(data))
-	}
+	d.bytes = append(d.bytes, strs...)
+	return d, nil
+}
 
+// emit writes the code for c at address base, over data d.
+func emit(c Config, d *dataSegment, base uint64) (*Image, []byte, error) {
 	img := &Image{}
-	a := &x86{base: codeBase + uint64(codeOff)}
+	a := &x86{base: base}
 	step := func(what string, nr uintptr, args ...uint64) {
 		var full [6]uint64
 		copy(full[:], args)
@@ -207,12 +229,10 @@ func Build(c Config) (*Image, error) {
 		step("wait for start", unix.SYS_READ, sync, bufAddr, 1)
 	}
 	step("init pipe: close-on-exec", unix.SYS_FCNTL, sync, unix.F_SETFD, unix.FD_CLOEXEC)
-	for i, p := range paths {
+	for i, p := range d.paths {
 		// execve returns only on failure: the next candidate, and after
 		// the last the error block, which follows.
-		var full [6]uint64
-		full[0], full[1], full[2] = p, argv, envp
-		img.Calls = append(img.Calls, a.call(c.ErrorBase+uint32(len(img.Steps)), unix.SYS_EXECVE, full, false))
+		img.Calls = append(img.Calls, a.call(c.ErrorBase+uint32(len(img.Steps)), unix.SYS_EXECVE, [6]uint64{p, d.argv, d.envp}, false))
 		img.Steps = append(img.Steps, fmt.Sprintf("exec %q", c.Paths[i]))
 	}
 	// The error block: EBX holds the record's first word, RAX -errno.
@@ -224,22 +244,24 @@ func Build(c Config) (*Image, error) {
 	a.movImm(regDI, 1)
 	a.movImm(regAX, unix.SYS_EXIT_GROUP)
 	a.emit(0x0f, 0x05)
-	if a.err != nil {
-		return nil, a.err
-	}
+	return img, a.b, a.err
+}
 
-	// The ELF header and program headers (Elf64_Ehdr, Elf64_Phdr), by
-	// hand: debug/elf would add its whole reader to the runtime for two
-	// structs (the tests read the result with it).
+// elfFile lays out the executable: the ELF header and program headers
+// (Elf64_Ehdr, Elf64_Phdr, by hand: debug/elf would add its whole reader
+// to the runtime for two structs; the tests read the result with it), the
+// data at dataOff, the code at codeOff.
+func elfFile(codeOff int, code, dataSeg []byte) []byte {
 	le := binary.LittleEndian
+	entry := codeBase + uint64(codeOff)
 	out := append([]byte{0x7f, 'E', 'L', 'F', elfClass64, elfData2LSB, elfVersion}, make([]byte, 9)...)
 	out = le.AppendUint16(out, elfTypeExec)
 	out = le.AppendUint16(out, elfMachineX86_64)
 	out = le.AppendUint32(out, elfVersion)
-	out = le.AppendUint64(out, a.base) // e_entry
-	out = le.AppendUint64(out, 64)     // e_phoff
-	out = le.AppendUint64(out, 0)      // e_shoff
-	out = le.AppendUint32(out, 0)      // e_flags
+	out = le.AppendUint64(out, entry) // e_entry
+	out = le.AppendUint64(out, 64)    // e_phoff
+	out = le.AppendUint64(out, 0)     // e_shoff
+	out = le.AppendUint32(out, 0)     // e_flags
 	for _, v := range []uint16{64, 56, 3, 64, 0, 0} {
 		out = le.AppendUint16(out, v) // e_ehsize, e_phentsize, e_phnum, e_shentsize, e_shnum, e_shstrndx
 	}
@@ -247,8 +269,8 @@ func Build(c Config) (*Image, error) {
 		typ, flags              uint32
 		off, vaddr, size, align uint64
 	}{
-		{ptLoad, pfR | pfX, uint64(codeOff), a.base, uint64(len(a.b)), 4096},
-		{ptLoad, pfR | pfW, dataOff, recAddr, uint64(len(data)), 4096},
+		{ptLoad, pfR | pfX, uint64(codeOff), entry, uint64(len(code)), 4096},
+		{ptLoad, pfR | pfW, dataOff, recAddr, uint64(len(dataSeg)), 4096},
 		{ptGNUStack, pfR | pfW, 0, 0, 0, 16}, // a stack that is not executable
 	} {
 		out = le.AppendUint32(out, ph.typ)
@@ -258,11 +280,9 @@ func Build(c Config) (*Image, error) {
 		}
 	}
 	out = append(out, make([]byte, dataOff-len(out))...)
-	out = append(out, data...)
+	out = append(out, dataSeg...)
 	out = append(out, make([]byte, codeOff-len(out))...)
-	out = append(out, a.b...)
-	img.ELF = out
-	return img, nil
+	return append(out, code...)
 }
 
 // The ELF values used (elf(5)).

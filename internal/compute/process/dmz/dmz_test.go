@@ -265,3 +265,28 @@ func TestTrampolineForks(t *testing.T) {
 		t.Fatalf("output %q, want %q", got, want)
 	}
 }
+
+// FuzzBuild: any process Build accepts becomes an ELF debug/elf reads,
+// whose code lies inside its segment.
+func FuzzBuild(f *testing.F) {
+	f.Add("/bin/sh", "sh", "-c", "PATH=/bin", true)
+	f.Add("", "x", "", "", false)
+	f.Fuzz(func(t *testing.T, path, arg0, arg1, env string, fork bool) {
+		img, err := Build(Config{Sync: 997, Fifo: -1, Fork: fork, Wait: !fork, Paths: []string{path, "/x/" + path},
+			Argv: []string{arg0, arg1}, Env: []string{env}, ErrorBase: errorBase})
+		if err != nil {
+			return
+		}
+		ef, err := elf.NewFile(bytes.NewReader(img.ELF))
+		if err != nil {
+			t.Fatalf("Build made an ELF debug/elf refuses: %v", err)
+		}
+		code := ef.Progs[0]
+		if ef.Entry != code.Vaddr || code.Off+code.Filesz != uint64(len(img.ELF)) {
+			t.Fatalf("entry %#x, code %+v, file %d bytes", ef.Entry, code.ProgHeader, len(img.ELF))
+		}
+		if len(img.Steps) == 0 || len(img.Calls) != len(img.Steps)+1 {
+			t.Fatalf("%d calls for %d steps", len(img.Calls), len(img.Steps))
+		}
+	})
+}

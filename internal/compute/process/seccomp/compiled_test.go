@@ -145,3 +145,18 @@ func TestRunFilterMatchesBPFVM(t *testing.T) {
 		}
 	}
 }
+
+// FuzzRunFilter: any program runs to a verdict or a refusal, without a
+// panic (jumps past the end, scratch slots out of range, division by zero).
+func FuzzRunFilter(f *testing.F) {
+	f.Add([]byte{0x20, 0, 0, 0, 0, 0, 0, 0, 0x06, 0, 0, 0, 0, 0, 0xff, 0x7f}, uint32(0))
+	f.Fuzz(func(t *testing.T, raw []byte, nr uint32) {
+		var prog []unix.SockFilter
+		for len(raw) >= 8 {
+			prog = append(prog, unix.SockFilter{Code: binary.LittleEndian.Uint16(raw), Jt: raw[2], Jf: raw[3], K: binary.LittleEndian.Uint32(raw[4:])})
+			raw = raw[8:]
+		}
+		data := [16]uint32{nr, unix.AUDIT_ARCH_X86_64}
+		runFilter(prog, &data)
+	})
+}
