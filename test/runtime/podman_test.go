@@ -212,6 +212,8 @@ func TestPodman(t *testing.T) {
 			{nil, []string{"sh", "-c", "exit 3"}, 3, ""},
 			{nil, []string{"echo", "hello"}, 0, "hello\n"},
 			{[]string{"--user", "1000", "--hostname", "pm-host", "-e", "PM_VAR=x1"}, []string{"sh", "-c", "id -u; hostname; echo $PM_VAR"}, 0, "1000\npm-host\nx1\n"},
+			// A terminal: conmon's console socket gets the pty.
+			{[]string{"-t"}, []string{"tty"}, 0, "/dev/pts/0\r\n"},
 		} {
 			args := p.runArgs(append(append([]string{"--rm"}, tc.flags...), img)...)
 			res := p.podman(append(args, tc.args...)...)

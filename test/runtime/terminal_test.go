@@ -53,6 +53,27 @@ func receivePty(l *net.UnixListener) (*os.File, error) {
 	return nil, errors.New("no file descriptor in console socket message")
 }
 
+// ptyResult is what a console socket received: the pty master.
+type ptyResult struct {
+	f   *os.File
+	err error
+}
+
+// listenConsole makes a console socket and returns its path and where the
+// pty master the runtime sends to it arrives.
+func listenConsole(t *testing.T) (string, <-chan ptyResult) {
+	t.Helper()
+	sock := filepath.Join(shortTempDir(t, "silo-cs-"), "console.sock")
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	got := make(chan ptyResult, 1)
+	go func() { f, err := receivePty(l); got <- ptyResult{f, err} }()
+	return sock, got
+}
+
 // TestTerminal runs a shell on a pty: the runtime sends the pty master to
 // --console-socket, the test types into it and reads the shell's output.
 func TestTerminal(t *testing.T) {
@@ -62,19 +83,7 @@ func TestTerminal(t *testing.T) {
 		s.Process.ConsoleSize = &specs.Box{Height: 25, Width: 100}
 	})
 
-	sock := filepath.Join(shortTempDir(t, "silo-cs-"), "console.sock")
-	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	type recv struct {
-		f   *os.File
-		err error
-	}
-	got := make(chan recv, 1)
-	go func() { f, err := receivePty(l); got <- recv{f, err} }()
-
+	sock, got := listenConsole(t)
 	c.Create("--console-socket", sock)
 	r := <-got
 	if r.err != nil {
@@ -104,4 +113,65 @@ func TestTerminal(t *testing.T) {
 		}
 	}
 	c.WaitStatus("stopped", 5*time.Second)
+}
+
+// onTerminal creates and starts c with --console-socket (and flags, env
+// added to the runtime's environment) and returns what the process wrote
+// on its terminal and the runtime's stderr.
+func onTerminal(t *testing.T, c *Container, flags []string, env ...string) (output, stderr string) {
+	t.Helper()
+	sock, got := listenConsole(t)
+	cmd := c.rt.Command(append(flags, "create", "-b", c.Bundle, "--console-socket", sock, c.ID)...)
+	cmd.Env = append(os.Environ(), env...)
+	if r := runCmd(cmd); r.Err != nil {
+		t.Fatalf("create: %s", r)
+	} else {
+		stderr = r.Stderr
+	}
+	r := <-got
+	if r.err != nil {
+		t.Fatalf("console socket: %v", r.err)
+	}
+	defer r.f.Close()
+	c.Start()
+	var out strings.Builder
+	buf := make([]byte, 4096)
+	_ = r.f.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for {
+		n, err := r.f.Read(buf)
+		out.Write(buf[:n])
+		if err != nil { // EIO once the process exits
+			break
+		}
+	}
+	c.WaitStatus("stopped", 5*time.Second)
+	c.rt.Run("delete", c.ID)
+	return out.String(), stderr
+}
+
+// TestDirectInitTerminal: a process on a terminal gets the same pty,
+// controlling terminal, window size and /dev/console from the direct init
+// (both flavours) as from the exec'd init.
+func TestDirectInitTerminal(t *testing.T) {
+	const probe = `tty; stty size; ls -l /dev/console | cut -d' ' -f1; for fd in 0 1 2; do readlink /proc/self/fd/$fd; done; ` +
+		`cut -d' ' -f6-8 /proc/self/stat; ls /proc/self/fd; stty -a | head -1; echo done`
+	eachDirectFlavour(t, func(t *testing.T, f directFlavour) {
+		c := f.rt(t).NewContainer([]string{"sh", "-c", probe}, func(s *specs.Spec) {
+			s.Process.Terminal = true
+			s.Process.ConsoleSize = &specs.Box{Height: 25, Width: 100}
+		})
+		// --debug: the trace says which path was taken (the exec'd init
+		// would write its own trace on the terminal).
+		direct, stderr := onTerminal(t, c, []string{"--debug"})
+		if !strings.Contains(stderr, f.marker) {
+			t.Fatalf("did not take the direct path: %s", stderr)
+		}
+		execd, _ := onTerminal(t, c, nil, "SILO_EXEC_INIT=1")
+		if !strings.Contains(execd, "done") || !strings.Contains(execd, "25 100") {
+			t.Fatalf("exec'd init: %q", execd)
+		}
+		if direct != execd {
+			t.Fatalf("the direct init's terminal differs from the exec'd one:\n--- direct\n%s\n--- exec'd\n%s", direct, execd)
+		}
+	})
 }

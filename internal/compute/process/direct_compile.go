@@ -2,6 +2,7 @@ package process
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -45,17 +46,28 @@ const (
 // mount(2) path "/proc/self/fd/999" can be written down in advance.
 const directFd = 999
 
+// The pty of a terminal goes to fixed fds too: the console socket's
+// message names the master, /dev/console is bound from the slave.
+const (
+	consoleMasterFd = 994
+	consoleSlaveFd  = 995
+)
+
+// firstFixedFd is the lowest of the direct init's fixed fds (the console's,
+// the trampoline's, directFd): preserved fds must stay below it.
+const firstFixedFd = consoleMasterFd
+
 // directSupported reports whether the direct init can set this container
 // up; everything else goes through the exec'd init (Init), which handles
 // every feature. The direct init is the fast path for the common case:
 // no user namespace, no mount or time namespace joined (others are joined
 // by the parent's thread before the clone, as for the exec'd init),
-// file-system and bind mounts, no terminal, no hooks that init runs
-// itself, no LSM labels.
+// file-system and bind mounts, no hooks that init runs itself, no LSM
+// labels.
 func directSupported(doc *compute.Document, plan *nsPlan) bool {
 	s := doc.Spec
 	switch {
-	case doc.NoPivot, doc.Console != nil,
+	case doc.NoPivot, 3+doc.PreserveFDs >= firstFixedFd,
 		len(plan.childJoins) > 0, plan.unshare != 0, plan.userNS(),
 		plan.cloneFlags&unix.CLONE_NEWNS == 0,
 		s.Hooks != nil && (len(s.Hooks.CreateContainer) > 0 || len(s.Hooks.StartContainer) > 0),
@@ -94,7 +106,7 @@ func directSupported(doc *compute.Document, plan *nsPlan) bool {
 func directProcessOK(s *specs.Spec, proc *specs.Process, stdio [3]*os.File) bool {
 	l := s.Linux
 	switch {
-	case os.Getenv("SILO_EXEC_INIT") == "1", proc.Terminal,
+	case os.Getenv("SILO_EXEC_INIT") == "1",
 		l.Seccomp != nil && l.Seccomp.ListenerPath != "",
 		l.Personality != nil, proc.ApparmorProfile != "", proc.SelinuxLabel != "",
 		proc.Capabilities == nil, len(proc.Args) == 0:
@@ -367,8 +379,10 @@ type directConfig struct {
 	// syncFd is the child's end of the init pipe; fifoFd the exec fifo
 	// (-1 for run, which waits on the pipe).
 	syncFd, fifoFd int
-	stdio          [3]int
-	preserve       int
+	// console is the console socket of a process with a terminal.
+	console  int
+	stdio    [3]int
+	preserve int
 	// trampoline, when set, is what the child executes at the end of its
 	// set-up instead of the process (trampoline.go).
 	trampoline *trampoline
@@ -519,6 +533,12 @@ func compileDirect(c *directConfig) (*directProg, error) {
 		}
 		b.mount("linux.rootfsPropagation "+pr, "", "/", "", flag, "")
 	}
+	if spec.Process.Terminal {
+		if c.console < 0 {
+			return nil, errors.New("process.terminal is true but no console socket was given")
+		}
+		b.terminal(c)
+	}
 	if adj := spec.Process.OOMScoreAdj; adj != nil {
 		b.writeFile("process.oomScoreAdj", "/proc/self/oom_score_adj", strconv.Itoa(*adj))
 	}
@@ -539,6 +559,47 @@ func compileDirect(c *directConfig) (*directProg, error) {
 		p.sys("close exec fifo", unix.SYS_CLOSE, uintptr(c.fifoFd))
 	}
 	return p, b.finalize(c, candidates)
+}
+
+// terminal gives the process a pty, as setupConsole: the master goes to
+// the console socket, the slave becomes stdio, controlling terminal and
+// /dev/console. The slave comes from TIOCGPTPEER, not a /dev/pts path
+// (none can be written down in advance); the message carrying the master
+// says "/dev/ptmx" where the exec'd init sends the slave's path: clients
+// (containerd, conmon) take only the fd, and crun sends a single byte.
+func (b *directBuilder) terminal(c *directConfig) {
+	p, proc := b.p, c.spec.Process
+	p.sys("process.terminal: open /dev/ptmx", unix.SYS_OPENAT, atFdcwd, p.cstr("/dev/ptmx"), unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC).slotOut = slotTmp
+	fromSlot(p.sys("process.terminal: pty master", unix.SYS_DUP3, 0, consoleMasterFd, unix.O_CLOEXEC), 0, slotTmp)
+	fromSlot(p.sys("close", unix.SYS_CLOSE, 0), 0, slotTmp)
+	p.sys("process.terminal: unlockpt", unix.SYS_IOCTL, consoleMasterFd, unix.TIOCSPTLCK, keepStruct(p, new(int32)))
+	p.sys("process.terminal: open the pty's slave", unix.SYS_IOCTL, consoleMasterFd, unix.TIOCGPTPEER, unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC).slotOut = slotTmp
+	fromSlot(p.sys("process.terminal: pty slave", unix.SYS_DUP3, 0, consoleSlaveFd, unix.O_CLOEXEC), 0, slotTmp)
+	fromSlot(p.sys("close", unix.SYS_CLOSE, 0), 0, slotTmp)
+	if sz := proc.ConsoleSize; sz != nil {
+		ws := keepStruct(p, &unix.Winsize{Row: uint16(sz.Height), Col: uint16(sz.Width)})
+		p.sys("process.consoleSize", unix.SYS_IOCTL, consoleMasterFd, unix.TIOCSWINSZ, ws)
+	}
+	// /dev/console is the terminal too, where it can be made (as the
+	// exec'd init: failures are ignored).
+	o := p.sys("/dev/console", unix.SYS_OPENAT, atFdcwd, p.cstr("/dev/console"), unix.O_CREAT|unix.O_CLOEXEC|unix.O_NOFOLLOW|unix.O_WRONLY, 0o600)
+	o.slotOut, o.anyErr, o.skipN = slotTmp, true, 2
+	fromSlot(p.sys("close", unix.SYS_CLOSE, 0), 0, slotTmp)
+	b.mount("/dev/console", "/proc/self/fd/"+strconv.Itoa(consoleSlaveFd), "/dev/console", "", unix.MS_BIND, "").anyErr = true
+	name := []byte("/dev/ptmx")
+	rights := unix.UnixRights(consoleMasterFd)
+	p.keep = append(p.keep, name, rights)
+	iov := &unix.Iovec{Base: &name[0]}
+	iov.SetLen(len(name))
+	msg := &unix.Msghdr{Iov: iov, Iovlen: 1, Control: &rights[0]}
+	msg.SetControllen(len(rights))
+	keepStruct(p, iov)
+	p.sys("process.terminal: send the pty master to the console socket", unix.SYS_SENDMSG, uintptr(c.console), keepStruct(p, msg), unix.MSG_NOSIGNAL)
+	p.sys("close the console socket", unix.SYS_CLOSE, uintptr(c.console))
+	for fd := uintptr(0); fd < 3; fd++ {
+		p.sys("process.terminal: stdio", unix.SYS_DUP3, consoleSlaveFd, fd, 0)
+	}
+	p.sys("process.terminal: set controlling terminal", unix.SYS_IOCTL, 0, unix.TIOCSCTTY, 0)
 }
 
 // trampolineFds puts the init pipe and the exec fifo where the trampoline

@@ -53,7 +53,7 @@ func directExecSupported(st *containerState, spec *specs.Spec, p *compute.Proces
 	// The second child runs in the container's pid namespace, in sight of
 	// its processes: it may be this binary only when that cannot be
 	// written (selfExeSafe), else it is the trampoline's.
-	return p.Console == nil && directProcessOK(spec, p.Process, [3]*os.File{p.Stdin, p.Stdout, p.Stderr}) &&
+	return p.Console == nil && !p.Process.Terminal && directProcessOK(spec, p.Process, [3]*os.File{p.Stdin, p.Stdout, p.Stderr}) &&
 		(selfExeSafe() || trampolinePossible(p.PreserveFDs))
 }
 
@@ -116,7 +116,7 @@ func (c *Container) createProcessDirect(p *compute.ProcessParams, spec *specs.Sp
 	es := *spec
 	es.Process = p.Process
 	cfg := &directConfig{
-		spec: &es, id: c.st.ID, creds: creds, filter: filter, syncFd: int(childEnd.Fd()), fifoFd: -1, preserve: p.PreserveFDs,
+		spec: &es, id: c.st.ID, creds: creds, filter: filter, syncFd: int(childEnd.Fd()), fifoFd: -1, console: -1, preserve: p.PreserveFDs,
 		stdio: stdioFds(p.Stdin, p.Stdout, p.Stderr), trampoline: tramp,
 	}
 	var tasks []int

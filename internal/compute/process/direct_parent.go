@@ -41,12 +41,18 @@ func (c *Container) spawnDirect(ctx context.Context, doc *compute.Document, plan
 		}
 		defer end.tramp.file.Close()
 	}
+	console, closeConsole, err := consoleOf(doc)
+	if err != nil {
+		return err
+	}
+	defer closeConsole()
 	sp, err := c.prepareSpawn(doc, plan)
 	if err != nil {
 		return err
 	}
 	defer sp.close()
 	cg := sp.cg
+	end.console = console
 	prog, pipe, childEnd, err := c.compileDirectInit(doc, plan, sp, &end)
 	if err != nil {
 		<-sp.cgDone
@@ -125,11 +131,13 @@ func (c *Container) spawnDirect(ctx context.Context, doc *compute.Document, plan
 }
 
 // directEnd is what the direct init ends as: its process's seccomp filter
-// and credentials, and the trampoline it executes first, if any.
+// and credentials, the trampoline it executes first and the console socket
+// its terminal goes to, if any.
 type directEnd struct {
-	filter *seccomp.Filter
-	creds  *credentials
-	tramp  *trampoline
+	filter  *seccomp.Filter
+	creds   *credentials
+	tramp   *trampoline
+	console *os.File // the console socket, for a terminal
 }
 
 // compileDirectInit compiles the direct init's steps and makes its pipe.
@@ -142,11 +150,14 @@ func (c *Container) compileDirectInit(doc *compute.Document, plan *nsPlan, sp *s
 	cfg := &directConfig{
 		spec: spec, id: c.st.ID, rootfs: c.st.Rootfs, bundle: doc.Bundle, cgMounts: sp.cg.MountSources(), tasks: sp.cg.TaskFiles(),
 		newCgroupNS: (plan.cloneFlags|plan.unshare)&unix.CLONE_NEWCGROUP != 0, creds: end.creds, filter: end.filter,
-		noNewKeyring: doc.NoNewKeyring, syncFd: int(childEnd.Fd()), fifoFd: -1, preserve: doc.PreserveFDs,
+		noNewKeyring: doc.NoNewKeyring, syncFd: int(childEnd.Fd()), fifoFd: -1, console: -1, preserve: doc.PreserveFDs,
 		stdio: stdioFds(doc.Stdin, doc.Stdout, doc.Stderr), trampoline: end.tramp,
 	}
 	if sp.fifo != nil {
 		cfg.fifoFd = int(sp.fifo.Fd())
+	}
+	if end.console != nil {
+		cfg.console = int(end.console.Fd())
 	}
 	prog, err := compileDirect(cfg)
 	if err != nil {

@@ -46,7 +46,8 @@ func TestDirectSupported(t *testing.T) {
 		want bool
 	}{
 		{"runc defaults", func(*specs.Spec, *compute.Document) {}, true},
-		{"terminal", func(s *specs.Spec, _ *compute.Document) { s.Process.Terminal = true }, false},
+		{"terminal", func(s *specs.Spec, _ *compute.Document) { s.Process.Terminal = true }, true},
+		{"preserved fds up to the fixed ones", func(_ *specs.Spec, d *compute.Document) { d.PreserveFDs = firstFixedFd - 3 }, false},
 		{"bind mount", func(s *specs.Spec, _ *compute.Document) {
 			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/etc/hosts", Type: "bind", Source: "/etc/hosts", Options: []string{"rbind", "ro", "nosuid", "rprivate"}})
 		}, true},
@@ -221,6 +222,53 @@ func TestCompileDirectOrder(t *testing.T) {
 		"join cgroup /sys/fs/cgroup/memory/c/tasks", "mounts[2] (cgroup on /sys/fs/cgroup)", "device /dev/null",
 		"mounts made", "pivot_root", "linux.readonlyPaths /proc/sys", "linux.maskedPaths /proc/kcore",
 		"lookup /bin/true", "ready", "close fds", "process.cwd", "process.capabilities: capset", `exec "/bin/true"`)
+}
+
+// TestCompileTerminal: a pty after the rootfs is done, its master sent
+// from the fixed fd the message names, its slave on stdio before the
+// controlling terminal is set; a missing console socket is an error.
+func TestCompileTerminal(t *testing.T) {
+	s := directSpec()
+	s.Process.Terminal = true
+	s.Process.ConsoleSize = &specs.Box{Height: 25, Width: 80}
+	creds, err := newCredentials(s.Process)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := &directConfig{spec: s, id: "c", rootfs: "/b/rootfs", creds: creds, syncFd: 7, fifoFd: -1, console: 9, stdio: [3]int{0, 1, 2}}
+	p, err := compileDirect(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	requireOrder(t, p, "pivot_root", "linux.maskedPaths", "process.terminal: open /dev/ptmx", "process.terminal: unlockpt",
+		"process.terminal: open the pty's slave", "process.consoleSize", "/dev/console",
+		"process.terminal: send the pty master", "close the console socket", "process.terminal: stdio",
+		"process.terminal: set controlling terminal", "lookup /bin/true", "ready")
+	for i, o := range p.ops {
+		if o.nr != unix.SYS_SENDMSG {
+			continue
+		}
+		var msg *unix.Msghdr
+		for _, k := range p.keep {
+			if len(k) > 0 && uintptr(unsafe.Pointer(&k[0])) == o.args[1] {
+				msg = (*unix.Msghdr)(unsafe.Pointer(&k[0]))
+			}
+		}
+		if msg == nil {
+			t.Fatalf("step %d: the message is not among the kept memory", i)
+		}
+		rights, err := unix.ParseSocketControlMessage(unsafe.Slice(msg.Control, msg.Controllen))
+		if err != nil || len(rights) != 1 {
+			t.Fatalf("step %d: control message: %v", i, err)
+		}
+		if fds, err := unix.ParseUnixRights(&rights[0]); err != nil || len(fds) != 1 || fds[0] != consoleMasterFd || o.args[0] != 9 {
+			t.Errorf("step %d sends %v (%v) on fd %d, want [%d] on 9", i, fds, err, o.args[0], consoleMasterFd)
+		}
+	}
+	cfg.console = -1
+	if _, err := compileDirect(cfg); err == nil {
+		t.Error("a terminal without a console socket compiled")
+	}
 }
 
 // requireOrder fails unless p's steps include steps whose descriptions

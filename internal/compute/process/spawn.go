@@ -276,6 +276,26 @@ func stdioFiles(in, out, errw *os.File) [3]*os.File {
 // dialConsole connects to the console socket that receives the pty master.
 // Raw syscalls rather than package net: it is one connect, and net would
 // add to every runsilo start the cost of a much larger binary.
+// consoleOf returns the console socket of a container whose process has a
+// terminal (nil without one), connected here unless the caller did, and
+// what to call once the child has it.
+func consoleOf(doc *compute.Document) (*os.File, func(), error) {
+	if !doc.Spec.Process.Terminal {
+		return nil, func() {}, nil
+	}
+	if doc.Console != nil {
+		return doc.Console, func() {}, nil
+	}
+	if doc.ConsoleSocket == "" {
+		return nil, nil, fmt.Errorf("process.terminal is true but no console socket was given: %w", errdefs.ErrInvalidArgument)
+	}
+	f, err := dialConsole(doc.ConsoleSocket)
+	if err != nil {
+		return nil, nil, err
+	}
+	return f, func() { f.Close() }, nil
+}
+
 func dialConsole(path string) (*os.File, error) {
 	if path == "" {
 		return nil, nil
@@ -295,20 +315,11 @@ func dialConsole(path string) (*os.File, error) {
 // (or Running when the document says StartOnCreate).
 func (c *Container) spawnInit(ctx context.Context, doc *compute.Document, plan *nsPlan) error {
 	spec := doc.Spec
-	proc := spec.Process
-	if proc.Terminal && doc.ConsoleSocket == "" && doc.Console == nil {
-		return fmt.Errorf("process.terminal is true but no console socket was given: %w", errdefs.ErrInvalidArgument)
+	console, closeConsole, err := consoleOf(doc)
+	if err != nil {
+		return err
 	}
-	console := doc.Console
-	if console == nil {
-		var err error
-		if proc.Terminal {
-			if console, err = dialConsole(doc.ConsoleSocket); err != nil {
-				return err
-			}
-			defer console.Close()
-		}
-	}
+	defer closeConsole()
 	sp, err := c.prepareSpawn(doc, plan)
 	if err != nil {
 		return err
@@ -350,7 +361,7 @@ func (c *Container) spawnInit(ctx context.Context, doc *compute.Document, plan *
 		Bundle:       doc.Bundle,
 		Rootfs:       c.st.Rootfs,
 		Spec:         initSpec(spec),
-		Process:      proc,
+		Process:      spec.Process,
 		NoPivot:      doc.NoPivot,
 		NoNewKeyring: doc.NoNewKeyring,
 		NewUserNS:    (plan.cloneFlags|plan.unshare)&unix.CLONE_NEWUSER != 0,
