@@ -53,6 +53,21 @@ func receivePty(l *net.UnixListener) (*os.File, error) {
 	return nil, errors.New("no file descriptor in console socket message")
 }
 
+// readPty reads a pty master until the process is gone (EIO once the last
+// holder of the slave exits), for at most 10 s.
+func readPty(master *os.File) string {
+	var out strings.Builder
+	buf := make([]byte, 4096)
+	_ = master.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for {
+		n, err := master.Read(buf)
+		out.Write(buf[:n])
+		if err != nil {
+			return out.String()
+		}
+	}
+}
+
 // ptyResult is what a console socket received: the pty master.
 type ptyResult struct {
 	f   *os.File
@@ -96,17 +111,7 @@ func TestTerminal(t *testing.T) {
 	if _, err := master.Write([]byte("tty; stty size; echo h''i; exit 5\n")); err != nil {
 		t.Fatal(err)
 	}
-	var out strings.Builder
-	buf := make([]byte, 4096)
-	_ = master.SetReadDeadline(time.Now().Add(10 * time.Second))
-	for {
-		n, err := master.Read(buf)
-		out.Write(buf[:n])
-		if err != nil { // EIO once the shell (the last holder of the slave) exits
-			break
-		}
-	}
-	o := out.String()
+	o := readPty(master)
 	for _, want := range []string{"\r\nhi\r\n", "/dev/pts/", "25 100"} {
 		if !strings.Contains(o, want) {
 			t.Errorf("terminal output lacks %q: %q", want, o)
@@ -134,19 +139,10 @@ func onTerminal(t *testing.T, c *Container, flags []string, env ...string) (outp
 	}
 	defer r.f.Close()
 	c.Start()
-	var out strings.Builder
-	buf := make([]byte, 4096)
-	_ = r.f.SetReadDeadline(time.Now().Add(10 * time.Second))
-	for {
-		n, err := r.f.Read(buf)
-		out.Write(buf[:n])
-		if err != nil { // EIO once the process exits
-			break
-		}
-	}
+	out := readPty(r.f)
 	c.WaitStatus("stopped", 5*time.Second)
 	c.rt.Run("delete", c.ID)
-	return out.String(), stderr
+	return out, stderr
 }
 
 // TestDirectInitTerminal: a process on a terminal gets the same pty,
@@ -172,6 +168,68 @@ func TestDirectInitTerminal(t *testing.T) {
 		}
 		if direct != execd {
 			t.Fatalf("the direct init's terminal differs from the exec'd one:\n--- direct\n%s\n--- exec'd\n%s", direct, execd)
+		}
+	})
+}
+
+// execOnTerminal runs "exec -t --console-socket S -p PROCESS ID" (flags
+// first, env added to the runtime's environment) and returns what the
+// process wrote on its terminal and the runtime's result.
+func execOnTerminal(t *testing.T, c *Container, flags, env []string, process string) (string, Result) {
+	t.Helper()
+	sock, got := listenConsole(t)
+	cmd := c.rt.Command(append(flags, "exec", "-t", "--console-socket", sock, "-p", process, c.ID)...)
+	cmd.Env = append(os.Environ(), env...)
+	done := make(chan Result, 1)
+	go func() { done <- runCmd(cmd) }()
+	var r ptyResult
+	select {
+	case r = <-got:
+	case res := <-done:
+		t.Fatalf("exec ended before sending a pty: %s", res)
+	}
+	if r.err != nil {
+		t.Fatalf("console socket: %v", r.err)
+	}
+	defer r.f.Close()
+	return readPty(r.f), <-done
+}
+
+// TestDirectExecTerminal: exec -t gets the same pty, controlling terminal
+// and session from the direct exec (both flavours) as from the exec'd
+// init, and leaves no mount on the container's /dev/console.
+func TestDirectExecTerminal(t *testing.T) {
+	const probe = `tty; stty size; for fd in 0 1 2; do readlink /proc/self/fd/$fd; done; ` +
+		`[ "$(cut -d' ' -f6 /proc/self/stat)" = $$ ] && echo leader; cut -d' ' -f7 /proc/self/stat; ` +
+		`[ "$(cut -d' ' -f8 /proc/self/stat)" = $$ ] && echo foreground; ls /proc/self/fd; grep -c ' /dev/console ' /proc/self/mountinfo; echo done`
+	eachDirectFlavour(t, func(t *testing.T, f directFlavour) {
+		c := f.rt(t).NewContainer([]string{"sleep", "600"})
+		c.RunDetached()
+		p := `{"args":["sh","-c","` + strings.ReplaceAll(probe, `"`, `\"`) + `"],"cwd":"/","terminal":true,"consoleSize":{"height":30,"width":90},` +
+			`"env":["PATH=/bin"],"capabilities":{"bounding":["CAP_KILL"],"effective":["CAP_KILL"],"permitted":["CAP_KILL"]}}`
+		pf := filepath.Join(t.TempDir(), "process.json")
+		if err := os.WriteFile(pf, []byte(p), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		marker := "fork exec (direct)"
+		if f.marker == "trampoline made" {
+			marker = f.marker
+		}
+		direct, res := execOnTerminal(t, c, []string{"--debug"}, nil, pf)
+		if res.Err != nil || !strings.Contains(res.Stderr, marker) {
+			t.Fatalf("direct exec: %s", res)
+		}
+		execd, res := execOnTerminal(t, c, nil, []string{"SILO_EXEC_INIT=1"}, pf)
+		if res.Err != nil {
+			t.Fatalf("exec'd init: %s", res)
+		}
+		for _, want := range []string{"done", "30 90", "leader", "foreground"} {
+			if !strings.Contains(execd, want) {
+				t.Fatalf("exec'd init lacks %q: %q", want, execd)
+			}
+		}
+		if direct != execd {
+			t.Fatalf("the direct exec's terminal differs from the exec'd init's:\n--- direct\n%s\n--- exec'd\n%s", direct, execd)
 		}
 	})
 }

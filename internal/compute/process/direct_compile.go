@@ -537,7 +537,8 @@ func compileDirect(c *directConfig) (*directProg, error) {
 		if c.console < 0 {
 			return nil, errors.New("process.terminal is true but no console socket was given")
 		}
-		b.terminal(c)
+		b.terminal(c, true)
+		b.ctty()
 	}
 	if adj := spec.Process.OOMScoreAdj; adj != nil {
 		b.writeFile("process.oomScoreAdj", "/proc/self/oom_score_adj", strconv.Itoa(*adj))
@@ -562,12 +563,13 @@ func compileDirect(c *directConfig) (*directProg, error) {
 }
 
 // terminal gives the process a pty, as setupConsole: the master goes to
-// the console socket, the slave becomes stdio, controlling terminal and
+// the console socket, the slave becomes stdio and, for an init,
 // /dev/console. The slave comes from TIOCGPTPEER, not a /dev/pts path
 // (none can be written down in advance); the message carrying the master
 // says "/dev/ptmx" where the exec'd init sends the slave's path: clients
 // (containerd, conmon) take only the fd, and crun sends a single byte.
-func (b *directBuilder) terminal(c *directConfig) {
+// The controlling terminal is the session leader's to set (ctty).
+func (b *directBuilder) terminal(c *directConfig, console bool) {
 	p, proc := b.p, c.spec.Process
 	p.sys("process.terminal: open /dev/ptmx", unix.SYS_OPENAT, atFdcwd, p.cstr("/dev/ptmx"), unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC).slotOut = slotTmp
 	fromSlot(p.sys("process.terminal: pty master", unix.SYS_DUP3, 0, consoleMasterFd, unix.O_CLOEXEC), 0, slotTmp)
@@ -580,12 +582,14 @@ func (b *directBuilder) terminal(c *directConfig) {
 		ws := keepStruct(p, &unix.Winsize{Row: uint16(sz.Height), Col: uint16(sz.Width)})
 		p.sys("process.consoleSize", unix.SYS_IOCTL, consoleMasterFd, unix.TIOCSWINSZ, ws)
 	}
-	// /dev/console is the terminal too, where it can be made (as the
-	// exec'd init: failures are ignored).
-	o := p.sys("/dev/console", unix.SYS_OPENAT, atFdcwd, p.cstr("/dev/console"), unix.O_CREAT|unix.O_CLOEXEC|unix.O_NOFOLLOW|unix.O_WRONLY, 0o600)
-	o.slotOut, o.anyErr, o.skipN = slotTmp, true, 2
-	fromSlot(p.sys("close", unix.SYS_CLOSE, 0), 0, slotTmp)
-	b.mount("/dev/console", "/proc/self/fd/"+strconv.Itoa(consoleSlaveFd), "/dev/console", "", unix.MS_BIND, "").anyErr = true
+	if console {
+		// /dev/console is the terminal too, where it can be made (as the
+		// exec'd init: failures are ignored).
+		o := p.sys("/dev/console", unix.SYS_OPENAT, atFdcwd, p.cstr("/dev/console"), unix.O_CREAT|unix.O_CLOEXEC|unix.O_NOFOLLOW|unix.O_WRONLY, 0o600)
+		o.slotOut, o.anyErr, o.skipN = slotTmp, true, 2
+		fromSlot(p.sys("close", unix.SYS_CLOSE, 0), 0, slotTmp)
+		b.mount("/dev/console", "/proc/self/fd/"+strconv.Itoa(consoleSlaveFd), "/dev/console", "", unix.MS_BIND, "").anyErr = true
+	}
 	name := []byte("/dev/ptmx")
 	rights := unix.UnixRights(consoleMasterFd)
 	p.keep = append(p.keep, name, rights)
@@ -599,7 +603,12 @@ func (b *directBuilder) terminal(c *directConfig) {
 	for fd := uintptr(0); fd < 3; fd++ {
 		p.sys("process.terminal: stdio", unix.SYS_DUP3, consoleSlaveFd, fd, 0)
 	}
-	p.sys("process.terminal: set controlling terminal", unix.SYS_IOCTL, 0, unix.TIOCSCTTY, 0)
+}
+
+// ctty makes stdin, a terminal, the controlling one of the session the
+// caller leads.
+func (b *directBuilder) ctty() {
+	b.p.sys("process.terminal: set controlling terminal", unix.SYS_IOCTL, 0, unix.TIOCSCTTY, 0)
 }
 
 // trampolineFds puts the init pipe and the exec fifo where the trampoline

@@ -53,7 +53,7 @@ func directExecSupported(st *containerState, spec *specs.Spec, p *compute.Proces
 	// The second child runs in the container's pid namespace, in sight of
 	// its processes: it may be this binary only when that cannot be
 	// written (selfExeSafe), else it is the trampoline's.
-	return p.Console == nil && !p.Process.Terminal && directProcessOK(spec, p.Process, [3]*os.File{p.Stdin, p.Stdout, p.Stderr}) &&
+	return 3+p.PreserveFDs < firstFixedFd && directProcessOK(spec, p.Process, [3]*os.File{p.Stdin, p.Stdout, p.Stderr}) &&
 		(selfExeSafe() || trampolinePossible(p.PreserveFDs))
 }
 
@@ -70,7 +70,7 @@ type nsJoin struct {
 }
 
 // createProcessDirect is CreateProcess through the direct exec.
-func (c *Container) createProcessDirect(p *compute.ProcessParams, spec *specs.Spec, join *cgroupJoin) (compute.Process, error) {
+func (c *Container) createProcessDirect(p *compute.ProcessParams, spec *specs.Spec, join *cgroupJoin, console *os.File) (compute.Process, error) {
 	fail := func(err error) (compute.Process, error) {
 		return nil, fmt.Errorf("exec in container %q: %w", c.st.ID, err)
 	}
@@ -118,6 +118,12 @@ func (c *Container) createProcessDirect(p *compute.ProcessParams, spec *specs.Sp
 	cfg := &directConfig{
 		spec: &es, id: c.st.ID, creds: creds, filter: filter, syncFd: int(childEnd.Fd()), fifoFd: -1, console: -1, preserve: p.PreserveFDs,
 		stdio: stdioFds(p.Stdin, p.Stdout, p.Stderr), trampoline: tramp,
+	}
+	if p.Process.Terminal {
+		if console == nil {
+			return fail(errors.New("process.terminal is true but no console socket was given"))
+		}
+		cfg.console = int(console.Fd())
 	}
 	var tasks []int
 	for _, f := range join.tasks {
@@ -217,7 +223,11 @@ func compileDirectExec(c *directConfig, joins []nsJoin, tasks []int) (*directPro
 		p.sys("join cgroup (v1 tasks file)", unix.SYS_WRITE, uintptr(fd), zero, 1)
 	}
 	if c.trampoline != nil {
-		// The trampoline clones the process into the pid namespace.
+		// The trampoline clones the process into the pid namespace (and
+		// sets the controlling terminal, as the session leader).
+		if c.spec.Process.Terminal {
+			b.terminal(c, false)
+		}
 		b.lookPath(c.spec.Process)
 		if err := b.trampolineFds(c); err != nil {
 			return nil, err
@@ -230,6 +240,10 @@ func compileDirectExec(c *directConfig, joins []nsJoin, tasks []int) (*directPro
 	p.sys("clone the exec process", unix.SYS_CLONE3, args, unsafe.Sizeof(cloneArgs{})).exitParent = true
 	b.sync("exec process started", markExecChild, false)
 	p.sys("setsid", unix.SYS_SETSID)
+	if c.spec.Process.Terminal {
+		b.terminal(c, false)
+		b.ctty()
+	}
 	if adj != nil {
 		b.writeFile("process.oomScoreAdj", "/proc/self/oom_score_adj", strconv.Itoa(*adj))
 	}

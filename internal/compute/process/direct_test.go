@@ -328,7 +328,8 @@ func TestDirectExecSupported(t *testing.T) {
 		want bool
 	}{
 		{"plain", func(*containerState, *compute.ProcessParams) {}, true},
-		{"terminal", func(_ *containerState, p *compute.ProcessParams) { p.Process.Terminal = true }, false},
+		{"terminal", func(_ *containerState, p *compute.ProcessParams) { p.Process.Terminal = true }, true},
+		{"preserved fds up to the fixed ones", func(_ *containerState, p *compute.ProcessParams) { p.PreserveFDs = firstFixedFd - 3 }, false},
 		{"apparmor profile", func(_ *containerState, p *compute.ProcessParams) { p.Process.ApparmorProfile = "x" }, false},
 		{"no capabilities", func(_ *containerState, p *compute.ProcessParams) { p.Process.Capabilities = nil }, false},
 		{"user namespace", func(st *containerState, _ *compute.ProcessParams) {

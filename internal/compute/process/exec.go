@@ -94,7 +94,7 @@ func (c *Container) CreateProcess(ctx context.Context, p *compute.ProcessParams)
 		return nil, fmt.Errorf("exec in container %q: cgroups: %w", c.st.ID, err)
 	}
 	if join.self && directExecSupported(c.st, spec, p) {
-		if proc, err := c.createProcessDirect(p, spec, join); err != errNoTrampoline {
+		if proc, err := c.createProcessDirect(p, spec, join, console); err != errNoTrampoline {
 			return proc, err
 		}
 	}

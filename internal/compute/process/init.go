@@ -108,7 +108,7 @@ func runInit(sync *syncPipe, cfg *initConfig) error {
 		trace("rootfs done")
 	}
 	if proc.Terminal {
-		if err := setupConsole(cfg.ConsoleFd, proc.ConsoleSize); err != nil {
+		if err := setupConsole(cfg.ConsoleFd, proc.ConsoleSize, !cfg.Exec); err != nil {
 			return err
 		}
 	}

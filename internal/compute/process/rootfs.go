@@ -563,8 +563,9 @@ func maskPath(p string) error {
 }
 
 // setupConsole creates the pty, sends its master to the console socket and
-// makes the slave the process's stdio and controlling terminal.
-func setupConsole(sockFd int, size *specs.Box) error {
+// makes the slave the process's stdio and controlling terminal, and with
+// console (a container's init, not an exec) /dev/console.
+func setupConsole(sockFd int, size *specs.Box, console bool) error {
 	if sockFd < 0 {
 		return fmt.Errorf("process.terminal: no console socket")
 	}
@@ -592,10 +593,13 @@ func setupConsole(sockFd int, size *specs.Box) error {
 			return fmt.Errorf("process.consoleSize: %w", err)
 		}
 	}
-	// /dev/console is the container's terminal too, for programs that open it.
-	if fd, err := unix.Open("/dev/console", unix.O_CREAT|unix.O_CLOEXEC|unix.O_NOFOLLOW|unix.O_WRONLY, 0o600); err == nil {
-		unix.Close(fd)
-		_ = unix.Mount(slavePath, "/dev/console", "", unix.MS_BIND, "")
+	// /dev/console is the container's terminal too, for programs that open
+	// it (an exec's would stack a mount on the container's at each exec).
+	if console {
+		if fd, err := unix.Open("/dev/console", unix.O_CREAT|unix.O_CLOEXEC|unix.O_NOFOLLOW|unix.O_WRONLY, 0o600); err == nil {
+			unix.Close(fd)
+			_ = unix.Mount(slavePath, "/dev/console", "", unix.MS_BIND, "")
+		}
 	}
 	rights := unix.UnixRights(master)
 	if err := unix.Sendmsg(sockFd, []byte(slavePath), rights, nil, 0); err != nil {

@@ -31,7 +31,8 @@ import (
 //     where no process of the container can see it, sets the whole process
 //     up and executes the trampoline, which clones the process into the pid
 //     namespace (CLONE_PARENT: the runtime's child) and exits; the process
-//     says hello, makes itself a session leader and executes.
+//     says hello, makes itself a session leader (with its terminal, if it
+//     has one) and executes.
 //
 // The trampoline's calls run under the container's seccomp filter; a filter
 // that would stop one sends the container through the exec'd init too.
@@ -65,7 +66,7 @@ func trampolinePossible(preserveFDs int) bool {
 func newTrampoline(proc *specs.Process, filter *seccomp.Filter, exec, fifo bool) *dmz.Image {
 	c := dmz.Config{Sync: trampSyncFd, Fifo: -1, Paths: execCandidates(proc), Argv: proc.Args, Env: proc.Env, ErrorBase: markTrampoline}
 	if exec {
-		c.Fork = true
+		c.Fork, c.Ctty = true, proc.Terminal
 		binary.LittleEndian.PutUint32(c.Hello[:], markExecChild)
 	} else {
 		c.Wait = true

@@ -22,7 +22,8 @@
 //	clone(CLONE_PARENT), parent exits   Fork (exec): the process is a
 //	                                      child of the runtime
 //	sendto(Sync, Hello)                 the runtime learns we are here
-//	setsid()                            Fork: a session of its own
+//	setsid()                            Fork: a session of its own,
+//	ioctl(0, TIOCSCTTY)                   Ctty: with its terminal
 //	read(Fifo)                          Wait (init), create: wait for start,
 //	fcntl(Fifo, F_SETFD, FD_CLOEXEC)      which waits for the read end to go
 //	  or read(Sync)                     Wait, run: for the runtime's reply
@@ -61,6 +62,9 @@ type Config struct {
 	// runtime's child, in the pid namespace the trampoline's children go
 	// to) and exit; the child goes on, in a session of its own.
 	Fork bool
+	// Ctty makes stdin, a terminal, the controlling terminal of that
+	// session (with Fork).
+	Ctty bool
 	// Hello is the first record on Sync (from the child, with Fork).
 	Hello [8]byte
 	// Wait makes it wait for start after Hello: for a byte on Fifo (the
@@ -218,6 +222,9 @@ func emit(c Config, d *dataSegment, base uint64) (*Image, []byte, error) {
 	step("hello", unix.SYS_SENDTO, sync, helloAddr, 8, unix.MSG_NOSIGNAL)
 	if c.Fork {
 		step("setsid", unix.SYS_SETSID)
+		if c.Ctty {
+			step("process.terminal: set controlling terminal", unix.SYS_IOCTL, 0, unix.TIOCSCTTY, 0)
+		}
 	}
 	switch {
 	case !c.Wait:
