@@ -142,8 +142,8 @@ func directProcessOK(s *specs.Spec, proc *specs.Process, stdio [3]*os.File) bool
 // overwrite the runtime on the host (CVE-2019-5736). The exec'd init runs
 // from a read-only clone (openSealedExe) and is safe everywhere; the
 // direct paths as they are only when the binary already is: on a read-only
-// mount, or a sealed memfd. Otherwise the direct init executes a
-// trampoline first (trampoline.go), and exec uses the exec'd init.
+// mount, or a sealed memfd. Otherwise a direct child executes a
+// trampoline (trampoline.go) that executes the process.
 var selfExeSafe = func() bool { return exeProtected("/proc/self/exe") }
 
 // exeProtected reports whether the file at path cannot be written: it is
