@@ -96,12 +96,11 @@ printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:
 printf 'root:x:0:\nnogroup:x:65534:\nsilo:x:1000:\n' > "$bundle/rootfs/etc/group"
 spec_rt=${RT[runc]:-${RT[${names[0]}]}}
 (cd "$bundle" && "$spec_rt" spec)
-main_cmd=/bin/true
-[ "$MODE" = exec ] && main_cmd=/bin/sleep
+args='["/bin/true"]'
+[ "$MODE" = exec ] && args='["/bin/sleep","1000000"]'
 if command -v jq >/dev/null; then
-  jq --arg cg "$CGROUP_PARENT/c" --arg cmd "$main_cmd" '.process.terminal=false | .process.args=[$cmd] | .root.readonly=true | .linux.cgroupsPath=$cg' \
+  jq --arg cg "$CGROUP_PARENT/c" --argjson args "$args" '.process.terminal=false | .process.args=$args | .root.readonly=true | .linux.cgroupsPath=$cg' \
     "$bundle/config.json" > "$bundle/config.json.new"
-  [ "$MODE" = exec ] && jq '.process.args=["/bin/sleep","1000000"]' "$bundle/config.json.new" > "$bundle/config.json.tmp" && mv "$bundle/config.json.tmp" "$bundle/config.json.new"
 else
   [ "$MODE" = exec ] && { echo "--exec needs jq" >&2; exit 2; }
   sed -e 's/"terminal": true/"terminal": false/' -e 's/^\(\t\t\t\)"sh"$/\1"\/bin\/true"/' \

@@ -90,9 +90,9 @@ func newRuntime(t *testing.T) *Runtime {
 }
 
 // readOnlyRuntime returns the runtime under test run from a read-only bind
-// mount of its directory (runsilo-helper beside it), as the direct init
-// and exec require: they run only from a binary that a container cannot
-// write to (CVE-2019-5736).
+// mount of its directory (runsilo-helper beside it): its direct init and
+// exec then execute the process themselves, with no trampoline (which a
+// writable binary needs against CVE-2019-5736).
 func readOnlyRuntime(t *testing.T) *Runtime {
 	t.Helper()
 	src := requireRuntime(t)

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"unsafe"
 
@@ -19,6 +20,7 @@ import (
 
 	"github.com/silo-containers/silo/internal/compute"
 	"github.com/silo-containers/silo/internal/compute/process/cgroups"
+	"github.com/silo-containers/silo/internal/compute/process/dmz"
 	"github.com/silo-containers/silo/internal/compute/process/seccomp"
 )
 
@@ -67,13 +69,15 @@ const firstFixedFd = consoleMasterFd
 func directSupported(doc *compute.Document, plan *nsPlan) bool {
 	s := doc.Spec
 	switch {
-	case doc.NoPivot, 3+doc.PreserveFDs >= firstFixedFd,
+	case doc.NoPivot,
 		len(plan.childJoins) > 0, plan.unshare != 0, plan.userNS(),
 		plan.cloneFlags&unix.CLONE_NEWNS == 0,
 		s.Hooks != nil && (len(s.Hooks.CreateContainer) > 0 || len(s.Hooks.StartContainer) > 0),
 		s.Linux.MountLabel != "",
-		!directProcessOK(s, s.Process, [3]*os.File{doc.Stdin, doc.Stdout, doc.Stderr}),
-		!selfExeSafe() && (plan.cloneFlags&unix.CLONE_NEWPID == 0 || !trampolinePossible(doc.PreserveFDs)):
+		!directProcessOK(s, s.Process, [3]*os.File{doc.Stdin, doc.Stdout, doc.Stderr}, doc.PreserveFDs),
+		// From a writable binary: the trampoline, in a pid namespace of
+		// its own (trampoline.go).
+		!selfExeSafe() && (plan.cloneFlags&unix.CLONE_NEWPID == 0 || !dmz.Supported()):
 		return false
 	}
 	for _, m := range s.Mounts {
@@ -102,11 +106,12 @@ func directSupported(doc *compute.Document, plan *nsPlan) bool {
 
 // directProcessOK reports whether a direct child can start proc, the
 // container's process or an exec's: what both kinds of direct child
-// leave to the exec'd init.
-func directProcessOK(s *specs.Spec, proc *specs.Process, stdio [3]*os.File) bool {
+// leave to the exec'd init. The preserved fds must stay below the fixed
+// ones.
+func directProcessOK(s *specs.Spec, proc *specs.Process, stdio [3]*os.File, preserve int) bool {
 	l := s.Linux
 	switch {
-	case os.Getenv("SILO_EXEC_INIT") == "1",
+	case os.Getenv("SILO_EXEC_INIT") == "1", 3+preserve >= firstFixedFd,
 		l.Seccomp != nil && l.Seccomp.ListenerPath != "",
 		l.Personality != nil, proc.ApparmorProfile != "", proc.SelinuxLabel != "",
 		proc.Capabilities == nil, len(proc.Args) == 0:
@@ -144,7 +149,10 @@ func directProcessOK(s *specs.Spec, proc *specs.Process, stdio [3]*os.File) bool
 // direct paths as they are only when the binary already is: on a read-only
 // mount, or a sealed memfd. Otherwise a direct child executes a
 // trampoline (trampoline.go) that executes the process.
-var selfExeSafe = func() bool { return exeProtected("/proc/self/exe") }
+//
+// A command asks more than once (whether a direct path can serve, then
+// how); the answer holds for the process's life.
+var selfExeSafe = sync.OnceValue(func() bool { return exeProtected("/proc/self/exe") })
 
 // exeProtected reports whether the file at path cannot be written: it is
 // on a read-only mount, or a memfd sealed against writes.
@@ -534,10 +542,9 @@ func compileDirect(c *directConfig) (*directProg, error) {
 		b.mount("linux.rootfsPropagation "+pr, "", "/", "", flag, "")
 	}
 	if spec.Process.Terminal {
-		if c.console < 0 {
-			return nil, errors.New("process.terminal is true but no console socket was given")
+		if err := b.terminal(c, true); err != nil {
+			return nil, err
 		}
-		b.terminal(c, true)
 		b.ctty()
 	}
 	if adj := spec.Process.OOMScoreAdj; adj != nil {
@@ -569,7 +576,10 @@ func compileDirect(c *directConfig) (*directProg, error) {
 // says "/dev/ptmx" where the exec'd init sends the slave's path: clients
 // (containerd, conmon) take only the fd, and crun sends a single byte.
 // The controlling terminal is the session leader's to set (ctty).
-func (b *directBuilder) terminal(c *directConfig, console bool) {
+func (b *directBuilder) terminal(c *directConfig, console bool) error {
+	if c.console < 0 {
+		return errors.New("process.terminal is true but no console socket was given")
+	}
 	p, proc := b.p, c.spec.Process
 	p.sys("process.terminal: open /dev/ptmx", unix.SYS_OPENAT, atFdcwd, p.cstr("/dev/ptmx"), unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC).slotOut = slotTmp
 	fromSlot(p.sys("process.terminal: pty master", unix.SYS_DUP3, 0, consoleMasterFd, unix.O_CLOEXEC), 0, slotTmp)
@@ -603,6 +613,7 @@ func (b *directBuilder) terminal(c *directConfig, console bool) {
 	for fd := uintptr(0); fd < 3; fd++ {
 		p.sys("process.terminal: stdio", unix.SYS_DUP3, consoleSlaveFd, fd, 0)
 	}
+	return nil
 }
 
 // ctty makes stdin, a terminal, the controlling one of the session the

@@ -31,6 +31,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/silo-containers/silo/internal/compute"
+	"github.com/silo-containers/silo/internal/compute/process/dmz"
 	"github.com/silo-containers/silo/internal/compute/process/seccomp"
 )
 
@@ -53,8 +54,8 @@ func directExecSupported(st *containerState, spec *specs.Spec, p *compute.Proces
 	// The second child runs in the container's pid namespace, in sight of
 	// its processes: it may be this binary only when that cannot be
 	// written (selfExeSafe), else it is the trampoline's.
-	return 3+p.PreserveFDs < firstFixedFd && directProcessOK(spec, p.Process, [3]*os.File{p.Stdin, p.Stdout, p.Stderr}) &&
-		(selfExeSafe() || trampolinePossible(p.PreserveFDs))
+	return directProcessOK(spec, p.Process, [3]*os.File{p.Stdin, p.Stdout, p.Stderr}, p.PreserveFDs) &&
+		(selfExeSafe() || dmz.Supported())
 }
 
 // errNoTrampoline is createProcessDirect's answer, before it started
@@ -116,14 +117,8 @@ func (c *Container) createProcessDirect(p *compute.ProcessParams, spec *specs.Sp
 	es := *spec
 	es.Process = p.Process
 	cfg := &directConfig{
-		spec: &es, id: c.st.ID, creds: creds, filter: filter, syncFd: int(childEnd.Fd()), fifoFd: -1, console: -1, preserve: p.PreserveFDs,
+		spec: &es, id: c.st.ID, creds: creds, filter: filter, syncFd: int(childEnd.Fd()), fifoFd: -1, console: consoleFd(console), preserve: p.PreserveFDs,
 		stdio: stdioFds(p.Stdin, p.Stdout, p.Stderr), trampoline: tramp,
-	}
-	if p.Process.Terminal {
-		if console == nil {
-			return fail(errors.New("process.terminal is true but no console socket was given"))
-		}
-		cfg.console = int(console.Fd())
 	}
 	var tasks []int
 	for _, f := range join.tasks {
@@ -226,7 +221,9 @@ func compileDirectExec(c *directConfig, joins []nsJoin, tasks []int) (*directPro
 		// The trampoline clones the process into the pid namespace (and
 		// sets the controlling terminal, as the session leader).
 		if c.spec.Process.Terminal {
-			b.terminal(c, false)
+			if err := b.terminal(c, false); err != nil {
+				return nil, err
+			}
 		}
 		b.lookPath(c.spec.Process)
 		if err := b.trampolineFds(c); err != nil {
@@ -241,7 +238,9 @@ func compileDirectExec(c *directConfig, joins []nsJoin, tasks []int) (*directPro
 	b.sync("exec process started", markExecChild, false)
 	p.sys("setsid", unix.SYS_SETSID)
 	if c.spec.Process.Terminal {
-		b.terminal(c, false)
+		if err := b.terminal(c, false); err != nil {
+			return nil, err
+		}
 		b.ctty()
 	}
 	if adj != nil {

@@ -41,18 +41,18 @@ func (c *Container) spawnDirect(ctx context.Context, doc *compute.Document, plan
 		}
 		defer end.tramp.file.Close()
 	}
-	console, closeConsole, err := consoleOf(doc)
+	console, closeConsole, err := consoleOf(spec.Process.Terminal, doc.Console, doc.ConsoleSocket)
 	if err != nil {
 		return err
 	}
 	defer closeConsole()
+	end.console = console
 	sp, err := c.prepareSpawn(doc, plan)
 	if err != nil {
 		return err
 	}
 	defer sp.close()
 	cg := sp.cg
-	end.console = console
 	prog, pipe, childEnd, err := c.compileDirectInit(doc, plan, sp, &end)
 	if err != nil {
 		<-sp.cgDone
@@ -150,14 +150,11 @@ func (c *Container) compileDirectInit(doc *compute.Document, plan *nsPlan, sp *s
 	cfg := &directConfig{
 		spec: spec, id: c.st.ID, rootfs: c.st.Rootfs, bundle: doc.Bundle, cgMounts: sp.cg.MountSources(), tasks: sp.cg.TaskFiles(),
 		newCgroupNS: (plan.cloneFlags|plan.unshare)&unix.CLONE_NEWCGROUP != 0, creds: end.creds, filter: end.filter,
-		noNewKeyring: doc.NoNewKeyring, syncFd: int(childEnd.Fd()), fifoFd: -1, console: -1, preserve: doc.PreserveFDs,
+		noNewKeyring: doc.NoNewKeyring, syncFd: int(childEnd.Fd()), fifoFd: -1, console: consoleFd(end.console), preserve: doc.PreserveFDs,
 		stdio: stdioFds(doc.Stdin, doc.Stdout, doc.Stderr), trampoline: end.tramp,
 	}
 	if sp.fifo != nil {
 		cfg.fifoFd = int(sp.fifo.Fd())
-	}
-	if end.console != nil {
-		cfg.console = int(end.console.Fd())
 	}
 	prog, err := compileDirect(cfg)
 	if err != nil {

@@ -66,18 +66,11 @@ func (c *Container) CreateProcess(ctx context.Context, p *compute.ProcessParams)
 			plan.threadJoins = append(plan.threadJoins, path)
 		}
 	}
-	console := p.Console
-	if console == nil && p.Process.Terminal {
-		if p.ConsoleSocket == "" {
-			return nil, fmt.Errorf("process.terminal is true but no console socket was given: %w", errdefs.ErrInvalidArgument)
-		}
-		f, err := dialConsole(p.ConsoleSocket)
-		if err != nil {
-			return nil, err
-		}
-		defer f.Close()
-		console = f
+	console, closeConsole, err := consoleOf(p.Process.Terminal, p.Console, p.ConsoleSocket)
+	if err != nil {
+		return nil, err
 	}
+	defer closeConsole()
 	spec, err := c.st.specOf()
 	if err != nil {
 		return nil, err

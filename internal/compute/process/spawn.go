@@ -273,29 +273,37 @@ func stdioFiles(in, out, errw *os.File) [3]*os.File {
 	return [3]*os.File{pick(in, os.Stdin), pick(out, os.Stdout), pick(errw, os.Stderr)}
 }
 
-// dialConsole connects to the console socket that receives the pty master.
-// Raw syscalls rather than package net: it is one connect, and net would
-// add to every runsilo start the cost of a much larger binary.
-// consoleOf returns the console socket of a container whose process has a
-// terminal (nil without one), connected here unless the caller did, and
-// what to call once the child has it.
-func consoleOf(doc *compute.Document) (*os.File, func(), error) {
-	if !doc.Spec.Process.Terminal {
+// consoleOf returns the console socket of a process with a terminal (nil
+// without one): given, the caller's connection, else socket dialled here;
+// and what to call once the child has it.
+func consoleOf(terminal bool, given *os.File, socket string) (*os.File, func(), error) {
+	if !terminal {
 		return nil, func() {}, nil
 	}
-	if doc.Console != nil {
-		return doc.Console, func() {}, nil
+	if given != nil {
+		return given, func() {}, nil
 	}
-	if doc.ConsoleSocket == "" {
+	if socket == "" {
 		return nil, nil, fmt.Errorf("process.terminal is true but no console socket was given: %w", errdefs.ErrInvalidArgument)
 	}
-	f, err := dialConsole(doc.ConsoleSocket)
+	f, err := dialConsole(socket)
 	if err != nil {
 		return nil, nil, err
 	}
 	return f, func() { f.Close() }, nil
 }
 
+// consoleFd is the fd number of a console socket; -1 for none.
+func consoleFd(f *os.File) int {
+	if f == nil {
+		return -1
+	}
+	return int(f.Fd())
+}
+
+// dialConsole connects to the console socket that receives the pty master.
+// Raw syscalls rather than package net: it is one connect, and net would
+// add to every runsilo start the cost of a much larger binary.
 func dialConsole(path string) (*os.File, error) {
 	if path == "" {
 		return nil, nil
@@ -315,7 +323,7 @@ func dialConsole(path string) (*os.File, error) {
 // (or Running when the document says StartOnCreate).
 func (c *Container) spawnInit(ctx context.Context, doc *compute.Document, plan *nsPlan) error {
 	spec := doc.Spec
-	console, closeConsole, err := consoleOf(doc)
+	console, closeConsole, err := consoleOf(spec.Process.Terminal, doc.Console, doc.ConsoleSocket)
 	if err != nil {
 		return err
 	}

@@ -51,13 +51,6 @@ const markTrampoline = 0xfffffe00
 // trampolineArgv is what ps shows for a container waiting to start.
 var trampolineArgv = []string{"runsilo-init"}
 
-// trampolinePossible reports whether a direct child may use a
-// trampoline: trampolines run here, and the fds the process keeps stay
-// below the fixed ones.
-func trampolinePossible(preserveFDs int) bool {
-	return dmz.Supported() && 3+preserveFDs < trampFd
-}
-
 // newTrampoline builds the trampoline for proc: an init's (wait for start,
 // on the exec fifo with fifo) or an exec's (fork, hello). It returns nil
 // when the exec'd init has to start proc: filter would stop one of the
